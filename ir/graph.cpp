@@ -1,0 +1,171 @@
+#include "ir/graph.h"
+
+#include "ir/error.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace kiln {
+
+std::string_view input_kind_name(InputKind k) {
+  switch (k) {
+  case InputKind::data:
+    return "data";
+  case InputKind::param:
+    return "param";
+  case InputKind::state:
+    return "state";
+  }
+  return "?";
+}
+
+Value *Graph::new_value(Type type, std::string name, Node *def, int index) {
+  auto v = std::make_unique<Value>();
+  v->type = std::move(type);
+  v->name = std::move(name);
+  v->def = def;
+  v->index = index;
+  v->id = next_id_++;
+  values_.push_back(std::move(v));
+  return values_.back().get();
+}
+
+Value *Graph::add_input(std::string name, Type type, InputKind kind) {
+  Value *v = new_value(std::move(type), std::move(name), nullptr,
+                       static_cast<int>(inputs_.size()));
+  inputs_.push_back({v, kind});
+  return v;
+}
+
+std::unique_ptr<Node> Graph::make_node(Op op, std::vector<Value *> operands,
+                                       std::vector<Type> result_types,
+                                       Attrs attrs,
+                                       std::unique_ptr<Graph> body) {
+  auto n = std::make_unique<Node>();
+  n->op = op;
+  n->operands = std::move(operands);
+  n->attrs = std::move(attrs);
+  n->body = std::move(body);
+  for (size_t i = 0; i < result_types.size(); ++i)
+    n->results.push_back(
+        new_value(std::move(result_types[i]), "", n.get(), static_cast<int>(i)));
+  return n;
+}
+
+Node *Graph::append(Op op, std::vector<Value *> operands,
+                    std::vector<Type> result_types, Attrs attrs,
+                    std::unique_ptr<Graph> body) {
+  nodes_.push_back(make_node(op, std::move(operands), std::move(result_types),
+                             std::move(attrs), std::move(body)));
+  return nodes_.back().get();
+}
+
+Node *Graph::insert_before(const Node *pos, Op op,
+                           std::vector<Value *> operands,
+                           std::vector<Type> result_types, Attrs attrs,
+                           std::unique_ptr<Graph> body) {
+  auto n = make_node(op, std::move(operands), std::move(result_types),
+                     std::move(attrs), std::move(body));
+  Node *raw = n.get();
+  auto it = std::find_if(nodes_.begin(), nodes_.end(),
+                         [&](const auto &p) { return p.get() == pos; });
+  nodes_.insert(it, std::move(n));
+  return raw;
+}
+
+Value *Graph::find_input(std::string_view name) const {
+  for (auto &in : inputs_)
+    if (in.value->name == name)
+      return in.value;
+  return nullptr;
+}
+
+int Graph::input_index(const Value *v) const {
+  if (v->def)
+    return -1;
+  for (size_t i = 0; i < inputs_.size(); ++i)
+    if (inputs_[i].value == v)
+      return static_cast<int>(i);
+  return -1;
+}
+
+void Graph::replace_all_uses(Value *from, Value *to) {
+  for (auto &n : nodes_)
+    for (auto &o : n->operands)
+      if (o == from)
+        o = to;
+  for (auto &o : outputs)
+    if (o.value == from)
+      o.value = to;
+}
+
+void Graph::erase_nodes_if(const std::function<bool(const Node &)> &pred) {
+  std::erase_if(nodes_, [&](const auto &n) { return pred(*n); });
+}
+
+void Graph::erase_inputs_if(
+    const std::function<bool(const GraphInput &)> &pred) {
+  std::vector<int> remap(inputs_.size(), -1);
+  std::vector<GraphInput> kept;
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    if (pred(inputs_[i]))
+      continue;
+    remap[i] = static_cast<int>(kept.size());
+    inputs_[i].value->index = remap[i];
+    kept.push_back(inputs_[i]);
+  }
+  inputs_ = std::move(kept);
+  for (auto &o : outputs)
+    if (o.alias >= 0)
+      o.alias = remap[o.alias];
+}
+
+void Graph::reorder(const std::vector<Node *> &order) {
+  assert(order.size() == nodes_.size() && "reorder must be a permutation");
+  std::unordered_map<const Node *, std::unique_ptr<Node>> owned;
+  for (auto &n : nodes_)
+    owned[n.get()] = std::move(n);
+  nodes_.clear();
+  for (Node *n : order)
+    nodes_.push_back(std::move(owned.at(n)));
+}
+
+std::unordered_map<const Value *, std::vector<Node *>> Graph::users() const {
+  std::unordered_map<const Value *, std::vector<Node *>> u;
+  for (auto &n : nodes_)
+    for (Value *o : n->operands) {
+      auto &list = u[o];
+      if (list.empty() || list.back() != n.get())
+        list.push_back(n.get());
+    }
+  return u;
+}
+
+std::unique_ptr<Graph>
+Graph::clone(std::unordered_map<const Value *, Value *> *out_map) const {
+  auto g = std::make_unique<Graph>(name);
+  std::unordered_map<const Value *, Value *> map;
+  for (auto &in : inputs_)
+    map[in.value] = g->add_input(in.value->name, in.value->type, in.kind);
+  for (auto &n : nodes_) {
+    std::vector<Value *> ops;
+    for (Value *o : n->operands)
+      ops.push_back(map.at(o));
+    std::vector<Type> types;
+    for (Value *r : n->results)
+      types.push_back(r->type);
+    Node *c = g->append(n->op, std::move(ops), std::move(types), n->attrs,
+                        n->body ? n->body->clone() : nullptr);
+    for (size_t i = 0; i < n->results.size(); ++i) {
+      c->results[i]->name = n->results[i]->name;
+      map[n->results[i]] = c->results[i];
+    }
+  }
+  for (auto &o : outputs)
+    g->add_output(map.at(o.value), o.alias);
+  if (out_map)
+    *out_map = std::move(map);
+  return g;
+}
+
+} // namespace kiln

@@ -1,0 +1,111 @@
+// Graph, Node and Value: SSA values in a flat, topologically ordered node
+// list. A fused node owns a body graph whose inputs are the node's operands
+// and whose outputs are its results.
+#pragma once
+
+#include "ir/attrs.h"
+#include "ir/op.h"
+#include "ir/types.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace kiln {
+
+class Graph;
+
+// How a graph input is fed: per-step data, a trained parameter, or other
+// state carried across steps (momentum buffers, step counters).
+enum class InputKind { data, param, state };
+
+struct Value {
+  Type type;
+  std::string name; // "" or all digits: numbered when printed
+  Node *def = nullptr; // defining node; nullptr for a graph input
+  int index = 0;       // result index in def, or position among the inputs
+  int id = 0;          // creation order within the graph, for stable maps
+};
+
+struct Node {
+  Op op;
+  std::vector<Value *> operands;
+  std::vector<Value *> results;
+  Attrs attrs;
+  std::unique_ptr<Graph> body; // fused nodes only
+
+  const OpInfo &info() const { return op_info(op); }
+  Value *result() const { return results.at(0); }
+};
+
+struct GraphInput {
+  Value *value;
+  InputKind kind;
+};
+
+struct GraphOutput {
+  Value *value;
+  int alias = -1; // index of the input this output updates in place, or -1
+};
+
+class Graph {
+public:
+  explicit Graph(std::string name = "main") : name(std::move(name)) {}
+  Graph(const Graph &) = delete;
+  Graph &operator=(const Graph &) = delete;
+
+  std::string name;
+  std::vector<GraphOutput> outputs;
+
+  Value *add_input(std::string name, Type type,
+                   InputKind kind = InputKind::data);
+  // Appends a node; results get the given types. No inference here: use the
+  // Builder, which infers and checks types.
+  Node *append(Op op, std::vector<Value *> operands,
+               std::vector<Type> result_types, Attrs attrs = {},
+               std::unique_ptr<Graph> body = nullptr);
+  // Inserts a node just before `pos` (nullptr: at the end).
+  Node *insert_before(const Node *pos, Op op, std::vector<Value *> operands,
+                      std::vector<Type> result_types, Attrs attrs = {},
+                      std::unique_ptr<Graph> body = nullptr);
+  void add_output(Value *v, int alias = -1) { outputs.push_back({v, alias}); }
+
+  const std::vector<GraphInput> &inputs() const { return inputs_; }
+  const std::vector<std::unique_ptr<Node>> &nodes() const { return nodes_; }
+  Value *find_input(std::string_view name) const;
+  int input_index(const Value *v) const; // -1 when not an input
+
+  // Every use of `from` (node operands, graph outputs) becomes `to`.
+  void replace_all_uses(Value *from, Value *to);
+  // Removes the nodes for which pred is true; their results must be unused.
+  void erase_nodes_if(const std::function<bool(const Node &)> &pred);
+  // Removes graph inputs for which pred is true (they must be unused);
+  // output aliases are renumbered.
+  void erase_inputs_if(const std::function<bool(const GraphInput &)> &pred);
+  // Reorders the node list (a permutation of nodes()).
+  void reorder(const std::vector<Node *> &order);
+
+  // Users of each value, in node order (graph outputs are not nodes).
+  std::unordered_map<const Value *, std::vector<Node *>> users() const;
+
+  // A deep copy; `map` (optional) receives old value -> new value.
+  std::unique_ptr<Graph>
+  clone(std::unordered_map<const Value *, Value *> *map = nullptr) const;
+
+private:
+  Value *new_value(Type type, std::string name, Node *def, int index);
+  std::unique_ptr<Node> make_node(Op op, std::vector<Value *> operands,
+                                  std::vector<Type> result_types, Attrs attrs,
+                                  std::unique_ptr<Graph> body);
+
+  std::vector<GraphInput> inputs_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<std::unique_ptr<Value>> values_;
+  int next_id_ = 0;
+};
+
+std::string_view input_kind_name(InputKind k);
+
+} // namespace kiln

@@ -1,0 +1,231 @@
+// Shape and dtype inference for every op of the table. Messages name the op
+// and show what was expected and what was given; the verifier and the
+// Builder add where it happened.
+#include "ir/error.h"
+#include "ir/op_impl.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace kiln {
+
+namespace {
+
+std::vector<Type> one(Type t) { return {std::move(t)}; }
+
+void require_float(const Type &t, std::string_view op) {
+  if (!is_float(t.dtype))
+    fail("{} expects a float operand, got {}", op, t.str());
+}
+
+Shape broadcast_or_fail(const Shape &a, const Shape &b, std::string_view op) {
+  auto s = broadcast_shapes(a, b);
+  if (!s)
+    fail("{} cannot broadcast {} with {}", op, shape_str(a), shape_str(b));
+  return *s;
+}
+
+void same_dtype(const Type &a, const Type &b, std::string_view op) {
+  if (a.dtype != b.dtype)
+    fail("{} operands must have one dtype, got {} and {}", op, a.str(),
+         b.str());
+}
+
+DType dtype_attr(const Attrs &attrs, const char *name) {
+  const std::string &s = attrs.get_str(name);
+  auto d = parse_dtype(s);
+  if (!d)
+    fail("unknown dtype '{}' in attribute '{}'", s, name);
+  return *d;
+}
+
+// The sorted, normalized axes of a reduction (all axes when absent).
+std::vector<int> reduce_axes(const Attrs &attrs, int rank) {
+  std::vector<int> axes;
+  if (!attrs.has("axes")) {
+    for (int i = 0; i < rank; ++i)
+      axes.push_back(i);
+    return axes;
+  }
+  for (int64_t a : attrs.get_ints("axes"))
+    axes.push_back(normalize_axis(a, rank));
+  std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+    fail("reduction axes must not repeat");
+  return axes;
+}
+
+} // namespace
+
+// Exposed for the interpreter and the emitters.
+std::vector<int> reduction_axes(const Attrs &attrs, int rank) {
+  return reduce_axes(attrs, rank);
+}
+
+std::vector<Type> infer_explicit(std::span<const Type>, const Attrs &,
+                                 std::span<const Type> declared) {
+  if (declared.empty())
+    fail("result type must be given");
+  return {declared.begin(), declared.end()};
+}
+
+std::vector<Type> infer_random(std::span<const Type> in, const Attrs &,
+                               std::span<const Type> declared) {
+  for (const Type &t : in)
+    if (t.dtype != DType::i64 || t.rank() != 0)
+      fail("random_uniform expects i64[] seed and offset, got {}", t.str());
+  if (declared.size() != 1 || !is_float(declared[0].dtype))
+    fail("random_uniform needs one float result type");
+  return {declared[0]};
+}
+
+std::vector<Type> infer_cast(std::span<const Type> in, const Attrs &attrs,
+                             std::span<const Type>) {
+  return one({dtype_attr(attrs, "dtype"), in[0].shape});
+}
+
+std::vector<Type> infer_unary(std::span<const Type> in, const Attrs &,
+                              std::span<const Type>) {
+  if (in[0].dtype == DType::boolean)
+    fail("expects a numeric operand, got {}", in[0].str());
+  return one(in[0]);
+}
+
+std::vector<Type> infer_unary_float(std::span<const Type> in, const Attrs &,
+                                    std::span<const Type>) {
+  require_float(in[0], "op");
+  return one(in[0]);
+}
+
+std::vector<Type> infer_binary(std::span<const Type> in, const Attrs &,
+                               std::span<const Type>) {
+  same_dtype(in[0], in[1], "binary op");
+  if (in[0].dtype == DType::boolean)
+    fail("binary op expects numeric operands, got {}", in[0].str());
+  return one({in[0].dtype, broadcast_or_fail(in[0].shape, in[1].shape, "op")});
+}
+
+std::vector<Type> infer_binary_float(std::span<const Type> in,
+                                     const Attrs &attrs,
+                                     std::span<const Type> declared) {
+  require_float(in[0], "op");
+  return infer_binary(in, attrs, declared);
+}
+
+std::vector<Type> infer_compare(std::span<const Type> in, const Attrs &,
+                                std::span<const Type>) {
+  same_dtype(in[0], in[1], "comparison");
+  return one({DType::boolean,
+              broadcast_or_fail(in[0].shape, in[1].shape, "comparison")});
+}
+
+std::vector<Type> infer_where(std::span<const Type> in, const Attrs &,
+                              std::span<const Type>) {
+  if (in[0].dtype != DType::boolean)
+    fail("where expects a bool condition, got {}", in[0].str());
+  same_dtype(in[1], in[2], "where");
+  Shape s = broadcast_or_fail(in[0].shape, in[1].shape, "where");
+  s = broadcast_or_fail(s, in[2].shape, "where");
+  return one({in[1].dtype, s});
+}
+
+std::vector<Type> infer_reduce(std::span<const Type> in, const Attrs &attrs,
+                               std::span<const Type>) {
+  if (in[0].dtype == DType::boolean)
+    fail("reduction expects a numeric operand, got {}", in[0].str());
+  std::vector<int> axes = reduce_axes(attrs, in[0].rank());
+  bool keep = attrs.get_bool("keepdims", false);
+  Shape out;
+  for (int i = 0; i < in[0].rank(); ++i) {
+    bool reduced = std::find(axes.begin(), axes.end(), i) != axes.end();
+    if (!reduced)
+      out.push_back(in[0].shape[i]);
+    else if (keep)
+      out.push_back(1);
+  }
+  return one({in[0].dtype, out});
+}
+
+std::vector<Type> infer_softmax(std::span<const Type> in, const Attrs &attrs,
+                                std::span<const Type>) {
+  require_float(in[0], "softmax");
+  if (in[0].rank() == 0)
+    fail("softmax expects rank >= 1, got {}", in[0].str());
+  normalize_axis(attrs.get_int("axis", -1), in[0].rank());
+  return one(in[0]);
+}
+
+std::vector<Type> infer_matmul(std::span<const Type> in, const Attrs &,
+                               std::span<const Type>) {
+  const Type &a = in[0], &b = in[1];
+  same_dtype(a, b, "matmul");
+  if (!is_float(a.dtype))
+    fail("matmul expects float operands, got {}", a.str());
+  if (a.rank() < 2 || b.rank() < 2)
+    fail("matmul expects operands of rank >= 2, got {} and {}", a.str(),
+         b.str());
+  int64_t k = b.shape[b.rank() - 2];
+  if (a.shape.back() != k)
+    fail("matmul expects [*,{}], got {}", k, shape_str(a.shape));
+  Shape ab(a.shape.begin(), a.shape.end() - 2);
+  Shape bb(b.shape.begin(), b.shape.end() - 2);
+  Shape out = broadcast_or_fail(ab, bb, "matmul");
+  out.push_back(a.shape[a.rank() - 2]);
+  out.push_back(b.shape.back());
+  return one({a.dtype, out});
+}
+
+std::vector<Type> infer_transpose(std::span<const Type> in, const Attrs &attrs,
+                                  std::span<const Type>) {
+  const auto &perm = attrs.get_ints("perm");
+  int r = in[0].rank();
+  if (static_cast<int>(perm.size()) != r)
+    fail("transpose perm has {} entries for rank {}", perm.size(), r);
+  std::vector<bool> seen(r, false);
+  Shape out;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= r || seen[p])
+      fail("transpose perm [{}] is not a permutation of {} axes",
+           fmt::join(perm, ", "), r);
+    seen[p] = true;
+    out.push_back(in[0].shape[p]);
+  }
+  return one({in[0].dtype, out});
+}
+
+std::vector<Type> infer_reshape(std::span<const Type> in, const Attrs &attrs,
+                                std::span<const Type>) {
+  const auto &shape = attrs.get_ints("shape");
+  for (int64_t d : shape)
+    if (d < 0)
+      fail("reshape to {} has a negative dimension", shape_str(shape));
+  if (numel(shape) != in[0].numel())
+    fail("reshape cannot turn {} ({} elements) into {}", in[0].str(),
+         in[0].numel(), shape_str(shape));
+  return one({in[0].dtype, shape});
+}
+
+std::vector<Type> infer_broadcast_to(std::span<const Type> in,
+                                     const Attrs &attrs,
+                                     std::span<const Type>) {
+  const auto &shape = attrs.get_ints("shape");
+  if (!broadcasts_to(in[0].shape, shape))
+    fail("broadcast_to cannot broadcast {} to {}", shape_str(in[0].shape),
+         shape_str(shape));
+  return one({in[0].dtype, shape});
+}
+
+std::vector<Type> infer_one_hot(std::span<const Type> in, const Attrs &attrs,
+                                std::span<const Type>) {
+  if (!is_int(in[0].dtype))
+    fail("one_hot expects integer labels, got {}", in[0].str());
+  int64_t c = attrs.get_int("num_classes");
+  if (c <= 0)
+    fail("one_hot needs num_classes > 0, got {}", c);
+  DType d = attrs.has("dtype") ? dtype_attr(attrs, "dtype") : DType::f32;
+  Shape s = in[0].shape;
+  s.push_back(c);
+  return one({d, s});
+}
+
+} // namespace kiln

@@ -1,0 +1,221 @@
+// Vector-Jacobian products of the op table's differentiable ops, written
+// with IR ops so that backward graphs are ordinary graphs. Each returns one
+// gradient per operand, already reduced to the operand's shape where the op
+// broadcast it; nullptr marks "no gradient".
+#include "ir/builder.h"
+#include "ir/interpreter.h"
+#include "ir/op_impl.h"
+
+namespace kiln {
+
+namespace {
+
+Value *in(const Node &n, int i) { return n.operands[i]; }
+Value *out(const Node &n) { return n.result(); }
+Value *zero_like(Builder &b, Value *x) { return b.scalar(0, x->type.dtype); }
+// g reduced to the shape of operand i (undoing broadcasting).
+Value *to_operand(Builder &b, const Node &n, int i, Value *g) {
+  return b.sum_to(g, in(n, i)->type.shape);
+}
+
+} // namespace
+
+std::vector<Value *> vjp_cast(Builder &b, const Node &n,
+                              std::span<Value *const> g) {
+  if (!is_float(in(n, 0)->type.dtype))
+    return {nullptr};
+  return {b.cast(g[0], in(n, 0)->type.dtype)};
+}
+
+std::vector<Value *> vjp_neg(Builder &b, const Node &, std::span<Value *const> g) {
+  return {b.neg(g[0])};
+}
+
+std::vector<Value *> vjp_abs(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  // d|x| = sign(x); 0 at 0, as torch.
+  Value *x = in(n, 0), *z = zero_like(b, x);
+  Value *pos = b.where(b.gt(x, z), g[0], z);
+  return {b.where(b.lt(x, z), b.neg(g[0]), pos)};
+}
+
+std::vector<Value *> vjp_exp(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  return {b.mul(g[0], out(n))};
+}
+
+std::vector<Value *> vjp_log(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  return {b.div(g[0], in(n, 0))};
+}
+
+std::vector<Value *> vjp_sqrt(Builder &b, const Node &n,
+                              std::span<Value *const> g) {
+  return {b.div(b.mul(g[0], 0.5), out(n))};
+}
+
+std::vector<Value *> vjp_rsqrt(Builder &b, const Node &n,
+                               std::span<Value *const> g) {
+  // d x^-1/2 = -1/2 x^-3/2 = -1/2 y^3.
+  Value *y = out(n);
+  return {b.mul(b.mul(g[0], -0.5), b.mul(y, b.mul(y, y)))};
+}
+
+std::vector<Value *> vjp_tanh(Builder &b, const Node &n,
+                              std::span<Value *const> g) {
+  Value *y = out(n);
+  Value *one = b.scalar(1, y->type.dtype);
+  return {b.mul(g[0], b.sub(one, b.mul(y, y)))};
+}
+
+std::vector<Value *> vjp_sigmoid(Builder &b, const Node &n,
+                                 std::span<Value *const> g) {
+  Value *y = out(n);
+  Value *one = b.scalar(1, y->type.dtype);
+  return {b.mul(g[0], b.mul(y, b.sub(one, y)))};
+}
+
+std::vector<Value *> vjp_relu(Builder &b, const Node &n,
+                              std::span<Value *const> g) {
+  Value *x = in(n, 0), *z = zero_like(b, x);
+  return {b.where(b.gt(x, z), g[0], z)};
+}
+
+std::vector<Value *> vjp_add(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  return {to_operand(b, n, 0, g[0]), to_operand(b, n, 1, g[0])};
+}
+
+std::vector<Value *> vjp_sub(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  return {to_operand(b, n, 0, g[0]), to_operand(b, n, 1, b.neg(g[0]))};
+}
+
+std::vector<Value *> vjp_mul(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  return {to_operand(b, n, 0, b.mul(g[0], in(n, 1))),
+          to_operand(b, n, 1, b.mul(g[0], in(n, 0)))};
+}
+
+std::vector<Value *> vjp_div(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -y/b.
+  Value *ga = b.div(g[0], in(n, 1));
+  Value *gb = b.neg(b.mul(ga, out(n)));
+  return {to_operand(b, n, 0, ga), to_operand(b, n, 1, gb)};
+}
+
+std::vector<Value *> vjp_pow(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  Value *a = in(n, 0), *e = in(n, 1), *y = out(n);
+  Value *one = b.scalar(1, a->type.dtype);
+  Value *ga = b.mul(g[0], b.mul(e, b.pow(a, b.sub(e, one))));
+  // d a^e / de = y log a; defined as 0 where a <= 0 and y == 0 (torch).
+  Value *gb = b.mul(g[0], b.mul(y, b.log(a)));
+  gb = b.where(b.eq(y, zero_like(b, y)), zero_like(b, y), gb);
+  return {to_operand(b, n, 0, ga), to_operand(b, n, 1, gb)};
+}
+
+std::vector<Value *> vjp_max(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  Value *a = in(n, 0), *c = in(n, 1), *z = zero_like(b, g[0]);
+  Value *take_a = b.ge(a, c);
+  return {to_operand(b, n, 0, b.where(take_a, g[0], z)),
+          to_operand(b, n, 1, b.where(take_a, z, g[0]))};
+}
+
+std::vector<Value *> vjp_min(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  Value *a = in(n, 0), *c = in(n, 1), *z = zero_like(b, g[0]);
+  Value *take_a = b.le(a, c);
+  return {to_operand(b, n, 0, b.where(take_a, g[0], z)),
+          to_operand(b, n, 1, b.where(take_a, z, g[0]))};
+}
+
+std::vector<Value *> vjp_where(Builder &b, const Node &n,
+                               std::span<Value *const> g) {
+  Value *c = in(n, 0), *z = zero_like(b, g[0]);
+  return {nullptr, to_operand(b, n, 1, b.where(c, g[0], z)),
+          to_operand(b, n, 2, b.where(c, z, g[0]))};
+}
+
+namespace {
+
+// The gradient of a reduction's result, reshaped to keep the reduced axes
+// and broadcast back over the operand's shape.
+Value *unreduce(Builder &b, const Node &n, Value *g) {
+  const Type &xt = in(n, 0)->type;
+  Shape kept = xt.shape;
+  for (int a : reduction_axes(n.attrs, xt.rank()))
+    kept[a] = 1;
+  return b.broadcast_to(b.reshape(g, kept), xt.shape);
+}
+
+} // namespace
+
+std::vector<Value *> vjp_sum(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  return {unreduce(b, n, g[0])};
+}
+
+std::vector<Value *> vjp_mean(Builder &b, const Node &n,
+                              std::span<Value *const> g) {
+  double count = static_cast<double>(in(n, 0)->type.numel()) /
+                 static_cast<double>(out(n)->type.numel());
+  return {unreduce(b, n, b.mul(g[0], 1.0 / count))};
+}
+
+std::vector<Value *> vjp_amax(Builder &b, const Node &n,
+                              std::span<Value *const> g) {
+  // The gradient flows to every element equal to the maximum.
+  Value *x = in(n, 0);
+  Value *m = unreduce(b, n, out(n));
+  return {b.where(b.eq(x, m), unreduce(b, n, g[0]), zero_like(b, x))};
+}
+
+std::vector<Value *> vjp_log_softmax(Builder &b, const Node &n,
+                                     std::span<Value *const> g) {
+  // dx = g - softmax(x) * sum(g, axis).
+  int64_t axis = n.attrs.get_int("axis", -1);
+  Value *s = b.sum(g[0], {axis}, /*keepdims=*/true);
+  return {b.sub(g[0], b.mul(b.exp(out(n)), s))};
+}
+
+std::vector<Value *> vjp_softmax(Builder &b, const Node &n,
+                                 std::span<Value *const> g) {
+  // dx = y * (g - sum(g * y, axis)).
+  int64_t axis = n.attrs.get_int("axis", -1);
+  Value *y = out(n);
+  Value *s = b.sum(b.mul(g[0], y), {axis}, /*keepdims=*/true);
+  return {b.mul(y, b.sub(g[0], s))};
+}
+
+std::vector<Value *> vjp_matmul(Builder &b, const Node &n,
+                                std::span<Value *const> g) {
+  // C = A B: dA = dC B^T, dB = A^T dC, summed over broadcast batch axes.
+  Value *a = in(n, 0), *c = in(n, 1);
+  Value *ga = b.matmul(g[0], b.transpose(c));
+  Value *gb = b.matmul(b.transpose(a), g[0]);
+  return {b.sum_to(ga, a->type.shape), b.sum_to(gb, c->type.shape)};
+}
+
+std::vector<Value *> vjp_transpose(Builder &b, const Node &n,
+                                   std::span<Value *const> g) {
+  const auto &perm = n.attrs.get_ints("perm");
+  std::vector<int64_t> inv(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i)
+    inv[perm[i]] = static_cast<int64_t>(i);
+  return {b.transpose(g[0], inv)};
+}
+
+std::vector<Value *> vjp_reshape(Builder &b, const Node &n,
+                                 std::span<Value *const> g) {
+  return {b.reshape(g[0], in(n, 0)->type.shape)};
+}
+
+std::vector<Value *> vjp_broadcast_to(Builder &b, const Node &n,
+                                      std::span<Value *const> g) {
+  return {b.sum_to(g[0], in(n, 0)->type.shape)};
+}
+
+} // namespace kiln

@@ -1,0 +1,23 @@
+#include "passes/pass.h"
+
+#include "passes/autodiff.h"
+
+namespace kiln {
+
+const std::vector<PassInfo> &all_passes() {
+  static const std::vector<PassInfo> passes = {
+#define KILN_PASS(name, fn, summary) {name, fn, summary},
+#include "passes/passes.def"
+#undef KILN_PASS
+  };
+  return passes;
+}
+
+const PassInfo *find_pass(std::string_view name) {
+  for (const PassInfo &p : all_passes())
+    if (p.name == name)
+      return &p;
+  return nullptr;
+}
+
+} // namespace kiln
