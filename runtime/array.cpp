@@ -1,0 +1,78 @@
+#include "runtime/array.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace kiln {
+
+Array::Array(Type type) : type_(std::move(type)) {
+  size_t n = std::max<size_t>(type_.bytes(), 1);
+  size_t padded = (n + 63) / 64 * 64;
+  void *p = std::aligned_alloc(64, padded);
+  if (!p)
+    throw std::bad_alloc();
+  std::memset(p, 0, padded);
+  buf_ = std::shared_ptr<std::byte>(static_cast<std::byte *>(p),
+                                    [](std::byte *q) { std::free(q); });
+}
+
+double Array::get(int64_t i) const {
+  switch (type_.dtype) {
+  case DType::f32:
+    return as<float>()[i];
+  case DType::f64:
+    return as<double>()[i];
+  case DType::i32:
+    return as<int32_t>()[i];
+  case DType::i64:
+    return static_cast<double>(as<int64_t>()[i]);
+  case DType::boolean:
+    return as<uint8_t>()[i] ? 1.0 : 0.0;
+  }
+  return 0;
+}
+
+void Array::set(int64_t i, double v) {
+  v = round_to(type_.dtype, v);
+  switch (type_.dtype) {
+  case DType::f32:
+    as<float>()[i] = static_cast<float>(v);
+    break;
+  case DType::f64:
+    as<double>()[i] = v;
+    break;
+  case DType::i32:
+    as<int32_t>()[i] = static_cast<int32_t>(v);
+    break;
+  case DType::i64:
+    as<int64_t>()[i] = static_cast<int64_t>(v);
+    break;
+  case DType::boolean:
+    as<uint8_t>()[i] = v != 0;
+    break;
+  }
+}
+
+Array Array::clone() const {
+  Array c(type_);
+  if (bytes())
+    std::memcpy(c.data(), data(), bytes());
+  return c;
+}
+
+Array Array::from_host(const HostTensor &t) {
+  Array a(t.type);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    a.set(i, t.data[i]);
+  return a;
+}
+
+HostTensor Array::to_host() const {
+  HostTensor t(type_);
+  for (int64_t i = 0; i < numel(); ++i)
+    t.data[i] = get(i);
+  return t;
+}
+
+} // namespace kiln

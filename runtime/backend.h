@@ -1,0 +1,41 @@
+// Backends compile an optimized graph into an Executable that runs it. The
+// reference interpreter is one backend (the oracle); the CPU (LLVM JIT +
+// OpenBLAS) and CUDA (NVRTC + cuBLAS) backends are the fast ones.
+#pragma once
+
+#include "ir/graph.h"
+#include "runtime/array.h"
+
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace kiln {
+
+// One compiled graph, replayed once per step.
+class Executable {
+public:
+  virtual ~Executable() = default;
+  // `inputs` are bound by position and must match the graph's input types.
+  // Returns every output in order; an output that aliases an input (an
+  // in-place update of a param or state) is written into that input's
+  // storage and returned as that same Array.
+  virtual std::vector<Array> run(std::span<Array> inputs) = 0;
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  virtual std::unique_ptr<Executable> compile(const Graph &g) = 0;
+};
+
+// The reference interpreter as a backend.
+std::unique_ptr<Backend> make_interpreter_backend();
+
+// Checks that `inputs` match the graph's inputs (count, type); throws
+// kiln::Error naming the input otherwise. Shared by every backend.
+void check_inputs(const Graph &g, std::span<const Array> inputs);
+
+} // namespace kiln
