@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -113,14 +114,22 @@ private:
     }
     if (i_ < s_.size() &&
         (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.')) {
+      // The token: digits, '.', and an exponent with an optional sign.
       size_t start = i_;
       while (i_ < s_.size() &&
              (std::isdigit(static_cast<unsigned char>(s_[i_])) ||
-              s_[i_] == '.' || s_[i_] == 'e'))
+              s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E' ||
+              ((s_[i_] == '-' || s_[i_] == '+') && i_ > start &&
+               (s_[i_ - 1] == 'e' || s_[i_ - 1] == 'E'))))
         ++i_;
       ScalarExpr e;
       e.kind = K::Const;
-      e.value = std::stod(std::string(s_.substr(start, i_ - start)));
+      const char *first = s_.data() + start, *last = s_.data() + i_;
+      auto [ptr, ec] = std::from_chars(first, last, e.value);
+      if (ec != std::errc() || ptr != last) {
+        i_ = start;
+        error("malformed number");
+      }
       return e;
     }
     size_t start = i_;
@@ -131,9 +140,19 @@ private:
     ScalarExpr e;
     e.kind = K::Call;
     e.fn = std::string(s_.substr(start, i_ - start));
-    static const std::array<std::string_view, 8> fns = {
-        "exp", "log", "sqrt", "tanh", "fabs", "fmax", "fmin", "pow"};
-    if (std::find(fns.begin(), fns.end(), e.fn) == fns.end())
+    static const std::array<std::pair<std::string_view, size_t>, 8> fns = {{
+        {"exp", 1},
+        {"log", 1},
+        {"sqrt", 1},
+        {"tanh", 1},
+        {"fabs", 1},
+        {"fmax", 2},
+        {"fmin", 2},
+        {"pow", 2},
+    }};
+    auto fn = std::find_if(fns.begin(), fns.end(),
+                           [&](const auto &f) { return f.first == e.fn; });
+    if (fn == fns.end())
       error("unknown function");
     if (!eat("("))
       error("expected '('");
@@ -142,6 +161,10 @@ private:
     while (eat(","));
     if (!eat(")"))
       error("expected ')'");
+    // The evaluator and the emitters index kids by the function's arity.
+    if (e.kids.size() != fn->second)
+      fail("scalar expression '{}': {} takes {} argument{} at offset {}", s_,
+           e.fn, fn->second, fn->second == 1 ? "" : "s", i_);
     return e;
   }
 

@@ -23,8 +23,8 @@ std::string_view dtype_name(DType t) {
 }
 
 std::optional<DType> parse_dtype(std::string_view s) {
-  for (DType t : {DType::f32, DType::f64, DType::i32, DType::i64,
-                  DType::boolean})
+  for (DType t :
+       {DType::f32, DType::f64, DType::i32, DType::i64, DType::boolean})
     if (dtype_name(t) == s)
       return t;
   return std::nullopt;
@@ -98,7 +98,9 @@ std::vector<int64_t> broadcast_strides(const Shape &from, const Shape &to) {
 
 int normalize_axis(int64_t axis, int rank) {
   int64_t a = axis < 0 ? axis + rank : axis;
-  if (a < 0 || a >= std::max(rank, 1))
+  // A scalar has no axes (as numpy): reducing axis 0 of a rank-0 value
+  // would index past its empty shape.
+  if (a < 0 || a >= rank)
     fail("axis {} is out of range for rank {}", axis, rank);
   return static_cast<int>(a);
 }
