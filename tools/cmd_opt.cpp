@@ -1,0 +1,63 @@
+// `kiln opt FILE.kir|- [--passes=a,b,c] [-o OUT]`: parse, verify, run the
+// named passes and print the result (the tool the IR text tests drive).
+#include "ir/error.h"
+#include "ir/printer.h"
+#include "passes/pass.h"
+#include "tools/commands.h"
+#include "tools/ir_file.h"
+#include "tools/pipeline.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <fstream>
+#include <memory>
+
+namespace kiln {
+
+namespace {
+
+struct OptArgs {
+  std::string input;
+  std::string passes;
+  std::string output;
+  bool list = false;
+};
+
+void run_opt(const OptArgs &a) {
+  if (a.list) {
+    for (const PassInfo &p : all_passes())
+      fmt::print("{:<20} {}\n", p.name, p.summary);
+    return;
+  }
+  if (a.input.empty())
+    fail("opt needs an input file (or '-' for stdin)");
+  auto g = load_graph(a.input);
+  run_pipeline(*g, split_pass_list(a.passes));
+  std::string text = print(*g);
+  if (a.output.empty() || a.output == "-") {
+    fmt::print("{}", text);
+    return;
+  }
+  std::ofstream out(a.output, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out)
+    fail("cannot write '{}'", a.output);
+}
+
+} // namespace
+
+void add_opt_command(CLI::App &app) {
+  auto args = std::make_shared<OptArgs>();
+  CLI::App *cmd = app.add_subcommand(
+      "opt", "run passes on textual IR (.kir) and print the result");
+  cmd->add_option("input", args->input, "the .kir file, '-' for stdin");
+  cmd->add_option("--passes", args->passes,
+                  "comma-separated passes to run in order, e.g. autodiff");
+  cmd->add_option("-o,--output", args->output, "write here, not to stdout");
+  cmd->add_flag("--list-passes", args->list, "list the known passes");
+  cmd->callback([args] { run_opt(*args); });
+}
+
+} // namespace kiln

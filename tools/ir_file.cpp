@@ -1,0 +1,39 @@
+#include "tools/ir_file.h"
+
+#include "ir/error.h"
+#include "ir/parser.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+namespace kiln {
+
+std::string read_source(const std::string &path) {
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    if (std::cin.bad())
+      fail("cannot read stdin");
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    fail("cannot open '{}': {}", path, std::strerror(errno));
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  if (in.bad())
+    fail("cannot read '{}'", path);
+  return text;
+}
+
+std::unique_ptr<Graph> load_graph(const std::string &path) {
+  std::string text = read_source(path);
+  return parse(text, path == "-" ? "<stdin>" : path);
+}
+
+} // namespace kiln

@@ -1,0 +1,49 @@
+// The `kiln` command: registers the subcommands of tools/commands.def and
+// turns every failure into a message on stderr and exit status 1 (2 for a
+// malformed command line), never an uncaught exception.
+#include "ir/error.h"
+#include "tools/commands.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <new>
+#include <string_view>
+
+namespace {
+
+void report(std::string_view msg) {
+  // Messages that carry their own `FILE:LINE:COL: error:` prefix are shown
+  // as they are; the others get the plain `error:` prefix.
+  if (msg.find(": error: ") != std::string_view::npos)
+    fmt::print(stderr, "{}\n", msg);
+  else
+    fmt::print(stderr, "error: {}\n", msg);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"kiln: a graph-compiling deep-learning framework"};
+  app.require_subcommand(1);
+#define KILN_COMMAND(name) kiln::add_##name##_command(app);
+#include "tools/commands.def"
+#undef KILN_COMMAND
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  } catch (const kiln::Error &e) {
+    report(e.what());
+    return 1;
+  } catch (const std::bad_alloc &) {
+    report("out of memory");
+    return 1;
+  } catch (const std::exception &e) {
+    report(fmt::format("internal error: {}", e.what()));
+    return 1;
+  }
+  std::fflush(stdout);
+  return std::ferror(stdout) ? 1 : 0;
+}
