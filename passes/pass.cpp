@@ -1,6 +1,12 @@
 #include "passes/pass.h"
 
 #include "passes/autodiff.h"
+#include "passes/canonicalize.h"
+#include "passes/cse.h"
+#include "passes/dce.h"
+#include "passes/fuse_elementwise.h"
+#include "passes/fuse_optimizer.h"
+#include "passes/memory_plan.h"
 
 namespace kiln {
 

@@ -1,0 +1,271 @@
+// canonicalize: local rewrites to a fixed point. Each node, in order, is
+// offered to the rules below; a rule returns the value that replaces the
+// node's result (an existing value, or a new node inserted just before it),
+// all uses move to it and the node is erased. Nodes made dead are left to
+// `dce`. The rules never change a value's type: an identity whose operand
+// would have to be broadcast (x[3] + 0[4,3]) is left alone.
+//
+// Rules:
+//  - x*1, 1*x, x/1, x+0, 0+x, x-0 -> x; 0-x -> neg(x); neg(neg(x)) -> x.
+//    Gradient zeroing and accumulation vanish this way when a step has one
+//    backward: add(zeros, g) -> g.
+//  - x-x -> 0 for every dtype. For floats this is what torch-style
+//    compilers do, and it differs from IEEE arithmetic only when x is inf or
+//    NaN (inf-inf = NaN, folded to 0).
+//  - where(c, a, b) with a constant c -> a or b.
+//  - transpose(transpose(x, p), q) -> transpose(x, p∘q); identity perm -> x.
+//  - reshape(reshape(x)) -> reshape(x); reshape to x's own shape -> x.
+//  - broadcast_to(broadcast_to(x)) -> broadcast_to(x); to x's shape -> x.
+//  - sum(sum(x)) -> one sum over the union of the axes, mean(sum(x)) ->
+//    that sum divided by the count (both without keepdims, or both with
+//    it; the inner sum used once). The loss -mean(sum(onehot * logp, 1))
+//    becomes one reduction and a scalar epilogue.
+//  - constant folding: an op whose operands are all fill constants becomes
+//    a fill constant when its result is uniform (always for elementwise
+//    ops, reshape, transpose, broadcast_to; checked by running the
+//    reference implementation for the others). random_uniform and fused
+//    nodes are never folded. Values are computed exactly as the reference
+//    interpreter does (double, rounded to the result dtype).
+#include "passes/canonicalize.h"
+
+#include "ir/host_tensor.h"
+#include "ir/interpreter.h"
+#include "ir/scalar_expr.h"
+#include "passes/rewrite.h"
+
+#include <algorithm>
+#include <numeric>
+#include <unordered_set>
+
+namespace kiln {
+
+namespace {
+
+class Canonicalizer {
+public:
+  explicit Canonicalizer(Graph &g) : g_(g) {}
+
+  // One sweep over the nodes; true when something was rewritten.
+  bool sweep() {
+    std::vector<Node *> nodes;
+    for (auto &n : g_.nodes())
+      nodes.push_back(n.get());
+    std::unordered_set<const Node *> erased;
+    for (Node *n : nodes) {
+      if (n->results.size() != 1)
+        continue;
+      node_ = n;
+      Value *r = rewrite(*n);
+      if (!r || r == n->result())
+        continue;
+      g_.replace_all_uses(n->result(), r);
+      erased.insert(n);
+    }
+    g_.erase_nodes_if([&](const Node &n) { return erased.count(&n) > 0; });
+    return !erased.empty();
+  }
+
+private:
+  Value *make(Op op, std::vector<Value *> operands, Type type,
+              Attrs attrs = {}) {
+    return g_
+        .insert_before(node_, op, std::move(operands), {std::move(type)},
+                       std::move(attrs))
+        ->result();
+  }
+  Value *fill(double v, const Type &t) {
+    return make(Op::Constant, {}, t, {{"value", v}});
+  }
+  // `x` when it already has the result's type, else nullptr.
+  static Value *same(const Node &n, Value *x) {
+    return x->type == n.result()->type ? x : nullptr;
+  }
+
+  Value *rewrite(const Node &n) {
+    if (Value *c = fold(n))
+      return c;
+    Value *a = n.operands.size() > 0 ? n.operands[0] : nullptr;
+    Value *b = n.operands.size() > 1 ? n.operands[1] : nullptr;
+    switch (n.op) {
+    case Op::Mul:
+      if (is_const(b, 1))
+        return same(n, a);
+      if (is_const(a, 1))
+        return same(n, b);
+      return nullptr;
+    case Op::Div:
+      return is_const(b, 1) ? same(n, a) : nullptr;
+    case Op::Add:
+      if (is_const(b, 0))
+        return same(n, a);
+      if (is_const(a, 0))
+        return same(n, b);
+      return nullptr;
+    case Op::Sub:
+      if (is_const(b, 0))
+        return same(n, a);
+      if (a == b)
+        return fill(0, n.result()->type);
+      if (is_const(a, 0) && b->type == n.result()->type)
+        return make(Op::Neg, {b}, b->type);
+      return nullptr;
+    case Op::Neg:
+      if (a->def && a->def->op == Op::Neg)
+        return a->def->operands[0];
+      return nullptr;
+    case Op::Where:
+      if (auto c = const_value(a))
+        return same(n, *c != 0 ? n.operands[1] : n.operands[2]);
+      return nullptr;
+    case Op::Transpose:
+      return transpose(n);
+    case Op::Reshape:
+      if (a->type.shape == n.result()->type.shape)
+        return a;
+      if (a->def && a->def->op == Op::Reshape)
+        return make(Op::Reshape, {a->def->operands[0]}, n.result()->type,
+                    n.attrs);
+      return nullptr;
+    case Op::BroadcastTo:
+      if (a->type.shape == n.result()->type.shape)
+        return a;
+      if (a->def && a->def->op == Op::BroadcastTo)
+        return make(Op::BroadcastTo, {a->def->operands[0]}, n.result()->type,
+                    n.attrs);
+      return nullptr;
+    case Op::Sum:
+    case Op::Mean:
+      return sum_of_sum(n);
+    default:
+      return nullptr;
+    }
+  }
+
+  Value *transpose(const Node &n) {
+    Value *x = n.operands[0];
+    std::vector<int64_t> perm = n.attrs.get_ints("perm");
+    if (x->def && x->def->op == Op::Transpose) {
+      const auto &inner = x->def->attrs.get_ints("perm");
+      std::vector<int64_t> composed(perm.size());
+      for (size_t i = 0; i < perm.size(); ++i)
+        composed[i] = inner[perm[i]];
+      x = x->def->operands[0];
+      perm = composed;
+    }
+    bool identity = true;
+    for (size_t i = 0; i < perm.size(); ++i)
+      identity = identity && perm[i] == static_cast<int64_t>(i);
+    if (identity)
+      return x;
+    if (x == n.operands[0])
+      return nullptr;
+    return make(Op::Transpose, {x}, n.result()->type,
+                {{"perm", std::move(perm)}});
+  }
+
+  int uses(const Value *v) const {
+    int k = 0;
+    for (auto &m : g_.nodes())
+      for (const Value *o : m->operands)
+        k += o == v;
+    for (const GraphOutput &o : g_.outputs)
+      k += o.value == v;
+    return k;
+  }
+
+  // sum(sum(x, A), B) -> sum(x, A ∪ B') where B' are B's axes in x's
+  // numbering, and mean(sum(x, A), B) -> div(sum(x, A ∪ B'), count(B));
+  // only when both or neither keep dims, and the inner sum has no other
+  // use (else x would be read twice).
+  Value *sum_of_sum(const Node &n) {
+    Value *y = n.operands[0];
+    if (!y->def || y->def->op != Op::Sum || uses(y) != 1)
+      return nullptr;
+    const Node &inner = *y->def;
+    bool keep = n.attrs.get_bool("keepdims", false);
+    if (keep != inner.attrs.get_bool("keepdims", false))
+      return nullptr;
+    Value *x = inner.operands[0];
+    std::vector<int> ia = reduction_axes(inner.attrs, x->type.rank());
+    std::vector<int> oa = reduction_axes(n.attrs, y->type.rank());
+    std::vector<int> kept_axes; // axes of x that survive the inner sum
+    for (int i = 0; i < x->type.rank(); ++i)
+      if (keep || std::find(ia.begin(), ia.end(), i) == ia.end())
+        kept_axes.push_back(i);
+    std::vector<int64_t> all(ia.begin(), ia.end());
+    for (int a : oa)
+      all.push_back(kept_axes.at(a));
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    Attrs attrs;
+    attrs.set("axes", all);
+    if (keep)
+      attrs.set("keepdims", true);
+    const Type &rt = n.result()->type;
+    Value *s = make(Op::Sum, {x}, rt, attrs);
+    if (n.op == Op::Sum)
+      return s;
+    double count = static_cast<double>(y->type.numel() / rt.numel());
+    return make(Op::Div, {s, fill(count, {rt.dtype, {}})}, rt);
+  }
+
+  // Constant folding.
+  Value *fold(const Node &n) {
+    const OpInfo &info = n.info();
+    if (n.op == Op::Constant || n.op == Op::Fused || info.has(kRandom) ||
+        n.operands.empty())
+      return nullptr;
+    std::vector<double> vals;
+    for (const Value *o : n.operands) {
+      auto c = const_value(o);
+      if (!c)
+        return nullptr;
+      vals.push_back(*c);
+    }
+    const Type &rt = n.result()->type;
+    if (info.has(kElementwise)) {
+      double v = eval_scalar(scalar_expr(n.op), vals.data());
+      return fill(round_to(rt.dtype, v), rt);
+    }
+    if (n.op == Op::Reshape || n.op == Op::Transpose || n.op == Op::BroadcastTo)
+      return fill(vals[0], rt);
+    // Anything else: run the reference implementation on small tensors.
+    int64_t total = rt.numel();
+    for (const Value *o : n.operands)
+      total += o->type.numel();
+    if (total > (int64_t{1} << 20))
+      return nullptr;
+    std::vector<HostTensor> in;
+    for (size_t i = 0; i < n.operands.size(); ++i)
+      in.emplace_back(
+          n.operands[i]->type,
+          std::vector<double>(n.operands[i]->type.numel(), vals[i]));
+    std::vector<const HostTensor *> ptrs;
+    for (auto &t : in)
+      ptrs.push_back(&t);
+    std::vector<HostTensor> out;
+    info.eval(n, ptrs, out);
+    if (out.size() != 1 || out[0].data.empty())
+      return nullptr;
+    double v = round_to(rt.dtype, out[0].data[0]);
+    for (double x : out[0].data)
+      if (round_to(rt.dtype, x) != v)
+        return nullptr;
+    return fill(v, rt);
+  }
+
+  Graph &g_;
+  const Node *node_ = nullptr;
+};
+
+} // namespace
+
+bool run_canonicalize(Graph &g) {
+  Canonicalizer c(g);
+  bool changed = false;
+  for (int i = 0; i < 32 && c.sweep(); ++i)
+    changed = true;
+  return changed;
+}
+
+} // namespace kiln

@@ -1,0 +1,369 @@
+// fuse-elementwise: greedy vertical fusion, walking the nodes from last to
+// first so that every node is offered to the groups of its consumers (the
+// way XLA's instruction fusion walks). For a node N:
+//  - a reduction (sum, mean, amax, softmax, log_softmax) starts a group of
+//    kind "reduction" whose iteration space is its operand's shape;
+//  - an elementwise N whose consumers are all in one group G joins G (its
+//    value stays inside the kernel); if they are in several groups and N is
+//    cheap (not exp, log, sqrt, rsqrt, tanh, sigmoid, pow or div), N is
+//    RECOMPUTED in each of them rather than stored; otherwise, or when the
+//    value is also needed outside any group (a non-fusible consumer such as
+//    matmul, or a graph output), N joins a consumer group of kind
+//    "elementwise" whose iteration space equals N's shape as an extra
+//    result (materialized), or else starts its own group;
+//  - a fill `constant` or a `broadcast_to` is folded into every consumer
+//    group where that leaves the consumer's shape unchanged (a constant
+//    becomes a scalar constant of the body, a broadcast_to becomes implicit
+//    broadcasting of its operand); it stays a node of its own where a
+//    consumer is not covered;
+//  - anything else (matmul, transpose, reshape, one_hot, random_uniform,
+//    fused) is a materialization point: never fused across.
+// Joining as an extra result is refused when it would make a cycle between
+// kernels (a path from N through another kernel back into the group).
+//
+// CONTRACT for the code generators:
+//  - kind = "elementwise": ONE iteration space, the shape of the node's
+//    results (all results have that shape). Every body input's shape
+//    numpy-broadcasts to that space. Body nodes are elementwise ops or
+//    scalar fill `constant`s (type dtype[]). A body value may have a smaller
+//    shape than the space (an op applied to an input before broadcasting);
+//    evaluating it at every point of the space is correct because
+//    elementwise ops commute with broadcasting.
+//  - kind = "reduction": the same elementwise prologue over the reduction
+//    operand's shape (the iteration space; every body input broadcasts to
+//    it), ending in exactly ONE reduction node (sum/mean/amax over `axes`,
+//    or softmax/log_softmax along `axis`) whose result is the body's single
+//    output. Every reduction becomes such a node, even without a prologue.
+//  - body inputs are the fused node's operands, in order; the body graph
+//    is named fused_N, N counting the top-level fused nodes in order.
+#include "passes/fuse_elementwise.h"
+
+#include "ir/builder.h"
+#include "ir/error.h"
+#include "passes/rewrite.h"
+
+#include <algorithm>
+#include <deque>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace kiln {
+
+namespace {
+
+bool is_reduction(Op op) {
+  return op == Op::Sum || op == Op::Mean || op == Op::Amax ||
+         op == Op::Softmax || op == Op::LogSoftmax;
+}
+
+bool is_cheap(Op op) {
+  switch (op) {
+  case Op::Exp:
+  case Op::Log:
+  case Op::Sqrt:
+  case Op::Rsqrt:
+  case Op::Tanh:
+  case Op::Sigmoid:
+  case Op::Pow:
+  case Op::Div:
+    return false;
+  default:
+    return true;
+  }
+}
+
+struct Group {
+  bool reduction = false;
+  Shape space;
+  Node *root = nullptr;
+  std::unordered_set<Node *> members; // root, joined, folded
+  std::unordered_set<Node *> folded;  // constants and broadcast_tos
+  std::unordered_set<Node *> outputs; // root and materialized members
+};
+
+class Fuser {
+public:
+  explicit Fuser(Graph &g) : g_(g) {
+    for (auto &n : g.nodes()) {
+      pos_[n.get()] = static_cast<int>(order_.size());
+      order_.push_back(n.get());
+    }
+    users_ = g.users();
+    for (const GraphOutput &o : g.outputs)
+      is_output_.insert(o.value);
+  }
+
+  bool run() {
+    for (size_t i = order_.size(); i-- > 0;)
+      visit(order_[i]);
+    if (groups_.empty())
+      return false;
+    rewrite();
+    return true;
+  }
+
+private:
+  // ---- grouping ----
+
+  const std::vector<Node *> &users(const Value *v) const {
+    static const std::vector<Node *> none;
+    auto it = users_.find(v);
+    return it == users_.end() ? none : it->second;
+  }
+
+  int new_group(Node *n, bool reduction) {
+    Group gr;
+    gr.reduction = reduction;
+    gr.space = reduction ? n->operands[0]->type.shape : n->result()->type.shape;
+    gr.root = n;
+    gr.members.insert(n);
+    gr.outputs.insert(n);
+    groups_.push_back(std::move(gr));
+    int k = static_cast<int>(groups_.size()) - 1;
+    node_groups_[n].push_back(k);
+    return k;
+  }
+
+  void join(Node *n, int k, bool materialize) {
+    groups_[k].members.insert(n);
+    if (materialize)
+      groups_[k].outputs.insert(n);
+    node_groups_[n].push_back(k);
+  }
+
+  void visit(Node *n) {
+    if (is_reduction(n->op)) {
+      new_group(n, /*reduction=*/true);
+      return;
+    }
+    if (n->op == Op::Constant || n->op == Op::BroadcastTo) {
+      visit_foldable(n);
+      return;
+    }
+    if (!n->info().has(kElementwise)) {
+      standalone_.insert(n);
+      return;
+    }
+    bool external = is_output_.count(n->result()) > 0;
+    std::set<int> gs;
+    for (Node *u : users(n->result())) {
+      external = external || standalone_.count(u);
+      for (int k : node_groups_[u])
+        gs.insert(k);
+    }
+    if (gs.empty()) {
+      new_group(n, false);
+      return;
+    }
+    if (!external && gs.size() == 1) {
+      join(n, *gs.begin(), false);
+      return;
+    }
+    if (!external && is_cheap(n->op)) {
+      for (int k : gs) // recomputed in each consumer kernel
+        join(n, k, false);
+      return;
+    }
+    for (int k : gs) {
+      const Group &gr = groups_[k];
+      if (!gr.reduction && gr.space == n->result()->type.shape &&
+          !makes_cycle(n, k)) {
+        join(n, k, true);
+        return;
+      }
+    }
+    new_group(n, false);
+  }
+
+  void visit_foldable(Node *n) {
+    bool outside = is_output_.count(n->result()) > 0;
+    for (Node *u : users(n->result())) {
+      outside = outside || standalone_.count(u);
+      for (int k : node_groups_[u]) {
+        if (groups_[k].members.count(n))
+          continue;
+        if (foldable(n, k)) {
+          groups_[k].members.insert(n);
+          groups_[k].folded.insert(n);
+          node_groups_[n].push_back(k);
+        } else {
+          outside = true;
+        }
+      }
+    }
+    if (outside || node_groups_[n].empty())
+      standalone_.insert(n);
+  }
+
+  // The shape `v` has inside group k's body.
+  Shape body_shape(const Value *v, int k) const {
+    const Group &gr = groups_[k];
+    if (v->def && gr.folded.count(v->def))
+      return v->def->op == Op::Constant ? Shape{}
+                                        : v->def->operands[0]->type.shape;
+    return v->type.shape;
+  }
+
+  // Folding constant/broadcast_to n into group k must leave the shape of
+  // each consumer in k as it was.
+  bool foldable(Node *n, int k) const {
+    const Group &gr = groups_[k];
+    if (n->op == Op::Constant && n->results.size() != 1)
+      return false;
+    Shape folded = n->op == Op::Constant ? Shape{} : n->operands[0]->type.shape;
+    for (Node *u : users(n->result())) {
+      if (!gr.members.count(u))
+        continue;
+      if (gr.folded.count(u) || !u->info().has(kElementwise))
+        return false;
+      Shape s;
+      for (const Value *o : u->operands) {
+        Shape os = o == n->result() ? folded : body_shape(o, k);
+        auto b = broadcast_shapes(s, os);
+        if (!b)
+          return false;
+        s = *b;
+      }
+      if (s != u->result()->type.shape)
+        return false;
+    }
+    return true;
+  }
+
+  // A unit of the graph being contracted: a group (k >= 0) or a node that
+  // stays on its own (-(pos + 1)).
+  int unit_of_node(const Node *n) const { return -(pos_.at(n) + 1); }
+
+  // The units that consume values of `from` (whose members are `members`,
+  // or the node itself).
+  void consumers(const Node *m, int from, std::vector<int> &out) const {
+    for (const Value *r : m->results)
+      for (Node *u : users(r)) {
+        auto it = node_groups_.find(u);
+        if (it != node_groups_.end())
+          for (int k : it->second)
+            if (k != from && !groups_[k].members.count(const_cast<Node *>(m)))
+              out.push_back(k);
+        if (standalone_.count(u) && unit_of_node(u) != from)
+          out.push_back(unit_of_node(u));
+      }
+  }
+
+  // Would n, joining group k as an extra result, close a cycle? That is:
+  // does some other consumer of n reach k?
+  bool makes_cycle(Node *n, int k) const {
+    std::vector<int> frontier;
+    consumers(n, k, frontier);
+    std::unordered_set<int> seen;
+    while (!frontier.empty()) {
+      int u = frontier.back();
+      frontier.pop_back();
+      if (u == k)
+        return true;
+      if (!seen.insert(u).second)
+        continue;
+      if (u >= 0) {
+        for (Node *m : groups_[u].outputs)
+          consumers(m, u, frontier);
+      } else {
+        consumers(order_[-u - 1], u, frontier);
+      }
+    }
+    return false;
+  }
+
+  // ---- rewriting ----
+
+  void rewrite() {
+    std::vector<std::pair<Value *, Value *>> replace;
+    for (Group &gr : groups_)
+      build(gr, replace);
+    for (auto &[from, to] : replace)
+      g_.replace_all_uses(from, to);
+    std::unordered_set<const Node *> erase;
+    for (auto &[n, ks] : node_groups_)
+      if (!ks.empty() && !standalone_.count(n))
+        erase.insert(n);
+    g_.erase_nodes_if([&](const Node &n) { return erase.count(&n) > 0; });
+    topo_sort(g_);
+    number_fused_bodies(g_);
+  }
+
+  void build(const Group &gr, std::vector<std::pair<Value *, Value *>> &rep) {
+    std::vector<Node *> members(gr.members.begin(), gr.members.end());
+    std::sort(members.begin(), members.end(),
+              [&](Node *a, Node *b) { return pos_.at(a) < pos_.at(b); });
+    auto body = std::make_unique<Graph>("fused");
+    Builder b(*body);
+    std::unordered_map<const Value *, Value *> map;
+    std::vector<Value *> inputs;
+    auto get = [&](Value *v) {
+      if (auto it = map.find(v); it != map.end())
+        return it->second;
+      bool named = !v->name.empty() &&
+                   v->name.find_first_not_of("0123456789") != std::string::npos;
+      Value *in = body->add_input(named ? v->name : "", v->type);
+      inputs.push_back(v);
+      map[v] = in;
+      return in;
+    };
+    for (Node *m : members) {
+      if (gr.folded.count(m)) {
+        map[m->result()] = m->op == Op::Constant
+                               ? b.constant(m->attrs.get_float("value"),
+                                            {m->result()->type.dtype, {}})
+                               : get(m->operands[0]);
+        continue;
+      }
+      std::vector<Value *> ops;
+      for (Value *o : m->operands)
+        ops.push_back(get(o));
+      Node *c = b.create(m->op, std::move(ops), m->attrs);
+      if (c->result()->type != m->result()->type)
+        fail("fuse-elementwise: internal error: {} changed type in a body "
+             "({} -> {})",
+             m->info().name, m->result()->type.str(), c->result()->type.str());
+      c->result()->name = m->result()->name;
+      map[m->result()] = c->result();
+    }
+    std::vector<Node *> outs(gr.outputs.begin(), gr.outputs.end());
+    std::sort(outs.begin(), outs.end(),
+              [&](Node *a, Node *b) { return pos_.at(a) < pos_.at(b); });
+    std::vector<Type> types;
+    for (Node *o : outs) {
+      body->add_output(map.at(o->result()));
+      types.push_back(o->result()->type);
+    }
+    Node *f = g_.insert_before(
+        gr.root, Op::Fused, std::move(inputs), std::move(types),
+        {{"kind", std::string(gr.reduction ? "reduction" : "elementwise")}},
+        std::move(body));
+    for (size_t i = 0; i < outs.size(); ++i) {
+      f->results[i]->name = outs[i]->result()->name;
+      rep.emplace_back(outs[i]->result(), f->results[i]);
+    }
+  }
+
+  Graph &g_;
+  std::vector<Node *> order_;
+  std::unordered_map<const Node *, int> pos_;
+  std::unordered_map<const Value *, std::vector<Node *>> users_;
+  std::unordered_set<const Value *> is_output_;
+  std::vector<Group> groups_;
+  std::unordered_map<Node *, std::vector<int>> node_groups_;
+  std::unordered_set<const Node *> standalone_;
+};
+
+} // namespace
+
+void number_fused_bodies(Graph &g) {
+  int k = 0;
+  for (auto &n : g.nodes())
+    if (n->op == Op::Fused && n->body)
+      n->body->name = fmt::format("fused_{}", k++);
+}
+
+bool run_fuse_elementwise(Graph &g) { return Fuser(g).run(); }
+
+} // namespace kiln

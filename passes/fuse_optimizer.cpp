@@ -1,0 +1,150 @@
+// fuse-optimizer: after fuse-elementwise, the weight decay, momentum or Adam
+// moments and the update of one parameter are one fused "elementwise" node
+// that produces the new parameter and the new state (outputs aliasing a
+// param or state input). This pass collects, in node order, every fused
+// elementwise node that produces such an aliased output and merges them into
+// ONE fused node of kind "multi_tensor": one launch for the whole model, as
+// PyTorch's fused=True optimizers are written by hand. A candidate whose
+// merge would make a cycle (some path from an earlier candidate through
+// another node into it) is left as it is. Plain elementwise nodes (a graph
+// that did not go through fuse-elementwise) are not touched.
+//
+// CONTRACT for the code generators: a multi_tensor body is the
+// concatenation of the merged kernels' bodies: a set of independent
+// elementwise chains. Attribute `chains` lists how many results each chain
+// has, in result order; the results of one chain share its iteration space
+// (their common shape) and the body nodes that compute them; each body
+// output's iteration space is its own shape. Every body input of a chain
+// broadcasts to the chain's space; inputs used by several chains (the
+// learning rate, the step) are one shared operand. Body nodes are
+// elementwise ops and scalar fill constants, as in "elementwise" kernels.
+#include "passes/fuse_optimizer.h"
+
+#include "ir/error.h"
+#include "passes/fuse_elementwise.h"
+#include "passes/rewrite.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+namespace kiln {
+
+namespace {
+
+bool is_elementwise_kernel(const Node &n) {
+  if (n.op != Op::Fused || !n.body)
+    return false;
+  const AttrValue *k = n.attrs.find("kind");
+  auto *s = k ? std::get_if<std::string>(k) : nullptr;
+  return s && *s == "elementwise";
+}
+
+// Does a path leave `set` and come back into it?
+bool has_escape_path(const Graph &g,
+                     const std::unordered_set<const Node *> &set) {
+  auto users = g.users();
+  std::vector<const Node *> frontier;
+  for (const Node *n : set)
+    for (const Value *r : n->results)
+      if (auto it = users.find(r); it != users.end())
+        for (const Node *u : it->second)
+          if (!set.count(u))
+            frontier.push_back(u);
+  std::unordered_set<const Node *> seen;
+  while (!frontier.empty()) {
+    const Node *n = frontier.back();
+    frontier.pop_back();
+    if (set.count(n))
+      return true;
+    if (!seen.insert(n).second)
+      continue;
+    for (const Value *r : n->results)
+      if (auto it = users.find(r); it != users.end())
+        for (const Node *u : it->second)
+          frontier.push_back(u);
+  }
+  return false;
+}
+
+} // namespace
+
+bool run_fuse_optimizer(Graph &g) {
+  std::unordered_set<const Value *> updates;
+  for (const GraphOutput &o : g.outputs)
+    if (o.alias >= 0 && g.inputs()[o.alias].kind != InputKind::data)
+      updates.insert(o.value);
+  std::vector<Node *> picked;
+  std::unordered_set<const Node *> set;
+  for (auto &np : g.nodes()) {
+    Node *n = np.get();
+    if (!is_elementwise_kernel(*n))
+      continue;
+    bool produces = false;
+    for (const Value *r : n->results)
+      produces = produces || updates.count(r);
+    if (!produces)
+      continue;
+    set.insert(n);
+    if (has_escape_path(g, set)) {
+      set.erase(n);
+      continue;
+    }
+    picked.push_back(n);
+  }
+  if (picked.empty())
+    return false;
+
+  auto body = std::make_unique<Graph>("multi_tensor");
+  std::unordered_map<const Value *, Value *> outer_to_body;
+  std::vector<Value *> operands;
+  std::vector<Type> types;
+  std::vector<int64_t> chains;
+  for (Node *k : picked) {
+    std::unordered_map<const Value *, Value *> map;
+    for (size_t i = 0; i < k->operands.size(); ++i) {
+      Value *o = k->operands[i];
+      auto it = outer_to_body.find(o);
+      if (it == outer_to_body.end()) {
+        Value *in = body->add_input(k->body->inputs()[i].value->name, o->type);
+        operands.push_back(o);
+        it = outer_to_body.emplace(o, in).first;
+      }
+      map[k->body->inputs()[i].value] = it->second;
+    }
+    for (auto &bn : k->body->nodes()) {
+      std::vector<Value *> ops;
+      for (Value *o : bn->operands)
+        ops.push_back(map.at(o));
+      std::vector<Type> rt;
+      for (Value *r : bn->results)
+        rt.push_back(r->type);
+      Node *c = body->append(bn->op, std::move(ops), std::move(rt), bn->attrs);
+      for (size_t i = 0; i < bn->results.size(); ++i) {
+        c->results[i]->name = bn->results[i]->name;
+        map[bn->results[i]] = c->results[i];
+      }
+    }
+    for (const GraphOutput &o : k->body->outputs) {
+      body->add_output(map.at(o.value));
+      types.push_back(o.value->type);
+    }
+    chains.push_back(static_cast<int64_t>(k->results.size()));
+  }
+  Attrs attrs;
+  attrs.set("kind", std::string("multi_tensor"));
+  attrs.set("chains", chains);
+  Node *m = g.insert_before(picked.back(), Op::Fused, std::move(operands),
+                            std::move(types), attrs, std::move(body));
+  size_t j = 0;
+  for (Node *k : picked)
+    for (Value *r : k->results) {
+      m->results[j]->name = r->name;
+      g.replace_all_uses(r, m->results[j++]);
+    }
+  g.erase_nodes_if([&](const Node &n) { return set.count(&n) > 0; });
+  topo_sort(g);
+  number_fused_bodies(g);
+  return true;
+}
+
+} // namespace kiln

@@ -1,0 +1,204 @@
+// memory-plan: the algorithm, in order.
+//  1. Storage owners. A reshape result shares its operand's storage (a
+//     reshape of a contiguous buffer is a view: no copy, no slot of its
+//     own); chains of reshapes resolve to the first non-reshape value.
+//  2. In place. An output aliasing a param/state input is written straight
+//     into that input's buffer when its producer reads the input (if at
+//     all) only index by index (elementwise, fused elementwise or
+//     multi_tensor) and no later node reads the input; otherwise it gets a
+//     slot and is copied back (`copy_back`).
+//  3. Liveness. Each owner lives from its defining node to the last node
+//     that uses it or any of its views; non-aliased graph outputs live to
+//     the end. Intervals are closed: a node's results never share memory
+//     with its operands.
+//  4. Placement. Owners sorted by size (largest first, then by definition)
+//     are placed first-fit: the lowest 64-byte aligned offset that overlaps
+//     no already placed owner whose interval overlaps. The arena is the
+//     highest end; no-reuse is the sum of the aligned sizes.
+#include "passes/memory_plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace kiln {
+
+namespace {
+
+int64_t align(int64_t b) {
+  return (b + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+}
+
+bool index_by_index(const Node &n) {
+  if (n.info().has(kElementwise))
+    return true;
+  if (n.op != Op::Fused)
+    return false;
+  const AttrValue *k = n.attrs.find("kind");
+  auto *s = k ? std::get_if<std::string>(k) : nullptr;
+  return s && (*s == "elementwise" || *s == "multi_tensor");
+}
+
+std::string human(int64_t b) {
+  if (b >= (int64_t{1} << 20))
+    return fmt::format("{:.2f} MiB", static_cast<double>(b) / (1 << 20));
+  if (b >= 1024)
+    return fmt::format("{:.1f} KiB", static_cast<double>(b) / 1024);
+  return fmt::format("{} B", b);
+}
+
+} // namespace
+
+MemoryPlan plan_memory(const Graph &g) {
+  MemoryPlan plan;
+  const auto &nodes = g.nodes();
+  const int end = static_cast<int>(nodes.size());
+  std::unordered_map<const Value *, int> def_at;
+  std::unordered_map<const Value *, int> last_read; // for inputs too
+  for (int i = 0; i < end; ++i) {
+    for (const Value *r : nodes[i]->results)
+      def_at[r] = i;
+    for (const Value *o : nodes[i]->operands)
+      last_read[o] = std::max(last_read.count(o) ? last_read[o] : -1, i);
+  }
+
+  // 1. Storage owners.
+  auto owner = [&](const Value *v) {
+    while (v->def && v->def->op == Op::Reshape)
+      v = v->def->operands[0];
+    return v;
+  };
+  for (auto &n : nodes)
+    if (n->op == Op::Reshape)
+      plan.views[n->result()] = owner(n->result());
+
+  // 2. In place.
+  std::unordered_set<const Value *> plain_outputs;
+  for (const GraphOutput &o : g.outputs) {
+    if (o.alias < 0 || !o.value->def) {
+      plain_outputs.insert(o.value);
+      continue;
+    }
+    const Value *input = g.inputs()[o.alias].value;
+    const Node &p = *o.value->def;
+    int at = def_at.at(o.value);
+    bool reads = std::find(p.operands.begin(), p.operands.end(), input) !=
+                 p.operands.end();
+    bool later = last_read.count(input) && last_read.at(input) > at;
+    // Views of the input read later count as reads of the input.
+    for (auto &[view, own] : plan.views)
+      if (own == input && last_read.count(view) && last_read.at(view) > at)
+        later = true;
+    if (!later && (!reads || index_by_index(p)) &&
+        !plan.in_place.count(o.value) && o.value->def->op != Op::Reshape) {
+      plan.in_place[o.value] = o.alias;
+    } else {
+      plan.copy_back.push_back(o.value);
+      plain_outputs.insert(o.value);
+    }
+  }
+
+  // 3. Liveness of owners.
+  std::vector<const Value *> owners;
+  for (int i = 0; i < end; ++i)
+    for (const Value *r : nodes[i]->results) {
+      const Value *own = owner(r);
+      if (!own->def || plan.in_place.count(own))
+        continue; // external storage
+      int last = last_read.count(r) ? last_read.at(r) : i;
+      if (plain_outputs.count(r))
+        last = end;
+      auto [it, fresh] =
+          plan.live.emplace(own, std::pair{def_at.at(own), last});
+      if (fresh)
+        owners.push_back(own);
+      else
+        it->second.second = std::max(it->second.second, last);
+    }
+
+  // 4. Placement.
+  std::vector<const Value *> order = owners;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](const Value *a, const Value *b) {
+                     return a->type.bytes() > b->type.bytes();
+                   });
+  std::vector<const Value *> placed;
+  for (const Value *v : order) {
+    int64_t bytes = static_cast<int64_t>(v->type.bytes());
+    int64_t size = align(std::max<int64_t>(bytes, 1));
+    auto [d, l] = plan.live.at(v);
+    std::vector<std::pair<int64_t, int64_t>> busy; // [offset, end)
+    for (const Value *p : placed) {
+      auto [pd, pl] = plan.live.at(p);
+      if (pd <= l && d <= pl) {
+        const auto &s = plan.slots.at(p);
+        busy.emplace_back(s.offset,
+                          s.offset + align(std::max<int64_t>(s.bytes, 1)));
+      }
+    }
+    std::sort(busy.begin(), busy.end());
+    int64_t offset = 0;
+    for (auto [b, e] : busy) {
+      if (offset + size <= b)
+        break;
+      offset = std::max(offset, e);
+    }
+    plan.slots[v] = {offset, bytes};
+    plan.arena_bytes = std::max(plan.arena_bytes, offset + size);
+    plan.no_reuse_bytes += size;
+    placed.push_back(v);
+  }
+  for (auto &[view, own] : plan.views)
+    if (auto it = plan.slots.find(own); it != plan.slots.end())
+      plan.slots[view] = {it->second.offset,
+                          static_cast<int64_t>(view->type.bytes())};
+  return plan;
+}
+
+std::string memory_plan_summary(const MemoryPlan &plan) {
+  double saved = plan.no_reuse_bytes
+                     ? 100.0 * (plan.no_reuse_bytes - plan.arena_bytes) /
+                           plan.no_reuse_bytes
+                     : 0.0;
+  return fmt::format("memory-plan: arena {} ({} bytes), {} ({} bytes) "
+                     "without reuse, {:.1f}% saved; {} in place, {} "
+                     "copied back",
+                     human(plan.arena_bytes), plan.arena_bytes,
+                     human(plan.no_reuse_bytes), plan.no_reuse_bytes, saved,
+                     plan.in_place.size(), plan.copy_back.size());
+}
+
+PrintOptions memory_plan_print_options(const MemoryPlan &plan, const Graph &g) {
+  PrintOptions o;
+  o.annotate = [&plan, &g](const Node &n) -> std::string {
+    std::vector<std::string> notes;
+    for (const Value *r : n.results) {
+      std::string s;
+      if (auto it = plan.in_place.find(r); it != plan.in_place.end())
+        s = fmt::format("in place of %{}", g.inputs()[it->second].value->name);
+      else if (auto v = plan.views.find(r);
+               v != plan.views.end() && !v->second->def)
+        s = fmt::format("view of %{}", v->second->name);
+      else if (auto sl = plan.slots.find(r); sl != plan.slots.end())
+        s = fmt::format("offset={}, bytes={}", sl->second.offset,
+                        sl->second.bytes);
+      else
+        continue;
+      notes.push_back(n.results.size() > 1 ? fmt::format("[{}] {}", r->index, s)
+                                           : s);
+    }
+    std::string out;
+    for (size_t i = 0; i < notes.size(); ++i)
+      out += (i ? "; " : "") + notes[i];
+    return out;
+  };
+  return o;
+}
+
+bool run_memory_plan(Graph &g) {
+  (void)plan_memory(g);
+  return false;
+}
+
+} // namespace kiln

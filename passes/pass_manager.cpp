@@ -1,0 +1,174 @@
+// The pass manager. The algorithm is a loop over the passes: run, time,
+// verify (when asked), then print and dump as the options say. Stage files
+// are numbered from 00 (the input) so that `ls` lists them in order.
+#include "passes/pass_manager.h"
+
+#include "ir/error.h"
+#include "ir/verifier.h"
+#include "passes/memory_plan.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+namespace kiln {
+
+std::string_view default_pipeline() {
+  return "canonicalize,cse,dce,fuse-elementwise,fuse-optimizer,dce,"
+         "memory-plan";
+}
+
+std::vector<const PassInfo *> parse_pipeline(std::string_view text) {
+  std::vector<const PassInfo *> out;
+  while (!text.empty()) {
+    size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+      item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+      item.remove_suffix(1);
+    if (!item.empty()) {
+      const PassInfo *p = find_pass(item);
+      if (!p) {
+        std::vector<std::string_view> known;
+        for (const PassInfo &k : all_passes())
+          known.push_back(k.name);
+        fail("unknown pass '{}' (known passes: {})", item,
+             fmt::join(known, ", "));
+      }
+      out.push_back(p);
+    }
+    if (comma == std::string_view::npos)
+      break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+PassManager::PassManager(PassOptions opts) : opts_(std::move(opts)) {
+  if (opts_.dump_dir.empty() && opts_.read_env)
+    if (const char *d = std::getenv("KILN_DUMP"); d && *d)
+      opts_.dump_dir = d;
+}
+
+PassManager &PassManager::add(std::string_view name) {
+  const PassInfo *p = find_pass(name);
+  if (!p)
+    parse_pipeline(name); // throws the message listing the known passes
+  passes_.push_back(p);
+  return *this;
+}
+
+PassManager &PassManager::add_pipeline(std::string_view text) {
+  for (const PassInfo *p : parse_pipeline(text))
+    passes_.push_back(p);
+  return *this;
+}
+
+std::ostream &PassManager::out() const {
+  return opts_.out ? *opts_.out : std::cerr;
+}
+
+bool PassManager::selected_for_print(std::string_view name) const {
+  if (opts_.print_after_all)
+    return true;
+  for (const std::string &n : opts_.print_after)
+    if (n == name)
+      return true;
+  return false;
+}
+
+std::string PassManager::print(const Graph &g) const {
+  if (annotate_with_ == "memory-plan") {
+    MemoryPlan plan = plan_memory(g);
+    return fmt::format("// {}\n{}", memory_plan_summary(plan),
+                       kiln::print(g, memory_plan_print_options(plan, g)));
+  }
+  return kiln::print(g);
+}
+
+void PassManager::dump(const Graph &g, int stage, std::string_view name) const {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(opts_.dump_dir, ec);
+  fs::path path =
+      fs::path(opts_.dump_dir) / fmt::format("{:02}-{}.kir", stage, name);
+  std::ofstream f(path, std::ios::binary);
+  f << print(g);
+  if (!f)
+    fail("KILN_DUMP: cannot write '{}'", path.string());
+}
+
+bool PassManager::run(Graph &g) {
+  records_.clear();
+  annotate_with_.clear();
+  if (opts_.verify_each) {
+    try {
+      verify(g);
+    } catch (const Error &e) {
+      fail("before the first pass: {}", e.what());
+    }
+  }
+  if (!opts_.dump_dir.empty())
+    dump(g, 0, "input");
+  bool any = false;
+  int stage = 1;
+  for (const PassInfo *p : passes_) {
+    auto t0 = std::chrono::steady_clock::now();
+    bool changed;
+    try {
+      changed = p->run(g);
+    } catch (const Error &e) {
+      fail("pass '{}': {}", p->name, e.what());
+    }
+    auto t1 = std::chrono::steady_clock::now();
+    records_.push_back({std::string(p->name), changed,
+                        std::chrono::duration<double>(t1 - t0).count()});
+    any = any || changed;
+    // An analysis's notes stay valid until a pass changes the graph.
+    if (p->name == "memory-plan")
+      annotate_with_ = "memory-plan";
+    else if (changed)
+      annotate_with_.clear();
+    if (opts_.verify_each) {
+      try {
+        verify(g);
+      } catch (const Error &e) {
+        fail("after pass '{}': {}", p->name, e.what());
+      }
+    }
+    if (selected_for_print(p->name) && (changed || !opts_.print_after_change))
+      out() << fmt::format("// -----// IR after {}{} //----- //\n", p->name,
+                           changed ? "" : " (no change)")
+            << print(g) << std::flush;
+    if (!opts_.dump_dir.empty())
+      dump(g, stage, p->name);
+    ++stage;
+  }
+  if (opts_.pass_timing)
+    print_timing();
+  return any;
+}
+
+void PassManager::print_timing() const {
+  double total = 0;
+  for (const PassRecord &r : records_)
+    total += r.seconds;
+  std::string s = "===-------------------------------------------===\n"
+                  "  pass timing\n"
+                  "===-------------------------------------------===\n";
+  s += fmt::format("  {:>10}  {:>6}  {:<8}  {}\n", "wall (ms)", "%", "changed",
+                   "pass");
+  for (const PassRecord &r : records_)
+    s += fmt::format("  {:>10.3f}  {:>5.1f}%  {:<8}  {}\n", r.seconds * 1e3,
+                     total > 0 ? 100.0 * r.seconds / total : 0.0,
+                     r.changed ? "yes" : "no", r.name);
+  s += fmt::format("  {:>10.3f}  {:>5.1f}%  {:<8}  total\n", total * 1e3, 100.0,
+                   "");
+  out() << s << std::flush;
+}
+
+} // namespace kiln
