@@ -1,0 +1,122 @@
+#include "ir/builder.h"
+#include "ir/error.h"
+#include "passes/pass_manager.h"
+#include "test_util.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+namespace kiln {
+namespace {
+
+std::unique_ptr<Graph> small() {
+  auto g = std::make_unique<Graph>("small");
+  Builder b(*g);
+  Value *x = g->add_input("x", {DType::f32, {4}});
+  Value *a = b.add(x, b.scalar(0, DType::f32));
+  b.exp(x); // dead
+  g->add_output(b.relu(a));
+  return g;
+}
+
+TEST(PassManager, ParsesPipelinesAndRejectsUnknownNames) {
+  EXPECT_EQ(parse_pipeline(" canonicalize, cse ,dce").size(), 3u);
+  EXPECT_EQ(parse_pipeline(default_pipeline()).back()->name, "memory-plan");
+  try {
+    parse_pipeline("cse,no-such-pass");
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("unknown pass 'no-such-pass'"), std::string::npos) << m;
+    EXPECT_NE(m.find("fuse-elementwise"), std::string::npos) << m;
+  }
+}
+
+TEST(PassManager, PrintAfterMarksNoChangeAndTimes) {
+  std::ostringstream out;
+  PassOptions o;
+  o.read_env = false;
+  o.print_after_all = true;
+  o.pass_timing = true;
+  o.out = &out;
+  PassManager pm(o);
+  pm.add_pipeline("canonicalize,canonicalize,dce");
+  auto g = small();
+  EXPECT_TRUE(pm.run(*g));
+  std::string s = out.str();
+  EXPECT_NE(s.find("// -----// IR after canonicalize //----- //"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("// -----// IR after canonicalize (no change) //"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("pass timing"), std::string::npos);
+  ASSERT_EQ(pm.records().size(), 3u);
+  EXPECT_TRUE(pm.records()[0].changed);
+  EXPECT_FALSE(pm.records()[1].changed);
+  EXPECT_TRUE(pm.records()[2].changed);
+}
+
+TEST(PassManager, PrintAfterNamedAndAfterChange) {
+  std::ostringstream out;
+  PassOptions o;
+  o.read_env = false;
+  o.print_after = {"dce"};
+  o.print_after_change = true;
+  o.out = &out;
+  PassManager pm(o);
+  pm.add_pipeline("canonicalize,dce,dce");
+  auto g = small();
+  pm.run(*g);
+  std::string s = out.str();
+  EXPECT_EQ(s.find("after canonicalize"), std::string::npos);
+  EXPECT_NE(s.find("IR after dce //"), std::string::npos);
+  EXPECT_EQ(s.find("(no change)"), std::string::npos) << s;
+}
+
+TEST(PassManager, DumpsNumberedStages) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("kiln-dump-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  PassOptions o;
+  o.read_env = false;
+  o.dump_dir = dir.string();
+  PassManager pm(o);
+  pm.add_pipeline("canonicalize,dce,memory-plan");
+  auto g = small();
+  pm.run(*g);
+  for (const char *f : {"00-input.kir", "01-canonicalize.kir", "02-dce.kir",
+                        "03-memory-plan.kir"})
+    EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;
+  std::ifstream in(dir / "03-memory-plan.kir");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(text.find("// memory-plan: arena"), std::string::npos) << text;
+  EXPECT_NE(text.find("offset="), std::string::npos) << text;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(PassManager, VerifierFailureNamesThePass) {
+  // A pass that breaks the graph is caught by verify-after-each.
+  PassOptions o;
+  o.read_env = false;
+  o.verify_each = true;
+  PassManager pm(o);
+  pm.add("dce");
+  Graph g;
+  Builder b(g);
+  Value *x = g.add_input("x", {DType::f32, {4}});
+  Value *y = b.exp(x);
+  g.add_output(y, 0); // aliases a data input: invalid
+  try {
+    pm.run(g);
+    FAIL() << "expected a verifier error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("verifier"), std::string::npos);
+  }
+}
+
+} // namespace
+} // namespace kiln
