@@ -1,0 +1,31 @@
+# lit configuration of kiln's IR text tests (tests/lit). Run through ctest
+# (`ctest -R lit`) or directly: python3 lit.py -v BUILD/tests/lit
+import os
+import re
+
+import lit.formats
+
+config.name = "kiln"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".kir", ".test"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py",
+                   "lit.site.cfg.py.in"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = config.kiln_obj_root
+
+# Whole words only, so that a path or an option containing "kiln" or "not"
+# is left alone.
+def tool(name, path):
+    return (r"(?<![\w/.%-])" + re.escape(name) + r"(?![\w/.-])", path)
+
+config.substitutions.append(
+    ("%expect-exit1", f"{config.python} {config.test_source_root}/expect_exit1.py"))
+config.substitutions.append(("%python", config.python))
+# %numpy: a python3 that can import numpy (tests using it say REQUIRES: numpy).
+if config.numpy_python:
+    config.available_features.add("numpy")
+    config.substitutions.append(("%numpy", config.numpy_python))
+config.substitutions.append(("%kiln_src", config.kiln_src_root))
+config.substitutions.append(tool("kiln", config.kiln_bin))
+config.substitutions.append(tool("FileCheck", config.filecheck))
+config.substitutions.append(tool("not", config.not_tool))
