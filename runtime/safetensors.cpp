@@ -1,0 +1,429 @@
+// safetensors reader and writer. The reader trusts nothing in the file: it
+// bounds the header length by the file size before allocating, parses the
+// JSON with nlohmann::json (rejecting duplicate keys, which it would
+// otherwise silently merge), checks every tensor's dtype, shape and offsets,
+// and requires the tensors to tile the data section exactly, as the reference
+// implementation does. Only then is the data read, straight into each
+// tensor's buffer with pread.
+#include "runtime/safetensors.h"
+
+#include "ir/error.h"
+#include "ir/types.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <set>
+#include <string_view>
+
+namespace kiln {
+namespace {
+
+using nlohmann::json;
+
+static_assert(std::endian::native == std::endian::little,
+              "safetensors: the byte copies below assume a little-endian host");
+
+// The reference implementation refuses larger headers too.
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+constexpr std::string_view kMetadataKey = "__metadata__";
+
+struct DtypeInfo {
+  std::string_view name;
+  size_t size;
+};
+constexpr std::array<DtypeInfo, 4> kDtypes{
+    {{"F64", 8}, {"I64", 8}, {"F32", 4}, {"I32", 4}}};
+
+std::optional<size_t> element_size(std::string_view dtype) {
+  for (const DtypeInfo &d : kDtypes)
+    if (d.name == dtype)
+      return d.size;
+  return std::nullopt;
+}
+
+// Bytes of a tensor: product of dims times `elem`; nullopt on a negative dim
+// or on overflow.
+std::optional<uint64_t> checked_nbytes(const Shape &shape, size_t elem) {
+  uint64_t n = elem;
+  for (int64_t d : shape) {
+    if (d < 0)
+      return std::nullopt;
+    uint64_t u = static_cast<uint64_t>(d);
+    if (u != 0 && n > std::numeric_limits<uint64_t>::max() / u)
+      return std::nullopt;
+    n *= u;
+  }
+  return n;
+}
+
+// A JSON value as it can be quoted in a message.
+std::string excerpt(const json &v) {
+  std::string s = v.dump();
+  return s.size() > 60 ? s.substr(0, 60) + "..." : s;
+}
+
+// Owns a file descriptor.
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  Fd(const Fd &) = delete;
+  Fd &operator=(const Fd &) = delete;
+  ~Fd() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+};
+
+void read_exact(const Fd &f, void *dst, size_t n, uint64_t offset,
+                const std::string &path) {
+  auto *p = static_cast<char *>(dst);
+  while (n > 0) {
+    ssize_t got = ::pread(f.fd, p, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      fail("{}: cannot read safetensors file: {}", path,
+           got == 0 ? "file shrank while reading" : std::strerror(errno));
+    p += got;
+    n -= static_cast<size_t>(got);
+    offset += static_cast<uint64_t>(got);
+  }
+}
+
+// A file written next to its destination and renamed over it by commit().
+// Until then the destination is untouched; destroying an uncommitted
+// TempFile (an error, an exception) removes the temporary.
+class TempFile {
+public:
+  explicit TempFile(const std::string &path)
+      : path_(path), tmp_(fmt::format("{}.tmp.{}", path, ::getpid())) {
+    fd_.fd =
+        ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd_.fd < 0)
+      fail("{}: cannot save safetensors: cannot create {}: {}", path_, tmp_,
+           std::strerror(errno));
+  }
+  TempFile(const TempFile &) = delete;
+  TempFile &operator=(const TempFile &) = delete;
+  ~TempFile() {
+    if (!committed_) {
+      if (fd_.fd >= 0)
+        ::close(fd_.fd);
+      fd_.fd = -1;
+      ::unlink(tmp_.c_str());
+    }
+  }
+
+  void write(const void *src, size_t n) {
+    const auto *p = static_cast<const char *>(src);
+    while (n > 0) {
+      ssize_t put = ::write(fd_.fd, p, n);
+      if (put < 0 && errno == EINTR)
+        continue;
+      if (put <= 0)
+        fail("{}: cannot save safetensors: writing {}: {}", path_, tmp_,
+             std::strerror(put < 0 ? errno : EIO));
+      p += put;
+      n -= static_cast<size_t>(put);
+    }
+  }
+
+  void commit() {
+    if (::fsync(fd_.fd) != 0)
+      fail("{}: cannot save safetensors: flushing {}: {}", path_, tmp_,
+           std::strerror(errno));
+    int fd = fd_.fd;
+    fd_.fd = -1;
+    if (::close(fd) != 0)
+      fail("{}: cannot save safetensors: closing {}: {}", path_, tmp_,
+           std::strerror(errno));
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+      fail("{}: cannot save safetensors: renaming {} over it: {}", path_, tmp_,
+           std::strerror(errno));
+    committed_ = true;
+    // Make the rename itself durable. The new file is in place whatever
+    // happens here, so a failure is not reported.
+    std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+    int dfd = ::open(dir.empty() ? "." : dir.c_str(),
+                     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+
+private:
+  std::string path_;
+  std::string tmp_;
+  Fd fd_;
+  bool committed_ = false;
+};
+
+// Parses the header, refusing duplicate keys at any level: nlohmann::json
+// would keep the last one, and a file that says two things is corrupt.
+json parse_header(const std::string &text, const std::string &path) {
+  std::vector<std::set<std::string>> keys;
+  json::parser_callback_t check = [&](int /*depth*/, json::parse_event_t event,
+                                      json &parsed) {
+    if (event == json::parse_event_t::object_start)
+      keys.emplace_back();
+    else if (event == json::parse_event_t::object_end)
+      keys.pop_back();
+    else if (event == json::parse_event_t::key &&
+             !keys.back().insert(parsed.get<std::string>()).second)
+      fail("{}: bad safetensors header: duplicate key {}", path,
+           excerpt(parsed));
+    return true;
+  };
+  try {
+    return json::parse(text, check);
+  } catch (const json::exception &e) {
+    fail("{}: bad safetensors header: invalid JSON: {}", path, e.what());
+  }
+}
+
+uint64_t get_unsigned(const json &v, const std::string &path,
+                      const std::string &name, std::string_view field) {
+  if (!v.is_number_unsigned() ||
+      v.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()})
+    fail("{}: bad safetensors header: tensor '{}': {} holds {}, not a "
+         "non-negative integer",
+         path, name, field, excerpt(v));
+  return v.get<uint64_t>();
+}
+
+struct Entry {
+  std::string name;
+  SafeTensor tensor;
+  uint64_t begin = 0, end = 0;
+};
+
+// One tensor's header entry, checked against itself and the data size.
+Entry parse_entry(const std::string &path, const std::string &name,
+                  const json &v, uint64_t data_len) {
+  auto bad = [&](const std::string &what) {
+    fail("{}: bad safetensors header: tensor '{}': {}", path, name, what);
+  };
+  if (!v.is_object())
+    bad(fmt::format("expected an object with dtype, shape and data_offsets, "
+                    "got {}",
+                    excerpt(v)));
+  for (const auto &[field, _] : v.items())
+    if (field != "dtype" && field != "shape" && field != "data_offsets")
+      bad(fmt::format("unexpected field '{}'", field));
+  if (!v.contains("dtype") || !v.contains("shape") ||
+      !v.contains("data_offsets"))
+    bad("needs dtype, shape and data_offsets");
+
+  Entry e;
+  e.name = name;
+  const json &dtype = v["dtype"];
+  if (!dtype.is_string())
+    bad(fmt::format("dtype {} is not a string", excerpt(dtype)));
+  e.tensor.dtype = dtype.get<std::string>();
+  std::optional<size_t> elem = element_size(e.tensor.dtype);
+  if (!elem)
+    bad(fmt::format("unsupported dtype '{}' (supported: F32, F64, I32, I64)",
+                    e.tensor.dtype));
+
+  const json &shape = v["shape"];
+  if (!shape.is_array())
+    bad(fmt::format("shape {} is not a list", excerpt(shape)));
+  for (const json &d : shape)
+    e.tensor.shape.push_back(
+        static_cast<int64_t>(get_unsigned(d, path, name, "shape")));
+
+  const json &offsets = v["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2)
+    bad(fmt::format("data_offsets {} is not a [begin, end] pair",
+                    excerpt(offsets)));
+  e.begin = get_unsigned(offsets[0], path, name, "data_offsets");
+  e.end = get_unsigned(offsets[1], path, name, "data_offsets");
+
+  std::optional<uint64_t> nbytes = checked_nbytes(e.tensor.shape, *elem);
+  if (!nbytes)
+    bad(fmt::format("shape {} is too large", shape_str(e.tensor.shape)));
+  if (e.begin > e.end)
+    bad(fmt::format("data_offsets [{}, {}] run backwards", e.begin, e.end));
+  if (e.end - e.begin != *nbytes)
+    bad(fmt::format("data_offsets [{}, {}] span {} bytes but {}{} needs {}",
+                    e.begin, e.end, e.end - e.begin, e.tensor.dtype,
+                    shape_str(e.tensor.shape), *nbytes));
+  if (e.end > data_len)
+    bad(fmt::format("data_offsets [{}, {}] reach past the end of the {}-byte "
+                    "data section (is the file truncated?)",
+                    e.begin, e.end, data_len));
+  return e;
+}
+
+} // namespace
+
+void save_safetensors(const std::string &path,
+                      const std::map<std::string, SafeTensor> &tensors,
+                      const std::map<std::string, std::string> &metadata) {
+  // Validate everything before touching the disk.
+  struct Item {
+    const std::string *name;
+    const SafeTensor *tensor;
+    size_t elem;
+  };
+  std::vector<Item> items;
+  for (const auto &[name, t] : tensors) {
+    if (name.empty())
+      fail("{}: cannot save safetensors: a tensor has an empty name", path);
+    if (name == kMetadataKey)
+      fail("{}: cannot save safetensors: '{}' is reserved and cannot name a "
+           "tensor",
+           path, kMetadataKey);
+    std::optional<size_t> elem = element_size(t.dtype);
+    if (!elem)
+      fail("{}: cannot save safetensors: tensor '{}' has unsupported dtype "
+           "'{}' (supported: F32, F64, I32, I64)",
+           path, name, t.dtype);
+    std::optional<uint64_t> nbytes = checked_nbytes(t.shape, *elem);
+    if (!nbytes)
+      fail("{}: cannot save safetensors: tensor '{}' has invalid shape {}",
+           path, name, shape_str(t.shape));
+    if (*nbytes != t.bytes.size())
+      fail("{}: cannot save safetensors: tensor '{}' is {}{} ({} bytes) but "
+           "holds {} bytes",
+           path, name, t.dtype, shape_str(t.shape), *nbytes, t.bytes.size());
+    items.push_back({&name, &t, *elem});
+  }
+  // 8-byte tensors first: with the header padded to 8 bytes, every tensor
+  // then starts at a multiple of its element size.
+  std::stable_sort(
+      items.begin(), items.end(),
+      [](const Item &a, const Item &b) { return a.elem > b.elem; });
+
+  json header = json::object();
+  uint64_t offset = 0;
+  for (const Item &it : items) {
+    uint64_t end = offset + it.tensor->bytes.size();
+    header[*it.name] = {{"dtype", it.tensor->dtype},
+                        {"shape", it.tensor->shape},
+                        {"data_offsets", json::array({offset, end})}};
+    offset = end;
+  }
+  if (!metadata.empty())
+    header[std::string(kMetadataKey)] = metadata;
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const json::exception &) {
+    fail("{}: cannot save safetensors: a tensor name or metadata string is "
+         "not valid UTF-8",
+         path);
+  }
+  text.append((8 - text.size() % 8) % 8, ' ');
+
+  TempFile out(path);
+  std::array<uint8_t, 8> len{};
+  for (size_t i = 0; i < 8; ++i)
+    len[i] = static_cast<uint8_t>(uint64_t{text.size()} >> (8 * i));
+  out.write(len.data(), len.size());
+  out.write(text.data(), text.size());
+  for (const Item &it : items)
+    out.write(it.tensor->bytes.data(), it.tensor->bytes.size());
+  out.commit();
+}
+
+SafeTensorsFile load_safetensors(const std::string &path) {
+  Fd f;
+  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f.fd < 0)
+    fail("{}: cannot open safetensors file: {}", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode))
+    fail("{}: cannot read safetensors file: not a regular file", path);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < 8)
+    fail("{}: not a safetensors file: {} bytes is too short for the 8-byte "
+         "header length",
+         path, size);
+
+  std::array<uint8_t, 8> len{};
+  read_exact(f, len.data(), len.size(), 0, path);
+  uint64_t n = 0;
+  for (size_t i = 0; i < 8; ++i)
+    n |= uint64_t{len[i]} << (8 * i);
+  if (n > size - 8)
+    fail("{}: corrupt safetensors file: header length {} is beyond the end of "
+         "the file ({} bytes)",
+         path, n, size);
+  if (n > kMaxHeaderBytes)
+    fail("{}: corrupt safetensors file: header length {} exceeds the limit "
+         "of {} bytes",
+         path, n, kMaxHeaderBytes);
+  std::string text(n, '\0');
+  read_exact(f, text.data(), text.size(), 8, path);
+  json header = parse_header(text, path);
+  if (!header.is_object())
+    fail("{}: bad safetensors header: expected a JSON object, got {}", path,
+         header.type_name());
+
+  uint64_t data_start = 8 + n;
+  uint64_t data_len = size - data_start;
+  SafeTensorsFile out;
+  std::vector<Entry> entries;
+  for (const auto &[key, value] : header.items()) {
+    if (key != kMetadataKey) {
+      entries.push_back(parse_entry(path, key, value, data_len));
+      continue;
+    }
+    if (!value.is_object())
+      fail("{}: bad safetensors header: {} is not an object", path,
+           kMetadataKey);
+    for (const auto &[k, v] : value.items()) {
+      if (!v.is_string())
+        fail("{}: bad safetensors header: {} value '{}' is {}, not a string",
+             path, kMetadataKey, k, excerpt(v));
+      out.metadata[k] = v.get<std::string>();
+    }
+  }
+
+  // The tensors must tile [0, data_len) exactly.
+  std::sort(entries.begin(), entries.end(), [](const Entry &a, const Entry &b) {
+    return std::tie(a.begin, a.end) < std::tie(b.begin, b.end);
+  });
+  uint64_t at = 0;
+  const std::string *prev = nullptr;
+  for (const Entry &e : entries) {
+    if (e.begin < at)
+      fail("{}: corrupt safetensors file: tensors '{}' and '{}' overlap", path,
+           *prev, e.name);
+    if (e.begin > at)
+      fail("{}: corrupt safetensors file: data bytes [{}, {}) before tensor "
+           "'{}' belong to no tensor",
+           path, at, e.begin, e.name);
+    at = e.end;
+    prev = &e.name;
+  }
+  if (at != data_len)
+    fail("{}: corrupt safetensors file: {} trailing bytes after the last "
+         "tensor",
+         path, data_len - at);
+
+  for (Entry &e : entries) {
+    e.tensor.bytes.resize(e.end - e.begin);
+    read_exact(f, e.tensor.bytes.data(), e.tensor.bytes.size(),
+               data_start + e.begin, path);
+    out.tensors.emplace(std::move(e.name), std::move(e.tensor));
+  }
+  return out;
+}
+
+} // namespace kiln
