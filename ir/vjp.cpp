@@ -167,10 +167,16 @@ std::vector<Value *> vjp_mean(Builder &b, const Node &n,
 
 std::vector<Value *> vjp_amax(Builder &b, const Node &n,
                               std::span<Value *const> g) {
-  // The gradient flows to every element equal to the maximum.
+  // The gradient is divided evenly among the elements equal to the maximum
+  // (as PyTorch's amax): k tied elements get g / k each, so that moving all
+  // of them by t moves the maximum, and the loss, by g t.
   Value *x = in(n, 0);
   Value *m = unreduce(b, n, out(n));
-  return {b.where(b.eq(x, m), unreduce(b, n, g[0]), zero_like(b, x))};
+  Value *hit = b.cast(b.eq(x, m), x->type.dtype);
+  Attrs count_attrs = n.attrs;
+  count_attrs.set("keepdims", true);
+  Value *count = b.op(Op::Sum, {hit}, std::move(count_attrs));
+  return {b.div(b.mul(unreduce(b, n, g[0]), hit), count)};
 }
 
 std::vector<Value *> vjp_log_softmax(Builder &b, const Node &n,

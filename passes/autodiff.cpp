@@ -30,7 +30,9 @@ std::vector<Value *> append_gradients(Graph &g, Value *loss,
     bool d = false;
     for (Value *o : n->operands)
       d = d || depends.count(o);
-    if (d && n->info().vjp)
+    // A fused node has no VJP, but it must still be reached so that the
+    // backward walk reports it rather than silently giving zero gradients.
+    if (d && (n->info().vjp || n->op == Op::Fused))
       for (Value *r : n->results)
         depends.insert(r);
   }
