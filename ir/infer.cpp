@@ -209,6 +209,10 @@ std::vector<Type> infer_broadcast_to(std::span<const Type> in,
                                      const Attrs &attrs,
                                      std::span<const Type>) {
   const auto &shape = attrs.get_ints("shape");
+  // broadcast_shapes stretches a 1 to any size, a negative one included.
+  for (int64_t d : shape)
+    if (d < 0)
+      fail("broadcast_to {} has a negative dimension", shape_str(shape));
   if (!broadcasts_to(in[0].shape, shape))
     fail("broadcast_to cannot broadcast {} to {}", shape_str(in[0].shape),
          shape_str(shape));

@@ -223,6 +223,7 @@ const BadCase kBadCases[] = {
   {"graph @g(%x: f32[2]) {\n  %0, %1 = neg(%x) : f32[2]\n  return %0\n}\n", "2:22", "2 results named but 1 type given"},
   {"graph @g(%x: f32[2]) {\n  %0, %1 = neg(%x) : f32[2], f32[2]\n  return %0\n}\n", "2:3", "neg has 1 result, 2 named"},
   {"graph @g(%a: f32[2,3], %b: f32[2,3]) {\n  %0 = matmul(%a, %b) : f32[2,3]\n  return %0\n}\n", "2:8", "matmul expects [*,2], got [2,3]"},
+  {"graph @g(%s: f32[1]) {\n  %0 = broadcast_to(%s) {shape = [-5]} : f32[5]\n  return %0\n}\n", "2:8", "broadcast_to [-5] has a negative dimension"},
   {"graph g(%x: f32[2]) {\n  return\n}\n", "1:7", "expected a graph name '@name'"},
   {"graph @g(%: f32[2]) {\n  return\n}\n", "1:10", "expected a value name after '%'"},
   {"gaph @g() {\n  return\n}\n", "1:1", "expected 'graph', found 'gaph'"},
