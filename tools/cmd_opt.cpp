@@ -22,6 +22,8 @@ struct OptArgs {
   std::string passes;
   std::string output;
   bool list = false;
+  PassOptions pm;
+  std::string print_after;
 };
 
 void run_opt(const OptArgs &a) {
@@ -33,8 +35,9 @@ void run_opt(const OptArgs &a) {
   if (a.input.empty())
     fail("opt needs an input file (or '-' for stdin)");
   auto g = load_graph(a.input);
-  run_pipeline(*g, split_pass_list(a.passes));
-  std::string text = print(*g);
+  PassOptions pm = a.pm;
+  pm.print_after = split_pass_list(a.print_after);
+  std::string text = run_pipeline(*g, split_pass_list(a.passes), pm);
   if (a.output.empty() || a.output == "-") {
     fmt::print("{}", text);
     return;
@@ -57,6 +60,17 @@ void add_opt_command(CLI::App &app) {
                   "comma-separated passes to run in order, e.g. autodiff");
   cmd->add_option("-o,--output", args->output, "write here, not to stdout");
   cmd->add_flag("--list-passes", args->list, "list the known passes");
+  cmd->add_flag("--print-after-all", args->pm.print_after_all,
+                "print the IR to stderr after every pass");
+  cmd->add_option("--print-after", args->print_after,
+                  "print the IR to stderr after these passes (a,b)");
+  cmd->add_flag("--print-after-change", args->pm.print_after_change,
+                "print only after passes that changed the IR");
+  cmd->add_flag("--pass-timing", args->pm.pass_timing,
+                "a table of pass times on stderr");
+  cmd->add_option("--dump-dir", args->pm.dump_dir,
+                  "write the IR after each stage to DIR/NN-pass.kir "
+                  "(also KILN_DUMP=DIR)");
   cmd->callback([args] { run_opt(*args); });
 }
 

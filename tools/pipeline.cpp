@@ -3,6 +3,7 @@
 #include "ir/error.h"
 #include "ir/verifier.h"
 #include "passes/pass.h"
+#include "passes/pass_manager.h"
 
 #include <fmt/format.h>
 
@@ -27,26 +28,17 @@ std::vector<std::string> split_pass_list(std::string_view list) {
 }
 
 void run_pipeline(Graph &g, const std::vector<std::string> &passes) {
-  std::vector<const PassInfo *> infos;
-  for (const std::string &name : passes) {
-    const PassInfo *p = find_pass(name);
-    if (!p) {
-      std::vector<std::string_view> known;
-      for (const PassInfo &k : all_passes())
-        known.push_back(k.name);
-      fail("unknown pass '{}' (known passes: {})", name,
-           fmt::join(known, ", "));
-    }
-    infos.push_back(p);
-  }
-  for (const PassInfo *p : infos) {
-    try {
-      p->run(g);
-      verify(g);
-    } catch (const Error &e) {
-      fail("pass '{}': {}", p->name, e.what());
-    }
-  }
+  run_pipeline(g, passes, PassOptions{});
+}
+
+std::string run_pipeline(Graph &g, const std::vector<std::string> &passes,
+                         PassOptions opts) {
+  opts.verify_each = true;
+  PassManager pm(std::move(opts));
+  for (const std::string &name : passes)
+    pm.add(name); // checks every name before anything runs
+  pm.run(g);
+  return pm.print(g);
 }
 
 } // namespace kiln

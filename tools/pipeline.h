@@ -1,9 +1,9 @@
-// Running passes by name from the command line. A stand-in for the
-// PassManager (print-after-all, timing, KILN_DUMP) that will replace it:
-// callers only use run_pipeline.
+// Running passes by name from the command line, through the PassManager
+// (passes/pass_manager.h: print-after-all, timing, KILN_DUMP).
 #pragma once
 
 #include "ir/graph.h"
+#include "passes/pass_manager.h"
 
 #include <string>
 #include <string_view>
@@ -18,5 +18,11 @@ std::vector<std::string> split_pass_list(std::string_view list);
 // Every name is checked before any pass runs; an unknown one throws
 // kiln::Error listing the known passes.
 void run_pipeline(Graph &g, const std::vector<std::string> &passes);
+
+// The same with the pass manager's options (printing, timing, dumps; the
+// graph is always verified after each pass); returns the resulting graph
+// as text, annotated by the last analysis (memory-plan) when it ran last.
+std::string run_pipeline(Graph &g, const std::vector<std::string> &passes,
+                         PassOptions opts);
 
 } // namespace kiln
