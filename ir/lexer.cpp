@@ -113,11 +113,16 @@ void Lexer::skip_space_and_comments() {
   }
 }
 
+// Value and graph names take MLIR's identifier characters, [A-Za-z0-9_.$-],
+// so that dotted module paths (fc1.weight) and the like print and parse; a
+// '-' that starts '->' ends the name, so `%a->%b` reads as an alias.
 bool Lexer::at_name_char() const {
   if (pos_ >= text_.size())
     return false;
   char c = text_[pos_];
-  return is_alpha(c) || is_digit(c) || c == '.';
+  if (c == '-')
+    return pos_ + 1 >= text_.size() || text_[pos_ + 1] != '>';
+  return is_alpha(c) || is_digit(c) || c == '.' || c == '$';
 }
 
 Token Lexer::number(Loc start, size_t begin) {

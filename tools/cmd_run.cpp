@@ -130,7 +130,7 @@ void add_run_command(CLI::App &app) {
   auto args = std::make_shared<RunArgs>();
   CLI::App *cmd = app.add_subcommand(
       "run", "run a .kir graph on the reference interpreter with .npy inputs");
-  cmd->add_option("input", args->input, "the .kir file, '-' for stdin")
+  cmd->add_option("file", args->input, "the .kir file, '-' for stdin")
       ->required();
   cmd->add_option("-i,--input", args->feeds,
                   "NAME=FILE.npy for each graph input (repeat the option)")

@@ -147,6 +147,22 @@ TEST(Parser, KeepsNamesAndRenumbersDigits) {
                        "}\n");
 }
 
+TEST(Parser, NamesTakeMlirIdentifierCharacters) {
+  auto g = parse("graph @g-1(param %w-0$: f32[2]) {\n"
+                 "  %a-b = neg(%w-0$) : f32[2]\n"
+                 "  return %a-b->%w-0$\n"
+                 "}\n",
+                 "n.kir");
+  EXPECT_EQ(g->name, "g-1");
+  EXPECT_EQ(g->inputs()[0].value->name, "w-0$");
+  ASSERT_EQ(g->outputs.size(), 1u);
+  EXPECT_EQ(g->outputs[0].alias, 0);
+  EXPECT_EQ(print(*g), "graph @g-1(param %w-0$: f32[2]) {\n"
+                       "  %a-b = neg(%w-0$) : f32[2]\n"
+                       "  return %a-b -> %w-0$\n"
+                       "}\n");
+}
+
 TEST(Parser, AcceptsAnEmptyReturnAndCrlf) {
   auto g = parse("graph @g() {\r\n  return\r\n}\r\n", "crlf.kir");
   EXPECT_TRUE(g->outputs.empty());
