@@ -1,0 +1,32 @@
+// Loss functions (torch.nn.functional's, mean reduction) and the L2 penalty.
+#pragma once
+
+#include "frontend/parameter.h"
+#include "frontend/tensor.h"
+
+#include <memory>
+#include <vector>
+
+namespace kiln::nn {
+
+// mean((pred - target)^2) over every element; shapes broadcast.
+Tensor mse_loss(const Tensor &pred, const Tensor &target);
+
+// log_probs: [N, C], labels: integer [N]. The mean over the batch of
+// -log_probs[i, labels[i]], picked with one_hot so it is differentiable with
+// ordinary IR ops.
+Tensor nll_loss(const Tensor &log_probs, const Tensor &labels);
+
+// nll_loss(log_softmax(logits), labels). log_softmax subtracts the row
+// maximum, so logits of 1e4 give finite losses and gradients.
+Tensor cross_entropy(const Tensor &logits, const Tensor &labels);
+
+// lambda/2 * sum over params of ||w||^2, to add to a loss. Its gradient is
+// lambda * w, so plain SGD on loss + l2_penalty(params, wd) follows the same
+// trajectory as SGD with weight_decay = wd (tested). With momentum or Adam
+// the two differ in how the term is scaled, as in torch; AdamW's decoupled
+// decay is another thing again.
+Tensor l2_penalty(const std::vector<std::shared_ptr<Parameter>> &params,
+                  double lambda);
+
+} // namespace kiln::nn

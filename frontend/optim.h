@@ -1,0 +1,155 @@
+// Optimizers with torch.optim's update rules, recorded into the step graph.
+//
+// opt.step() records, for every parameter with a gradient in the active
+// trace, its update as IR ops; the new value is assigned to the parameter,
+// so the finished graph returns it aliasing the param input (an in-place
+// update). Optimizer state (momentum buffers, Adam's moments and step
+// count) lives in host Arrays owned by the optimizer and enters the graph as
+// `state` inputs updated in place the same way. The learning rate is a
+// scalar data input `lr` read from the optimizer each time the step runs, so
+// changing it (an LR schedule) never recompiles; its dtype is the
+// parameter's (f32 normally, f64 in f64 models, so f64 tests see the exact
+// lr). The other hyper-parameters are constants of the graph.
+#pragma once
+
+#include "frontend/parameter.h"
+#include "frontend/tensor.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::optim {
+
+class Optimizer {
+public:
+  Optimizer(std::vector<std::shared_ptr<Parameter>> params, double lr,
+            std::string kind);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer &) = delete;
+  Optimizer &operator=(const Optimizer &) = delete;
+
+  double lr() const { return *lr_; }
+  void set_lr(double lr) { *lr_ = lr; }
+  const std::vector<std::shared_ptr<Parameter>> &params() const {
+    return params_;
+  }
+
+  // Drops the gradients recorded in the active trace (gradients live in the
+  // trace, so a new step starts without any; this matters only when one
+  // trace holds several backward() calls).
+  void zero_grad();
+  // Records the update of every parameter that has a gradient in the active
+  // trace; does nothing when none has.
+  void step();
+
+  // The host Array behind a state slot ("momentum_buffer", "exp_avg", ...)
+  // of a parameter, or nullptr before the first step.
+  const Array *state(const Parameter &p, const std::string &slot) const;
+
+protected:
+  // Called once per step() before the per-parameter updates.
+  virtual void begin_step(DType) {}
+  // Records one parameter's update: w is its current value, g its gradient,
+  // lr the learning-rate input. Returns the new value.
+  virtual Tensor update(Parameter &p, const Tensor &w, const Tensor &g,
+                        const Tensor &lr) = 0;
+
+  // The current value of a per-parameter state slot (zeros before the first
+  // step), and its assignment.
+  Tensor state_tensor(Parameter &p, const std::string &slot);
+  void assign_state(Parameter &p, const std::string &slot, const Tensor &v);
+  // A scalar state of the optimizer ("<kind>.step"), zero at first.
+  Tensor shared_state(const std::string &slot, DType dtype);
+  void assign_shared(const std::string &slot, const Tensor &v);
+
+private:
+  Array &buffer(const Parameter *p, const std::string &slot, const Type &type);
+
+  std::vector<std::shared_ptr<Parameter>> params_;
+  std::shared_ptr<double> lr_; // shared with the lr inputs' sources
+  std::string kind_;
+  std::map<std::pair<const Parameter *, std::string>, Array> state_;
+};
+
+struct SGDOptions {
+  double lr = 0.01;
+  double momentum = 0;
+  double dampening = 0;
+  bool nesterov = false;
+  double weight_decay = 0;
+};
+
+// torch.optim.SGD:
+//   d = g + weight_decay * w
+//   buf = d on the first step, else momentum * buf + (1 - dampening) * d
+//   d = nesterov ? d + momentum * buf : buf
+//   w = w - lr * d
+// The first step: with dampening = 0 the buffer starts at zero, and
+// momentum * 0 + d == d exactly, so no flag is needed and the graph stays
+// minimal. With dampening != 0 a state counter `sgd.step` selects d on the
+// first step (where(step == 0, d, ...)).
+class SGD : public Optimizer {
+public:
+  SGD(std::vector<std::shared_ptr<Parameter>> params, SGDOptions options);
+  const SGDOptions &options() const { return o_; }
+
+protected:
+  void begin_step(DType dtype) override;
+  Tensor update(Parameter &p, const Tensor &w, const Tensor &g,
+                const Tensor &lr) override;
+
+private:
+  SGDOptions o_;
+  Tensor first_; // bool[]: this is the first step (dampening != 0 only)
+};
+
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0; // Adam: L2 added to the gradient; AdamW: decoupled
+};
+
+// torch.optim.Adam (amsgrad off):
+//   step += 1;  g = g + weight_decay * w            (Adam only)
+//   w = w * (1 - lr * weight_decay)                 (AdamW only)
+//   m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
+//   w = w - lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
+// The step count is one state input `adam.step` (`adamw.step`) shared by the
+// optimizer's parameters (torch keeps one per parameter; they are equal as
+// every parameter of a step graph gets a gradient), so the bias corrections
+// are computed in the graph and the graph is the same every step.
+class Adam : public Optimizer {
+public:
+  Adam(std::vector<std::shared_ptr<Parameter>> params, AdamOptions options);
+  const AdamOptions &options() const { return o_; }
+
+protected:
+  Adam(std::vector<std::shared_ptr<Parameter>> params, AdamOptions options,
+       bool decoupled);
+  void begin_step(DType dtype) override;
+  Tensor update(Parameter &p, const Tensor &w, const Tensor &g,
+                const Tensor &lr) override;
+
+private:
+  AdamOptions o_;
+  bool decoupled_;
+  Tensor bc1_, bc2_sqrt_; // 1 - beta1^step, sqrt(1 - beta2^step)
+};
+
+// torch.optim.AdamW: Adam with decoupled weight decay (default 1e-2).
+class AdamW : public Adam {
+public:
+  static AdamOptions defaults() {
+    AdamOptions o;
+    o.weight_decay = 1e-2;
+    return o;
+  }
+  AdamW(std::vector<std::shared_ptr<Parameter>> params,
+        AdamOptions options = defaults())
+      : Adam(std::move(params), options, /*decoupled=*/true) {}
+};
+
+} // namespace kiln::optim

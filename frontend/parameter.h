@@ -1,0 +1,41 @@
+// Parameter: a trained array with a name. Its host Array is the current value
+// (updated in place when a step runs); inside a trace it is a `param` input,
+// created on first use and named by the parameter's dotted name
+// (`fc1.weight`), and after backward() it has a gradient in that trace.
+#pragma once
+
+#include "frontend/tensor.h"
+#include "runtime/array.h"
+
+#include <memory>
+#include <string>
+
+namespace kiln {
+
+class Parameter : public std::enable_shared_from_this<Parameter> {
+public:
+  Parameter(std::string name, Array value)
+      : name_(std::move(name)), value_(std::move(value)) {}
+
+  const std::string &name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  const Type &type() const { return value_.type(); }
+
+  // The current value. Replacing it (e.g. loading a checkpoint) must keep
+  // the type, or compiled steps stop matching.
+  Array &value() { return value_; }
+  const Array &value() const { return value_; }
+
+  // The parameter's value in the current trace (after an optimizer step in
+  // the same trace, the updated value).
+  Tensor tensor();
+  // d(loss)/d(this) recorded by backward() in the active trace; undefined
+  // before backward, after zero_grad() and once the step was realized.
+  Tensor grad() const;
+
+private:
+  std::string name_;
+  Array value_;
+};
+
+} // namespace kiln

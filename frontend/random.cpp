@@ -1,0 +1,40 @@
+#include "frontend/random.h"
+
+#include <atomic>
+
+namespace kiln {
+
+double Generator::uniform(double lo, double hi) {
+  std::uniform_real_distribution<double> d(lo, hi);
+  return d(engine_);
+}
+
+double Generator::normal() {
+  std::normal_distribution<double> d(0.0, 1.0);
+  return d(engine_);
+}
+
+namespace {
+// torch's default seed is arbitrary too; any fixed value keeps runs
+// reproducible without a call to manual_seed.
+constexpr uint64_t kDefaultSeed = 0x5eed;
+std::atomic<uint64_t> g_seed{kDefaultSeed};
+std::atomic<uint64_t> g_offset{0};
+} // namespace
+
+Generator &default_generator() {
+  static Generator g(kDefaultSeed);
+  return g;
+}
+
+void manual_seed(uint64_t seed) {
+  default_generator().manual_seed(seed);
+  g_seed = seed;
+  g_offset = 0;
+}
+
+uint64_t graph_seed() { return g_seed; }
+uint64_t graph_offset() { return g_offset; }
+void advance_graph_offset(uint64_t draws) { g_offset += draws; }
+
+} // namespace kiln
