@@ -1,0 +1,628 @@
+// LLVM IR for CPU kernels. The body of a fused node is walked once per loop
+// body; each elementwise op becomes IR by walking its scalar expression tree
+// from the op table (ir/scalar_expr.h) — there is no per-op code here.
+//
+// Value representation: in registers a body value of dtype f32/f64/i32/i64
+// is float/double/i32/i64 and a bool is i1 (stored as one byte). An op is
+// evaluated in a working type W: the dtype of its first non-bool operand when
+// that is a float, else double (as the reference interpreter does, so integer
+// ops round the same way); its result is then converted to the result dtype.
+// Reductions accumulate in double.
+#include "codegen/llvm_emit.h"
+
+#include "codegen/llvm_plan.h"
+#include "ir/error.h"
+#include "ir/scalar_expr.h"
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/Module.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <unordered_map>
+
+namespace kiln {
+
+namespace {
+
+using llvm::IRBuilder;
+using LType = llvm::Type;
+using LValue = llvm::Value;
+using Env = std::unordered_map<const kiln::Value *, LValue *>;
+using K = ScalarExpr::Kind;
+
+class Emitter {
+public:
+  Emitter(llvm::Module &m, const Node &n)
+      : m_(m), c_(m.getContext()), b_(c_), n_(n), body_(*n.body) {}
+
+  void emit(const std::string &name) {
+    KernelPlan plan = plan_kernel(n_);
+    auto *ptr = llvm::PointerType::getUnqual(c_);
+    auto *fty = llvm::FunctionType::get(
+        b_.getVoidTy(), {ptr, b_.getInt64Ty(), b_.getInt64Ty()}, false);
+    f_ = llvm::Function::Create(fty, llvm::Function::ExternalLinkage, name, m_);
+    f_->addFnAttr(llvm::Attribute::NoUnwind);
+    f_->addParamAttr(0, llvm::Attribute::NoAlias);
+    auto *entry = llvm::BasicBlock::Create(c_, "entry", f_);
+    b_.SetInsertPoint(entry);
+    LValue *args = f_->getArg(0), *begin = f_->getArg(1), *end = f_->getArg(2);
+    size_t nargs = n_.operands.size() + n_.results.size();
+    for (size_t k = 0; k < nargs; ++k)
+      argp_.push_back(b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, args, k),
+                                    fmt::format("arg{}", k)));
+    if (plan.kind == KernelPlan::Kind::elementwise)
+      for (const SegmentPlan &s : plan.segments)
+        emit_segment(s, begin, end);
+    else
+      emit_reduction(plan.red, begin, end);
+    b_.CreateRetVoid();
+  }
+
+private:
+  // ---- types and conversions ----
+  LType *storage_type(DType d) {
+    switch (d) {
+    case DType::f32:
+      return b_.getFloatTy();
+    case DType::f64:
+      return b_.getDoubleTy();
+    case DType::i32:
+      return b_.getInt32Ty();
+    case DType::i64:
+      return b_.getInt64Ty();
+    case DType::boolean:
+      return b_.getInt8Ty();
+    }
+    return nullptr;
+  }
+  LValue *i64(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
+
+  LValue *load(DType d, LValue *base, LValue *index) {
+    LType *t = storage_type(d);
+    LValue *v = b_.CreateLoad(t, b_.CreateInBoundsGEP(t, base, index));
+    return d == DType::boolean ? b_.CreateICmpNE(v, b_.getInt8(0)) : v;
+  }
+  void store(DType d, LValue *base, LValue *index, LValue *v) {
+    LType *t = storage_type(d);
+    if (d == DType::boolean)
+      v = b_.CreateZExt(v, t);
+    b_.CreateStore(v, b_.CreateInBoundsGEP(t, base, index));
+  }
+
+  // A register value of dtype `d` as working type `w` (bool stays i1).
+  LValue *to_work(LValue *v, DType d, LType *w) {
+    if (d == DType::boolean)
+      return v;
+    if (is_float(d))
+      return v->getType() == w ? v : b_.CreateFPCast(v, w);
+    return b_.CreateSIToFP(v, w);
+  }
+  LValue *as_w(LValue *v, LType *w) {
+    return v->getType()->isIntegerTy(1) ? b_.CreateUIToFP(v, w) : v;
+  }
+  LValue *as_cond(LValue *v) {
+    if (v->getType()->isIntegerTy(1))
+      return v;
+    return b_.CreateFCmpUNE(v, llvm::ConstantFP::get(v->getType(), 0.0));
+  }
+  // A working-type (or i1) value converted to a register of dtype `d`, with
+  // the interpreter's rounding: floats round, integers truncate toward zero
+  // (non-finite values give 0), bool is x != 0.
+  LValue *from_work(LValue *v, DType d) {
+    bool bit = v->getType()->isIntegerTy(1);
+    LType *t = storage_type(d);
+    switch (d) {
+    case DType::boolean:
+      return as_cond(v);
+    case DType::f32:
+    case DType::f64:
+      return bit ? b_.CreateUIToFP(v, t) : b_.CreateFPCast(v, t);
+    case DType::i32:
+    case DType::i64: {
+      if (bit)
+        return b_.CreateZExt(v, t);
+      LValue *sat = b_.CreateIntrinsic(llvm::Intrinsic::fptosi_sat,
+                                       {t, v->getType()}, {v});
+      LValue *mag = b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, v);
+      LValue *bad =
+          b_.CreateFCmpUEQ(mag, llvm::ConstantFP::getInfinity(v->getType()));
+      return b_.CreateSelect(bad, llvm::ConstantInt::get(t, 0), sat);
+    }
+    }
+    return v;
+  }
+
+  // ---- scalar expressions ----
+  LValue *call_libm(const char *name, LValue *x) {
+    bool f32 = x->getType()->isFloatTy();
+    std::string fn = f32 ? std::string(name) + "f" : std::string(name);
+    auto callee = m_.getOrInsertFunction(
+        fn, llvm::FunctionType::get(x->getType(), {x->getType()}, false));
+    auto *call = b_.CreateCall(callee, {x});
+    call->setDoesNotThrow();
+    call->setOnlyAccessesInaccessibleMemory();
+    return call;
+  }
+
+  LValue *expr(const ScalarExpr &e, const std::vector<LValue *> &args,
+               LType *w) {
+    auto kid = [&](int i) { return expr(e.kids[i], args, w); };
+    auto kidw = [&](int i) { return as_w(kid(i), w); };
+    switch (e.kind) {
+    case K::Arg:
+      return args.at(e.arg);
+    case K::Const:
+      return llvm::ConstantFP::get(w, e.value);
+    case K::Neg:
+      return b_.CreateFNeg(kidw(0));
+    case K::Add:
+      return b_.CreateFAdd(kidw(0), kidw(1));
+    case K::Sub:
+      return b_.CreateFSub(kidw(0), kidw(1));
+    case K::Mul:
+      return b_.CreateFMul(kidw(0), kidw(1));
+    case K::Div:
+      return b_.CreateFDiv(kidw(0), kidw(1));
+    case K::Eq:
+      return b_.CreateFCmpOEQ(kidw(0), kidw(1));
+    case K::Ne:
+      return b_.CreateFCmpUNE(kidw(0), kidw(1));
+    case K::Lt:
+      return b_.CreateFCmpOLT(kidw(0), kidw(1));
+    case K::Le:
+      return b_.CreateFCmpOLE(kidw(0), kidw(1));
+    case K::Gt:
+      return b_.CreateFCmpOGT(kidw(0), kidw(1));
+    case K::Ge:
+      return b_.CreateFCmpOGE(kidw(0), kidw(1));
+    case K::Select: {
+      LValue *c = as_cond(kid(0));
+      LValue *t = kid(1), *f = kid(2);
+      if (!(t->getType()->isIntegerTy(1) && f->getType()->isIntegerTy(1))) {
+        t = as_w(t, w);
+        f = as_w(f, w);
+      }
+      return b_.CreateSelect(c, t, f);
+    }
+    case K::Call: {
+      using llvm::Intrinsic::ID;
+      auto un = [&](ID id) { return b_.CreateUnaryIntrinsic(id, kidw(0)); };
+      auto bin = [&](ID id) {
+        return b_.CreateBinaryIntrinsic(id, kidw(0), kidw(1));
+      };
+      if (e.fn == "exp")
+        return un(llvm::Intrinsic::exp);
+      if (e.fn == "log")
+        return un(llvm::Intrinsic::log);
+      if (e.fn == "sqrt")
+        return un(llvm::Intrinsic::sqrt);
+      if (e.fn == "fabs")
+        return un(llvm::Intrinsic::fabs);
+      if (e.fn == "fmax")
+        return bin(llvm::Intrinsic::maxnum);
+      if (e.fn == "fmin")
+        return bin(llvm::Intrinsic::minnum);
+      if (e.fn == "pow")
+        return bin(llvm::Intrinsic::pow);
+      if (e.fn == "tanh")
+        return call_libm("tanh", kidw(0));
+      fail("LLVM emitter: unknown function '{}' in a scalar expression", e.fn);
+    }
+    }
+    fail("LLVM emitter: bad scalar expression");
+  }
+
+  LValue *constant(const Node &c) {
+    const Type &t = c.result()->type;
+    double v = c.attrs.get_float("value");
+    switch (t.dtype) {
+    case DType::f32:
+      return llvm::ConstantFP::get(b_.getFloatTy(),
+                                   static_cast<double>(static_cast<float>(v)));
+    case DType::f64:
+      return llvm::ConstantFP::get(b_.getDoubleTy(), v);
+    case DType::i32:
+    case DType::i64:
+      return llvm::ConstantInt::get(
+          storage_type(t.dtype),
+          static_cast<uint64_t>(static_cast<int64_t>(std::isfinite(v) ? v : 0)),
+          /*IsSigned=*/true);
+    case DType::boolean:
+      return b_.getInt1(v != 0);
+    }
+    return nullptr;
+  }
+
+  // Evaluates the body nodes marked in `needed` (all when empty); `env`
+  // holds the body inputs' registers and receives every result.
+  void eval_body(const std::vector<bool> &needed, Env &env) {
+    const auto &nodes = body_.nodes();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node &nd = *nodes[i];
+      if ((!needed.empty() && !needed[i]) || nd.info().has(kReduction))
+        continue;
+      if (nd.op == Op::Constant) {
+        env[nd.result()] = constant(nd);
+        continue;
+      }
+      DType wd = DType::f64;
+      for (const kiln::Value *o : nd.operands)
+        if (o->type.dtype != DType::boolean) {
+          wd = is_float(o->type.dtype) ? o->type.dtype : DType::f64;
+          break;
+        }
+      LType *w = storage_type(wd);
+      std::vector<LValue *> args;
+      for (const kiln::Value *o : nd.operands)
+        args.push_back(to_work(env.at(o), o->type.dtype, w));
+      LValue *r = expr(scalar_expr(nd.op), args, w);
+      env[nd.result()] = from_work(r, nd.result()->type.dtype);
+    }
+  }
+
+  // ---- loops ----
+  // for (i = lo; i < hi; ++i) body(i)
+  void loop(LValue *lo, LValue *hi, const std::function<void(LValue *)> &fn,
+            const char *name = "i") {
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *head = llvm::BasicBlock::Create(c_, std::string(name) + ".head", f_);
+    auto *bodyb = llvm::BasicBlock::Create(c_, std::string(name) + ".body", f_);
+    auto *exit = llvm::BasicBlock::Create(c_, std::string(name) + ".exit", f_);
+    b_.CreateBr(head);
+    b_.SetInsertPoint(head);
+    llvm::PHINode *i = b_.CreatePHI(b_.getInt64Ty(), 2, name);
+    i->addIncoming(lo, pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(i, hi), bodyb, exit);
+    b_.SetInsertPoint(bodyb);
+    fn(i);
+    LValue *next =
+        b_.CreateAdd(i, i64(1), "", /*HasNUW=*/true, /*HasNSW=*/true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateBr(head);
+    b_.SetInsertPoint(exit);
+  }
+
+  // Offset of the element with linear index `lin` over the axes `axes` of
+  // `dims` (row-major), given per-axis `strides`.
+  LValue *group_offset(LValue *lin, const std::vector<int> &axes,
+                       const Shape &dims, const std::vector<int64_t> &st) {
+    LValue *off = i64(0);
+    bool any = false;
+    for (int a : axes)
+      any = any || st[a] != 0;
+    if (!any)
+      return off;
+    for (size_t k = axes.size(); k-- > 0;) {
+      int a = axes[k];
+      LValue *coord = lin;
+      if (k > 0) {
+        coord = b_.CreateURem(lin, i64(dims[a]));
+        lin = b_.CreateUDiv(lin, i64(dims[a]));
+      }
+      if (st[a] != 0)
+        off = b_.CreateAdd(off, b_.CreateMul(coord, i64(st[a])));
+    }
+    return off;
+  }
+
+  LValue *smin(LValue *a, LValue *b) {
+    return b_.CreateSelect(b_.CreateICmpSLT(a, b), a, b);
+  }
+  LValue *smax(LValue *a, LValue *b) {
+    return b_.CreateSelect(b_.CreateICmpSGT(a, b), a, b);
+  }
+
+  // ---- elementwise segments ----
+  // One segment: a loop over rows of the collapsed space, each row handed
+  // to an inlined row function whose pointers are noalias, so that the
+  // contiguous inner loop vectorizes without run-time alias checks.
+  void emit_segment(const SegmentPlan &s, LValue *begin, LValue *end) {
+    size_t nin = body_.inputs().size();
+    std::vector<int> used;
+    for (size_t k = 0; k < nin; ++k)
+      if (!s.in_strides[k].empty())
+        used.push_back(static_cast<int>(k));
+    int r = static_cast<int>(s.dims.size());
+    int64_t inner = s.dims[r - 1];
+    llvm::Function *row = make_row_function(s, used);
+
+    LValue *lo = smax(b_.CreateSub(begin, i64(s.start)), i64(0));
+    LValue *hi = smin(b_.CreateSub(end, i64(s.start)), i64(s.numel));
+    // while (i < hi) { row of n elements starting at i }
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *head = llvm::BasicBlock::Create(c_, "row.head", f_);
+    auto *bodyb = llvm::BasicBlock::Create(c_, "row.body", f_);
+    auto *exit = llvm::BasicBlock::Create(c_, "row.exit", f_);
+    b_.CreateBr(head);
+    b_.SetInsertPoint(head);
+    llvm::PHINode *i = b_.CreatePHI(b_.getInt64Ty(), 2, "row.i");
+    i->addIncoming(lo, pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(i, hi), bodyb, exit);
+    b_.SetInsertPoint(bodyb);
+    LValue *o = b_.CreateUDiv(i, i64(inner));
+    LValue *j = b_.CreateSub(i, b_.CreateMul(o, i64(inner)));
+    LValue *n = smin(b_.CreateSub(hi, i), b_.CreateSub(i64(inner), j));
+    std::vector<int> outer;
+    for (int a = 0; a < r - 1; ++a)
+      outer.push_back(a);
+    std::vector<LValue *> call_args;
+    for (int k : used) {
+      const auto &st = s.in_strides[k];
+      LValue *off = group_offset(o, outer, s.dims, st);
+      if (st[r - 1] != 0)
+        off = b_.CreateAdd(off, b_.CreateMul(j, i64(st[r - 1])));
+      call_args.push_back(b_.CreateInBoundsGEP(
+          storage_type(body_.inputs()[k].value->type.dtype), argp_[k], off));
+    }
+    for (int out : s.outputs)
+      call_args.push_back(b_.CreateInBoundsGEP(
+          storage_type(n_.results[out]->type.dtype), argp_[nin + out], i));
+    call_args.push_back(n);
+    b_.CreateCall(row, call_args);
+    i->addIncoming(b_.CreateAdd(i, n), b_.GetInsertBlock());
+    b_.CreateBr(head);
+    b_.SetInsertPoint(exit);
+  }
+
+  llvm::Function *make_row_function(const SegmentPlan &s,
+                                    const std::vector<int> &used) {
+    auto *ptr = llvm::PointerType::getUnqual(c_);
+    size_t nptr = used.size() + s.outputs.size();
+    std::vector<LType *> params(nptr, ptr);
+    params.push_back(b_.getInt64Ty());
+    auto *fty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
+    auto *fn = llvm::Function::Create(fty, llvm::Function::InternalLinkage,
+                                      f_->getName() + ".row", m_);
+    fn->addFnAttr(llvm::Attribute::AlwaysInline);
+    fn->addFnAttr(llvm::Attribute::NoUnwind);
+    for (size_t k = 0; k < nptr; ++k)
+      fn->addParamAttr(static_cast<unsigned>(k), llvm::Attribute::NoAlias);
+
+    auto saved_ip = b_.saveIP();
+    llvm::Function *saved_f = f_;
+    f_ = fn;
+    b_.SetInsertPoint(llvm::BasicBlock::Create(c_, "entry", fn));
+    int last = static_cast<int>(s.dims.size()) - 1;
+    Env fixed; // stride-0 inputs, loaded once per row
+    for (size_t q = 0; q < used.size(); ++q) {
+      const kiln::Value *in = body_.inputs()[used[q]].value;
+      if (s.in_strides[used[q]][last] == 0)
+        fixed[in] = load(in->type.dtype, fn->getArg(q), i64(0));
+    }
+    loop(i64(0), fn->getArg(static_cast<unsigned>(nptr)), [&](LValue *t) {
+      Env env = fixed;
+      for (size_t q = 0; q < used.size(); ++q) {
+        const kiln::Value *in = body_.inputs()[used[q]].value;
+        if (!env.count(in))
+          env[in] = load(in->type.dtype, fn->getArg(q), t);
+      }
+      eval_body(s.needed, env);
+      for (size_t q = 0; q < s.outputs.size(); ++q) {
+        int out = s.outputs[q];
+        const kiln::Value *v = body_.outputs[out].value;
+        store(
+            n_.results[out]->type.dtype,
+            fn->getArg(static_cast<unsigned>(used.size() + q)), t,
+            convert_reg(env.at(v), v->type.dtype, n_.results[out]->type.dtype));
+      }
+    });
+    b_.CreateRetVoid();
+    f_ = saved_f;
+    b_.restoreIP(saved_ip);
+    return fn;
+  }
+
+  LValue *convert_reg(LValue *v, DType from, DType to) {
+    if (from == to)
+      return v;
+    LType *w = b_.getDoubleTy();
+    return from_work(to_work(v, from, w), to);
+  }
+
+  // ---- reductions ----
+  LValue *alloca_f64(int64_t n, const char *name) {
+    llvm::IRBuilderBase::InsertPointGuard g(b_);
+    b_.SetInsertPoint(&f_->getEntryBlock(), f_->getEntryBlock().begin());
+    return b_.CreateAlloca(b_.getDoubleTy(), i64(n), name);
+  }
+
+  void emit_reduction(const ReductionPlan &r, LValue *begin, LValue *end) {
+    const Node &red = *body_.nodes()[r.reduce_node];
+    const kiln::Value *x = red.operands[0];
+    std::vector<bool> needed(body_.nodes().size(), false);
+    mark(x, needed);
+    std::vector<bool> used(body_.inputs().size(), false);
+    for (size_t k = 0; k < needed.size(); ++k)
+      if (needed[k])
+        for (const kiln::Value *v : body_.nodes()[k]->operands)
+          if (int q = body_.input_index(v); q >= 0)
+            used[q] = true;
+    if (int q = body_.input_index(x); q >= 0)
+      used[q] = true;
+    size_t nin = body_.inputs().size();
+    LType *dbl = b_.getDoubleTy();
+    DType out_dtype = n_.results[0]->type.dtype;
+    LValue *outp = argp_[nin];
+    bool softmax = r.op == Op::Softmax || r.op == Op::LogSoftmax;
+    bool tiled = r.tile > 1;
+
+    LValue *acc = alloca_f64(r.tile, "acc");
+    LValue *sum = softmax ? alloca_f64(r.tile, "sum") : nullptr;
+
+    loop(begin, end, [&](LValue *w) {
+      LValue *o = w, *t = i64(0);
+      if (r.n_tiles > 1) {
+        o = b_.CreateUDiv(w, i64(r.n_tiles));
+        t = b_.CreateURem(w, i64(r.n_tiles));
+      }
+      std::vector<LValue *> base(nin, nullptr);
+      for (size_t k = 0; k < nin; ++k)
+        if (used[k])
+          base[k] = group_offset(o, r.o_axes, r.dims, r.in_strides[k]);
+      LValue *obase = group_offset(o, r.o_axes, r.dims, r.out_strides);
+      LValue *c0 = b_.CreateMul(t, i64(r.tile));
+      LValue *cn =
+          tiled ? smin(i64(r.tile), b_.CreateSub(i64(r.i_total), c0)) : i64(1);
+      // The prologue's value at reduced index ri and tile column c, as double.
+      auto value = [&](LValue *ri, LValue *c) {
+        Env env;
+        LValue *ci = b_.CreateAdd(c0, c);
+        for (size_t k = 0; k < nin; ++k) {
+          if (!used[k])
+            continue;
+          LValue *off = b_.CreateAdd(
+              base[k], group_offset(ri, r.r_axes, r.dims, r.in_strides[k]));
+          if (tiled)
+            off = b_.CreateAdd(
+                off, group_offset(ci, r.i_axes, r.dims, r.in_strides[k]));
+          const kiln::Value *in = body_.inputs()[k].value;
+          env[in] = load(in->type.dtype, argp_[k], off);
+        }
+        eval_body(needed, env);
+        return as_w(to_work(env.at(x), x->type.dtype, dbl), dbl);
+      };
+      auto out_index = [&](LValue *ri, LValue *c) {
+        LValue *off = obase;
+        if (ri)
+          off = b_.CreateAdd(off,
+                             group_offset(ri, r.r_axes, r.dims, r.out_strides));
+        if (tiled)
+          off = b_.CreateAdd(off, group_offset(b_.CreateAdd(c0, c), r.i_axes,
+                                               r.dims, r.out_strides));
+        return off;
+      };
+      auto slot = [&](LValue *arr, LValue *c) {
+        return b_.CreateInBoundsGEP(dbl, arr, c);
+      };
+      auto fill = [&](LValue *arr, double v) {
+        loop(
+            i64(0), cn,
+            [&](LValue *c) {
+              b_.CreateStore(llvm::ConstantFP::get(dbl, v), slot(arr, c));
+            },
+            "c");
+      };
+      // for r: for c: arr[c] = combine(arr[c], value(r, c))
+      auto accumulate = [&](LValue *arr,
+                            const std::function<LValue *(LValue *, LValue *,
+                                                         LValue *)> &comb) {
+        loop(
+            i64(0), i64(r.r_total),
+            [&](LValue *ri) {
+              loop(
+                  i64(0), cn,
+                  [&](LValue *c) {
+                    LValue *p = slot(arr, c);
+                    b_.CreateStore(comb(b_.CreateLoad(dbl, p), value(ri, c), c),
+                                   p);
+                  },
+                  "c");
+            },
+            "r");
+      };
+      auto add = [&](LValue *a, LValue *v) {
+        auto *i = llvm::cast<llvm::Instruction>(b_.CreateFAdd(a, v));
+        llvm::FastMathFlags fm;
+        fm.setAllowReassoc();
+        i->setFastMathFlags(fm);
+        return static_cast<LValue *>(i);
+      };
+      auto max = [&](LValue *a, LValue *v) {
+        LValue *m = b_.CreateBinaryIntrinsic(llvm::Intrinsic::maxnum, a, v);
+        llvm::FastMathFlags fm;
+        fm.setNoNaNs();
+        llvm::cast<llvm::Instruction>(m)->setFastMathFlags(fm);
+        return m;
+      };
+      double ninf = -std::numeric_limits<double>::infinity();
+      if (!softmax) {
+        fill(acc, r.op == Op::Amax ? ninf : 0.0);
+        accumulate(acc, [&](LValue *a, LValue *v, LValue *) {
+          return r.op == Op::Amax ? max(a, v) : add(a, v);
+        });
+        loop(
+            i64(0), cn,
+            [&](LValue *c) {
+              LValue *v = b_.CreateLoad(dbl, slot(acc, c));
+              if (r.op == Op::Mean)
+                v = b_.CreateFDiv(v, llvm::ConstantFP::get(
+                                         dbl, static_cast<double>(r.count)));
+              store(out_dtype, outp, out_index(nullptr, c),
+                    from_work(v, out_dtype));
+            },
+            "c");
+        return;
+      }
+      // Softmax: max, sum of exp(x - max), then the normalized values.
+      fill(acc, ninf);
+      accumulate(acc,
+                 [&](LValue *a, LValue *v, LValue *) { return max(a, v); });
+      fill(sum, 0.0);
+      accumulate(sum, [&](LValue *a, LValue *v, LValue *c) {
+        LValue *m = b_.CreateLoad(dbl, slot(acc, c));
+        return add(a, b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp,
+                                              b_.CreateFSub(v, m)));
+      });
+      if (r.op == Op::LogSoftmax)
+        loop(
+            i64(0), cn,
+            [&](LValue *c) {
+              LValue *p = slot(sum, c);
+              b_.CreateStore(b_.CreateUnaryIntrinsic(llvm::Intrinsic::log,
+                                                     b_.CreateLoad(dbl, p)),
+                             p);
+            },
+            "c");
+      loop(
+          i64(0), i64(r.r_total),
+          [&](LValue *ri) {
+            loop(
+                i64(0), cn,
+                [&](LValue *c) {
+                  LValue *m = b_.CreateLoad(dbl, slot(acc, c));
+                  LValue *s = b_.CreateLoad(dbl, slot(sum, c));
+                  LValue *z = b_.CreateFSub(value(ri, c), m);
+                  LValue *y = r.op == Op::LogSoftmax
+                                  ? b_.CreateFSub(z, s)
+                                  : b_.CreateFDiv(b_.CreateUnaryIntrinsic(
+                                                      llvm::Intrinsic::exp, z),
+                                                  s);
+                  store(out_dtype, outp, out_index(ri, c),
+                        from_work(y, out_dtype));
+                },
+                "c");
+          },
+          "r");
+    });
+  }
+
+  void mark(const kiln::Value *v, std::vector<bool> &needed) {
+    const auto &nodes = body_.nodes();
+    for (size_t i = 0; i < nodes.size(); ++i)
+      for (const kiln::Value *res : nodes[i]->results)
+        if (res == v && !needed[i]) {
+          needed[i] = true;
+          for (const kiln::Value *o : nodes[i]->operands)
+            mark(o, needed);
+        }
+  }
+
+  llvm::Module &m_;
+  llvm::LLVMContext &c_;
+  IRBuilder<> b_;
+  const Node &n_;
+  const Graph &body_;
+  llvm::Function *f_ = nullptr;
+  std::vector<LValue *> argp_;
+};
+
+} // namespace
+
+void emit_kernel(llvm::Module &m, const Node &fused, const std::string &name) {
+  Emitter(m, fused).emit(name);
+}
+
+} // namespace kiln

@@ -1,0 +1,375 @@
+// Loop plans of CPU kernels (see llvm_plan.h) and the LLVM backend's
+// LLVM-free helpers: wrapping standalone ops, structural keys.
+#include "codegen/llvm_plan.h"
+
+#include "codegen/llvm_kernel.h"
+#include "ir/error.h"
+#include "ir/interpreter.h"
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+#include <unordered_map>
+
+namespace kiln {
+
+void collapse_axes(Shape &dims, std::vector<std::vector<int64_t>> &strides,
+                   std::vector<int> &cls, bool keep_one) {
+  if (cls.empty())
+    cls.assign(dims.size(), 0);
+  Shape nd;
+  std::vector<std::vector<int64_t>> ns(strides.size());
+  std::vector<int> nc;
+  for (size_t a = 0; a < dims.size(); ++a) {
+    if (dims[a] == 1)
+      continue; // a size-1 axis contributes no offset and no count
+    bool merge = !nd.empty() && nc.back() == cls[a];
+    for (size_t k = 0; merge && k < strides.size(); ++k)
+      merge = ns[k].back() == strides[k][a] * dims[a];
+    if (merge) {
+      nd.back() *= dims[a];
+      for (size_t k = 0; k < strides.size(); ++k)
+        ns[k].back() = strides[k][a];
+      continue;
+    }
+    nd.push_back(dims[a]);
+    nc.push_back(cls[a]);
+    for (size_t k = 0; k < strides.size(); ++k)
+      ns[k].push_back(strides[k][a]);
+  }
+  if (nd.empty() && keep_one) {
+    nd.push_back(1);
+    nc.push_back(0);
+    for (auto &s : ns)
+      s.push_back(0);
+  }
+  dims = std::move(nd);
+  strides = std::move(ns);
+  cls = std::move(nc);
+}
+
+namespace {
+
+bool is_body_op(const Node &n) {
+  return n.info().has(kElementwise) || n.op == Op::Constant;
+}
+
+// Index of each body value's defining node (or -1 for a body input).
+std::unordered_map<const Value *, int> node_index(const Graph &body) {
+  std::unordered_map<const Value *, int> idx;
+  for (size_t i = 0; i < body.nodes().size(); ++i)
+    for (const Value *r : body.nodes()[i]->results)
+      idx[r] = static_cast<int>(i);
+  return idx;
+}
+
+// Marks the nodes that `v` depends on.
+void mark_cone(const Graph &body, const Value *v,
+               const std::unordered_map<const Value *, int> &idx,
+               std::vector<bool> &needed) {
+  auto it = idx.find(v);
+  if (it == idx.end() || needed[it->second])
+    return;
+  needed[it->second] = true;
+  for (const Value *o : body.nodes()[it->second]->operands)
+    mark_cone(body, o, idx, needed);
+}
+
+void plan_segments(const Node &n, bool single, KernelPlan &p) {
+  const Graph &body = *n.body;
+  size_t nout = body.outputs.size();
+  if (nout != n.results.size())
+    fail("fused node has {} results but its body {} outputs", n.results.size(),
+         nout);
+  for (auto &np : body.nodes())
+    if (!is_body_op(*np))
+      fail("fused {} body holds {}, which is not elementwise",
+           n.attrs.get_str("kind"), op_name(np->op));
+  auto idx = node_index(body);
+  size_t nn = body.nodes().size();
+  std::vector<std::vector<bool>> cones(nout, std::vector<bool>(nn, false));
+  for (size_t o = 0; o < nout; ++o)
+    mark_cone(body, body.outputs[o].value, idx, cones[o]);
+  // Group outputs whose cones share a node (one chain, e.g. Adam's p, m, v).
+  std::vector<int> group(nout);
+  std::iota(group.begin(), group.end(), 0);
+  std::function<int(int)> find = [&](int x) {
+    return group[x] == x ? x : group[x] = find(group[x]);
+  };
+  for (size_t a = 0; a < nout; ++a)
+    for (size_t b = a + 1; b < nout; ++b) {
+      bool shared = single;
+      for (size_t k = 0; !shared && k < nn; ++k)
+        shared = cones[a][k] && cones[b][k];
+      if (shared)
+        group[find(static_cast<int>(b))] = find(static_cast<int>(a));
+    }
+  std::vector<int> order;
+  for (size_t o = 0; o < nout; ++o)
+    if (find(static_cast<int>(o)) == static_cast<int>(o))
+      order.push_back(static_cast<int>(o));
+  int64_t start = 0;
+  for (int root : order) {
+    SegmentPlan s;
+    s.needed.assign(nn, false);
+    for (size_t o = 0; o < nout; ++o)
+      if (find(static_cast<int>(o)) == root) {
+        s.outputs.push_back(static_cast<int>(o));
+        for (size_t k = 0; k < nn; ++k)
+          s.needed[k] = s.needed[k] || cones[o][k];
+      }
+    Shape space = n.results[s.outputs[0]]->type.shape;
+    for (int o : s.outputs)
+      if (n.results[o]->type.shape != space)
+        fail("fused {} chain mixes result shapes {} and {}",
+             n.attrs.get_str("kind"), shape_str(space),
+             shape_str(n.results[o]->type.shape));
+    // Which body inputs this segment reads.
+    std::vector<bool> reads(body.inputs().size(), false);
+    auto note = [&](const Value *v) {
+      int i = body.input_index(v);
+      if (i >= 0)
+        reads[i] = true;
+    };
+    for (size_t k = 0; k < nn; ++k)
+      if (s.needed[k])
+        for (const Value *v : body.nodes()[k]->operands)
+          note(v);
+    for (int o : s.outputs)
+      note(body.outputs[o].value);
+    std::vector<std::vector<int64_t>> st;
+    std::vector<int> which;
+    for (size_t i = 0; i < reads.size(); ++i)
+      if (reads[i]) {
+        const Shape &from = body.inputs()[i].value->type.shape;
+        if (!broadcasts_to(from, space))
+          fail("fused input {} of shape {} does not broadcast to {}", i,
+               shape_str(from), shape_str(space));
+        st.push_back(broadcast_strides(from, space));
+        which.push_back(static_cast<int>(i));
+      }
+    st.push_back(contiguous_strides(space)); // the outputs
+    s.dims = space;
+    std::vector<int> cls;
+    collapse_axes(s.dims, st, cls, /*keep_one=*/true);
+    s.in_strides.assign(reads.size(), {});
+    for (size_t j = 0; j < which.size(); ++j)
+      s.in_strides[which[j]] = st[j];
+    s.numel = numel(space);
+    s.start = start;
+    start += s.numel;
+    double bytes = 0;
+    for (size_t i = 0; i < reads.size(); ++i)
+      if (reads[i])
+        bytes += dtype_size(body.inputs()[i].value->type.dtype);
+    for (int o : s.outputs)
+      bytes += dtype_size(n.results[o]->type.dtype);
+    p.bytes_per_item = std::max(p.bytes_per_item, bytes);
+    p.segments.push_back(std::move(s));
+  }
+  p.work = start;
+}
+
+void plan_reduction(const Node &n, KernelPlan &p) {
+  const Graph &body = *n.body;
+  ReductionPlan &r = p.red;
+  r.reduce_node = -1;
+  for (size_t i = 0; i < body.nodes().size(); ++i) {
+    const Node &b = *body.nodes()[i];
+    if (b.info().has(kReduction)) {
+      if (r.reduce_node >= 0)
+        fail("fused reduction body holds more than one reduction");
+      r.reduce_node = static_cast<int>(i);
+    } else if (!is_body_op(b)) {
+      fail("fused reduction body holds {}, which is not elementwise",
+           op_name(b.op));
+    }
+  }
+  if (r.reduce_node < 0)
+    fail("fused reduction body holds no reduction");
+  const Node &red = *body.nodes()[r.reduce_node];
+  if (body.outputs.size() != 1 || body.outputs[0].value != red.result() ||
+      n.results.size() != 1)
+    fail("fused reduction must have the reduction's result as its only "
+         "output");
+  r.op = red.op;
+  const Type &xt = red.operands[0]->type;
+  const Shape &xs = xt.shape;
+  int rank = xt.rank();
+  std::vector<int> cls(rank, 0);
+  bool softmax = r.op == Op::Softmax || r.op == Op::LogSoftmax;
+  if (softmax) {
+    cls[normalize_axis(red.attrs.get_int("axis", -1), rank)] = 1;
+  } else {
+    for (int a : reduction_axes(red.attrs, rank))
+      cls[a] = 1;
+  }
+  r.count = 1;
+  for (int a = 0; a < rank; ++a)
+    if (cls[a])
+      r.count *= xs[a];
+  std::vector<std::vector<int64_t>> st;
+  for (auto &in : body.inputs()) {
+    if (!broadcasts_to(in.value->type.shape, xs))
+      fail("fused reduction input of shape {} does not broadcast to {}",
+           shape_str(in.value->type.shape), shape_str(xs));
+    st.push_back(broadcast_strides(in.value->type.shape, xs));
+  }
+  if (softmax) {
+    st.push_back(contiguous_strides(xs));
+  } else {
+    Shape kept = xs;
+    for (int a = 0; a < rank; ++a)
+      if (cls[a])
+        kept[a] = 1;
+    st.push_back(broadcast_strides(kept, xs));
+  }
+  r.dims = xs;
+  collapse_axes(r.dims, st, cls, /*keep_one=*/false);
+  if (std::find(cls.begin(), cls.end(), 1) == cls.end()) {
+    // Nothing left to reduce (only size-1 axes): one reduced axis of size 1.
+    r.dims.push_back(1);
+    cls.push_back(1);
+    for (auto &s : st)
+      s.push_back(0);
+  }
+  int last_r = 0;
+  for (int a = 0; a < static_cast<int>(cls.size()); ++a)
+    if (cls[a])
+      last_r = a;
+  for (int a = 0; a < static_cast<int>(cls.size()); ++a) {
+    if (cls[a])
+      r.r_axes.push_back(a), r.r_total *= r.dims[a];
+    else if (a < last_r)
+      r.o_axes.push_back(a), r.o_total *= r.dims[a];
+    else
+      r.i_axes.push_back(a), r.i_total *= r.dims[a];
+  }
+  r.out_strides = st.back();
+  st.pop_back();
+  r.in_strides = std::move(st);
+  r.tile = r.i_total == 1 ? 1 : std::min<int64_t>(r.i_total, 256);
+  r.n_tiles = (r.i_total + r.tile - 1) / r.tile;
+  p.kind = KernelPlan::Kind::reduction;
+  p.work = r.o_total * r.n_tiles;
+  p.bytes_per_item = static_cast<double>(dtype_size(xt.dtype)) *
+                     static_cast<double>(r.r_total * r.tile) *
+                     (softmax ? 3.0 : 1.0);
+}
+
+void key_graph(const Graph &g, std::string &k) {
+  std::unordered_map<const Value *, int> num;
+  auto ref = [&](const Value *v) {
+    auto it = num.find(v);
+    k += it == num.end() ? std::string("?") : std::to_string(it->second);
+    k += ',';
+  };
+  for (auto &in : g.inputs()) {
+    num[in.value] = static_cast<int>(num.size());
+    k += in.value->type.str();
+    k += ';';
+  }
+  for (auto &np : g.nodes()) {
+    k += op_name(np->op);
+    k += '(';
+    for (const Value *v : np->operands)
+      ref(v);
+    k += ")";
+    for (const Value *r : np->results) {
+      num[r] = static_cast<int>(num.size());
+      k += r->type.str();
+    }
+    for (auto &[name, val] : np->attrs.items())
+      k += fmt::format(" {}={}", name, attr_str(val));
+    if (np->body) {
+      k += '{';
+      key_graph(*np->body, k);
+      k += '}';
+    }
+    k += ';';
+  }
+  k += "->";
+  for (auto &o : g.outputs)
+    ref(o.value);
+}
+
+} // namespace
+
+KernelPlan plan_kernel(const Node &n) {
+  if (n.op != Op::Fused || !n.body)
+    fail("LLVM kernels are built from fused nodes, got {}", op_name(n.op));
+  const std::string &kind = n.attrs.get_str("kind");
+  if (n.body->inputs().size() != n.operands.size())
+    fail("fused node has {} operands but its body {} inputs", n.operands.size(),
+         n.body->inputs().size());
+  KernelPlan p;
+  if (kind == "elementwise")
+    plan_segments(n, /*single=*/true, p);
+  else if (kind == "multi_tensor")
+    plan_segments(n, /*single=*/false, p);
+  else if (kind == "reduction")
+    plan_reduction(n, p);
+  else
+    fail("unknown fused kind '{}'", kind);
+  return p;
+}
+
+bool is_llvm_kernel_op(const Node &n) {
+  return n.op == Op::Fused || n.info().has(kElementwise) ||
+         n.info().has(kReduction);
+}
+
+std::unique_ptr<Graph> wrap_as_fused(const Node &n) {
+  auto body = std::make_unique<Graph>("body");
+  std::vector<Value *> ins;
+  for (size_t i = 0; i < n.operands.size(); ++i)
+    ins.push_back(body->add_input(fmt::format("a{}", i), n.operands[i]->type));
+  std::vector<Type> types;
+  for (const Value *r : n.results)
+    types.push_back(r->type);
+  Node *inner = body->append(n.op, ins, types, n.attrs);
+  for (Value *r : inner->results)
+    body->add_output(r);
+  auto g = std::make_unique<Graph>("wrap");
+  std::vector<Value *> outer;
+  for (size_t i = 0; i < n.operands.size(); ++i)
+    outer.push_back(g->add_input(fmt::format("a{}", i), n.operands[i]->type));
+  const char *kind = n.info().has(kReduction) ? "reduction" : "elementwise";
+  Node *f = g->append(Op::Fused, outer, types, {{"kind", std::string(kind)}},
+                      std::move(body));
+  for (Value *r : f->results)
+    g->add_output(r);
+  return g;
+}
+
+std::unique_ptr<Graph> make_copy_kernel(const Type &from, const Shape &to) {
+  auto body = std::make_unique<Graph>("body");
+  body->add_output(body->add_input("x", from));
+  auto g = std::make_unique<Graph>("copy");
+  Value *x = g->add_input("x", from);
+  Node *f = g->append(Op::Fused, {x}, {Type{from.dtype, to}},
+                      {{"kind", std::string("elementwise")}}, std::move(body));
+  g->add_output(f->result());
+  return g;
+}
+
+std::string kernel_key(const Node &n) {
+  std::string k = n.attrs.get_str("kind") + ":";
+  for (const Value *r : n.results)
+    k += r->type.str();
+  k += '|';
+  key_graph(*n.body, k);
+  return k;
+}
+
+KernelInfo describe_kernel(const Node &n) {
+  KernelPlan p = plan_kernel(n);
+  KernelInfo info;
+  info.key = kernel_key(n);
+  info.work = p.work;
+  info.bytes_per_item = p.bytes_per_item;
+  info.num_args = static_cast<int>(n.operands.size() + n.results.size());
+  return info;
+}
+
+} // namespace kiln

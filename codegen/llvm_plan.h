@@ -1,0 +1,70 @@
+// Loop plans of CPU kernels: how a fused node's iteration space maps onto
+// loops and array offsets. No LLVM here; the emitter (llvm_emit.cpp) turns a
+// plan into IR and the runtime reads the work size from it.
+//
+// Every array is addressed through per-axis strides over a collapsed
+// iteration space: size-1 axes are dropped and adjacent axes merged whenever
+// every array walks them as one (numpy broadcasting gives stride 0). A
+// contiguous, non-broadcast elementwise kernel thus becomes one counted
+// loop, and a bias add [B,N] + [N] two loops whose inner one is contiguous.
+#pragma once
+
+#include "ir/graph.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+// An independent elementwise loop: some body outputs over one space.
+struct SegmentPlan {
+  std::vector<int> outputs; // body output indices
+  Shape dims;               // collapsed space, rank >= 1
+  // Per body input: strides over dims (empty when the segment does not
+  // read that input). Outputs are dense over dims.
+  std::vector<std::vector<int64_t>> in_strides;
+  std::vector<bool> needed; // per body node: in this segment's cone
+  int64_t numel = 0;
+  int64_t start = 0; // first work item of this segment
+};
+
+// A reduction over the space X of the reduction node's operand. The
+// collapsed axes of X fall in three groups: O (kept axes before the last
+// reduced one), R (reduced) and I (kept axes after the last reduced one).
+// Work item w = (o, tile t) with o < o_total, t < n_tiles: it reduces over
+// R for the kept inner indices [t*tile, min(i_total, (t+1)*tile)).
+struct ReductionPlan {
+  Op op;           // sum, mean, amax, softmax or log_softmax
+  int reduce_node; // index of the reduction node in the body
+  Shape dims;      // collapsed X
+  std::vector<int> o_axes, r_axes, i_axes;
+  std::vector<std::vector<int64_t>> in_strides; // per body input, over dims
+  std::vector<int64_t> out_strides;             // the output, over dims
+  int64_t o_total = 1, r_total = 1, i_total = 1;
+  int64_t tile = 1, n_tiles = 1;
+  int64_t count = 1; // number of elements reduced (for mean)
+};
+
+struct KernelPlan {
+  enum class Kind { elementwise, reduction } kind = Kind::elementwise;
+  std::vector<SegmentPlan> segments; // elementwise and multi_tensor
+  ReductionPlan red;                 // reduction
+  int64_t work = 0;
+  double bytes_per_item = 0;
+};
+
+// Plans a fused node; throws kiln::Error when it breaks the contract.
+KernelPlan plan_kernel(const Node &fused);
+
+// The structural key of a fused node: kind, result types, body ops, types
+// and attributes; equal keys mean the same machine code.
+std::string kernel_key(const Node &fused);
+
+// Collapses an iteration space: drops size-1 axes and merges adjacent axes of
+// one class that every stride vector walks as one. `cls` may be empty (one
+// class). Leaves at least one axis when `keep_one`.
+void collapse_axes(Shape &dims, std::vector<std::vector<int64_t>> &strides,
+                   std::vector<int> &cls, bool keep_one);
+
+} // namespace kiln

@@ -1,0 +1,41 @@
+// The CPU backend's launches that are not JIT kernels: GEMMs through
+// OpenBLAS's CBLAS, layout copies, one_hot, Philox random numbers and fills.
+#pragma once
+
+#include "ir/types.h"
+#include "runtime/cpu_thread_pool.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace kiln {
+
+// C[p] = op(A[p]) @ op(B[p]) for every batch index p, row-major; op is a
+// transpose when trans_a/trans_b (a `transpose` of the last two axes folded
+// into the call). Offsets are in elements.
+struct GemmCall {
+  bool f64 = false;
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0;
+  std::vector<int64_t> a_off, b_off, c_off;
+};
+void run_gemm(const GemmCall &g, const void *a, const void *b, void *c);
+// OpenBLAS's thread count (one pool's worth: the workers sleep meanwhile).
+void set_blas_threads(int n);
+
+// dst = transpose(src, perm) for src of type `in`.
+void host_transpose(const Type &in, const std::vector<int64_t> &perm,
+                    const void *src, void *dst, ThreadPool &pool);
+// dst[..., c] = (labels[...] == c); throws kiln::Error on a label out of
+// range, so it runs on the calling thread.
+void host_one_hot(const Type &labels, const Type &out, const void *src,
+                  void *dst);
+// Philox uniform [0, 1) exactly as ir/philox.h and the interpreter draw.
+void host_random_uniform(const Type &out, int64_t seed, int64_t offset,
+                         void *dst, ThreadPool &pool);
+// Every element of dst = v (rounded to the dtype).
+void host_fill(const Type &t, double v, void *dst);
+// Reads element 0 of an integer scalar.
+int64_t host_read_int(DType d, const void *p);
+
+} // namespace kiln

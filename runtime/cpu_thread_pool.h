@@ -1,0 +1,55 @@
+// One fork-join thread pool for the CPU backend: the calling thread plus
+// size()-1 workers, which sleep between launches (so OpenBLAS, called from
+// the caller between launches, gets the cores to itself).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace kiln {
+
+class ThreadPool {
+public:
+  // `threads` counts the caller; 0 means every core (or KILN_NUM_THREADS).
+  explicit ThreadPool(int threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool &) = delete;
+  ThreadPool &operator=(const ThreadPool &) = delete;
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Calls fn(begin, end) on disjoint chunks covering [0, work), each of at
+  // least `grain` items (the last may be shorter), on the caller and the
+  // workers; returns when all are done. Runs inline when one chunk suffices
+  // or when called from inside a worker. fn must not throw.
+  void parallel_for(int64_t work, int64_t grain,
+                    const std::function<void(int64_t, int64_t)> &fn);
+
+  // The process-wide pool (every core); sets OpenBLAS to as many threads.
+  static ThreadPool &global();
+
+private:
+  struct Job {
+    const std::function<void(int64_t, int64_t)> *fn;
+    int64_t work, chunk, nchunks;
+    std::atomic<int64_t> next{0};
+    int users = 0; // workers inside run(); guarded by mu_
+  };
+  void worker();
+  static void run(Job &j);
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::mutex launch_mu_; // one job at a time
+  std::condition_variable wake_, done_;
+  Job *job_ = nullptr;
+  uint64_t gen_ = 0;
+  bool stop_ = false;
+};
+
+} // namespace kiln

@@ -1,0 +1,295 @@
+// Every op of the table, standalone, on the CPU backend (LLVM JIT kernels,
+// OpenBLAS, host loops) against the reference interpreter, at awkward sizes
+// and with broadcasts along each axis.
+#include "cpu_test_util.h"
+
+#include "ir/error.h"
+#include "ir/op.h"
+#include "ir/philox.h"
+
+namespace kiln {
+namespace {
+
+using test::check_against_interpreter;
+using test::random_inputs;
+
+bool positive_only(Op op) {
+  return op == Op::Log || op == Op::Sqrt || op == Op::Rsqrt || op == Op::Pow;
+}
+
+std::vector<Op> elementwise_ops(int arity) {
+  std::vector<Op> ops;
+  for (int i = 0; i < kNumOps; ++i) {
+    const OpInfo &info = op_info(static_cast<Op>(i));
+    if (info.has(kElementwise) && info.arity == arity && info.op != Op::Cast)
+      ops.push_back(info.op);
+  }
+  return ops;
+}
+
+bool float_only(Op op) {
+  static const Op ops[] = {Op::Exp,  Op::Log,     Op::Sqrt, Op::Rsqrt,
+                           Op::Tanh, Op::Sigmoid, Op::Pow};
+  return std::find(std::begin(ops), std::end(ops), op) != std::end(ops);
+}
+
+TEST(CpuOps, UnaryElementwise) {
+  std::vector<Op> ops = elementwise_ops(1);
+  ASSERT_GE(ops.size(), 8u);
+  for (Op op : ops)
+    for (DType dt : {DType::f32, DType::f64, DType::i32})
+      for (int64_t n : {1, 7, 1000003}) {
+        if (float_only(op) && !is_float(dt))
+          continue;
+        Graph g;
+        Value *x = g.add_input("x", {dt, {n}});
+        Builder b(g);
+        g.add_output(b.op(op, {x}));
+        double lo = positive_only(op) ? 0.05 : -3;
+        check_against_interpreter(
+            g, random_inputs(g, 1, lo, 3),
+            fmt::format("{} {}[{}]", op_name(op), dtype_name(dt), n));
+      }
+}
+
+TEST(CpuOps, BinaryElementwiseBroadcasts) {
+  const std::vector<std::pair<Shape, Shape>> shapes = {
+      {{7}, {7}},
+      {{1000003}, {1000003}},
+      {{1000003}, {}},
+      {{}, {1000003}},
+      {{5, 7}, {7}},
+      {{5, 7}, {5, 1}},
+      {{5, 1}, {1, 7}},
+      {{1, 7}, {5, 1}},
+      {{3, 4, 5}, {4, 1}},
+      {{1}, {3, 1, 5}},
+      {{2, 3, 1, 17}, {3, 9, 1}}};
+  std::vector<Op> ops = elementwise_ops(2);
+  ASSERT_GE(ops.size(), 12u);
+  for (Op op : ops)
+    for (DType dt : {DType::f32, DType::f64, DType::i32})
+      for (auto &[sa, sb] : shapes) {
+        if (float_only(op) && !is_float(dt))
+          continue;
+        if (dt != DType::f32 && (numel(sa) > 1000 || numel(sb) > 1000))
+          continue; // the large sizes once per op
+        if (dt == DType::i32 && sa.size() + sb.size() > 3)
+          continue;
+        Graph g;
+        Value *x = g.add_input("x", {dt, sa});
+        Value *y = g.add_input("y", {dt, sb});
+        Builder b(g);
+        g.add_output(b.op(op, {x, y}));
+        double lo = positive_only(op) ? 0.1 : -3;
+        check_against_interpreter(g, random_inputs(g, 2, lo, 3),
+                                  fmt::format("{} {} {} {}", op_name(op),
+                                              dtype_name(dt), shape_str(sa),
+                                              shape_str(sb)));
+      }
+}
+
+TEST(CpuOps, WhereAndBool) {
+  Graph g;
+  Value *c = g.add_input("c", {DType::boolean, {5, 1}});
+  Value *x = g.add_input("x", {DType::f32, {1, 1003}});
+  Value *y = g.add_input("y", {DType::f32, {5, 1003}});
+  Builder b(g);
+  g.add_output(b.where(c, x, y));
+  g.add_output(b.where(b.lt(x, y), x, b.neg(y)));
+  g.add_output(b.ne(c, b.ge(x, y)));
+  check_against_interpreter(g, random_inputs(g, 3), "where");
+}
+
+TEST(CpuOps, CastBetweenAllDtypes) {
+  const DType all[] = {DType::f32, DType::f64, DType::i32, DType::i64,
+                       DType::boolean};
+  for (DType from : all)
+    for (DType to : all) {
+      Graph g;
+      Value *x = g.add_input("x", {from, {1003}});
+      Builder b(g);
+      g.add_output(b.cast(x, to));
+      check_against_interpreter(
+          g, random_inputs(g, 4, -5, 5),
+          fmt::format("cast {} -> {}", dtype_name(from), dtype_name(to)));
+    }
+}
+
+TEST(CpuOps, IntegerDivisionRoundsLikeTheInterpreter) {
+  Graph g;
+  Value *x = g.add_input("x", {DType::i32, {9}});
+  Value *y = g.add_input("y", {DType::i32, {9}});
+  Builder b(g);
+  g.add_output(b.div(x, y));
+  std::vector<Array> in = {Array(x->type), Array(y->type)};
+  const int xs[] = {7, -7, 7, -7, 0, 5, 1, -1, 100};
+  const int ys[] = {2, 2, -2, -2, 3, 0, 0, 0, 7};
+  for (int i = 0; i < 9; ++i) {
+    in[0].set(i, xs[i]);
+    in[1].set(i, ys[i]);
+  }
+  check_against_interpreter(g, in, "i32 div");
+}
+
+struct ReduceCase {
+  Shape shape;
+  std::vector<int64_t> axes;
+  bool keepdims;
+};
+
+TEST(CpuOps, Reductions) {
+  const std::vector<ReduceCase> cases = {
+      {{1000003}, {}, false},  {{13, 1003}, {1}, false},
+      {{13, 1003}, {1}, true}, {{1003, 37}, {0}, false},
+      {{1003, 37}, {0}, true}, {{5, 6, 7}, {0, 2}, false},
+      {{4, 5, 6}, {1}, true},  {{4, 5, 600}, {0, 1}, false},
+      {{7}, {0}, false},       {{1}, {0}, false},
+      {{3, 1, 5}, {1}, false}, {{2, 3, 4, 5}, {1, 3}, true},
+      {{64, 10}, {-1}, false}};
+  for (Op op : {Op::Sum, Op::Mean, Op::Amax})
+    for (DType dt : {DType::f32, DType::f64})
+      for (const ReduceCase &c : cases) {
+        Graph g;
+        Value *x = g.add_input("x", {dt, c.shape});
+        Builder b(g);
+        Value *r = op == Op::Sum    ? b.sum(x, c.axes, c.keepdims)
+                   : op == Op::Mean ? b.mean(x, c.axes, c.keepdims)
+                                    : b.amax(x, c.axes, c.keepdims);
+        g.add_output(r);
+        check_against_interpreter(
+            g, random_inputs(g, 5),
+            fmt::format("{} {}{} axes [{}] keepdims {}", op_name(op),
+                        dtype_name(dt), shape_str(c.shape),
+                        fmt::join(c.axes, ","), c.keepdims));
+      }
+}
+
+TEST(CpuOps, IntegerSum) {
+  Graph g;
+  Value *x = g.add_input("x", {DType::i32, {7, 1003}});
+  Builder b(g);
+  g.add_output(b.sum(x, {1}));
+  g.add_output(b.amax(x, {0}));
+  check_against_interpreter(g, random_inputs(g, 6, -100, 100), "i32 sum");
+}
+
+TEST(CpuOps, SoftmaxAndLogSoftmax) {
+  const std::vector<std::pair<Shape, int64_t>> cases = {
+      {{64, 10}, -1}, {{7, 1003}, 1}, {{1003, 7}, 0}, {{3, 5, 7}, 1},
+      {{1}, 0},       {{5, 1}, 1},    {{1000003}, 0}, {{2, 300, 3}, 0}};
+  for (bool log : {false, true})
+    for (DType dt : {DType::f32, DType::f64})
+      for (auto &[shape, axis] : cases) {
+        Graph g;
+        Value *x = g.add_input("x", {dt, shape});
+        Builder b(g);
+        g.add_output(log ? b.log_softmax(x, axis) : b.softmax(x, axis));
+        check_against_interpreter(g, random_inputs(g, 7, -10, 10),
+                                  fmt::format("{}softmax {}{} axis {}",
+                                              log ? "log_" : "", dtype_name(dt),
+                                              shape_str(shape), axis));
+      }
+}
+
+TEST(CpuOps, Matmul) {
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{7, 5}, {5, 3}},      {{1, 1}, {1, 1}},    {{64, 784}, {784, 33}},
+      {{2, 7, 5}, {5, 3}},   {{7, 5}, {4, 5, 3}}, {{3, 1, 4, 6}, {2, 6, 5}},
+      {{2, 3, 4}, {2, 4, 5}}};
+  for (DType dt : {DType::f32, DType::f64})
+    for (auto &[sa, sb] : cases) {
+      Graph g;
+      Value *a = g.add_input("a", {dt, sa});
+      Value *bv = g.add_input("b", {dt, sb});
+      Builder b(g);
+      g.add_output(b.matmul(a, bv));
+      check_against_interpreter(g, random_inputs(g, 8),
+                                fmt::format("matmul {} {} {}", dtype_name(dt),
+                                            shape_str(sa), shape_str(sb)),
+                                1, dt == DType::f32 ? 1e-4 : 1e-11,
+                                // float GEMMs accumulate in float
+                                dt == DType::f32 ? 4e-6 * sa.back() : 1e-11);
+    }
+}
+
+TEST(CpuOps, MatmulFoldsTransposes) {
+  Graph g;
+  Value *x = g.add_input("x", {DType::f32, {64, 33}});
+  Value *w = g.add_input("w", {DType::f32, {17, 33}});
+  Value *d = g.add_input("d", {DType::f32, {64, 17}});
+  Value *bx = g.add_input("bx", {DType::f32, {3, 9, 5}});
+  Builder b(g);
+  Value *y = b.matmul(x, b.transpose(w));    // [64,17]
+  Value *gw = b.matmul(b.transpose(d), x);   // [17,33]
+  Value *gb = b.matmul(b.transpose(bx), bx); // [3,5,5]
+  g.add_output(y);
+  g.add_output(gw);
+  g.add_output(gb);
+  auto exe = make_cpu_backend()->compile(g);
+  const CpuExecutableStats *st = cpu_executable_stats(*exe);
+  ASSERT_NE(st, nullptr);
+  EXPECT_GE(st->folded_transposes, 3);
+  EXPECT_EQ(st->host_launches, 0);
+  check_against_interpreter(g, random_inputs(g, 9), "folded transposes", 1,
+                            1e-4, 1e-5);
+}
+
+TEST(CpuOps, LayoutOps) {
+  Graph g;
+  Value *x = g.add_input("x", {DType::f32, {3, 5, 7}});
+  Value *l = g.add_input("l", {DType::i32, {11}});
+  Builder b(g);
+  g.add_output(b.transpose(x, {2, 0, 1}));
+  g.add_output(b.transpose(x, {0, 2, 1})); // also used below: not folded
+  g.add_output(b.reshape(x, {15, 7}));
+  g.add_output(b.broadcast_to(b.reshape(x, {3, 1, 35}), {3, 4, 35}));
+  g.add_output(b.one_hot(l, 4));
+  g.add_output(b.mul(b.reshape(x, {105}), b.constant(0.5, {DType::f32, {}})));
+  g.add_output(b.constant(3.0, {DType::i64, {2, 3}}));
+  std::vector<Array> in = random_inputs(g, 10);
+  for (int i = 0; i < 11; ++i)
+    in[1].set(i, i % 4);
+  check_against_interpreter(g, in, "layout ops");
+}
+
+TEST(CpuOps, OneHotRejectsOutOfRangeLabels) {
+  Graph g;
+  Value *l = g.add_input("l", {DType::i64, {3}});
+  Builder b(g);
+  g.add_output(b.one_hot(l, 4));
+  auto exe = make_cpu_backend()->compile(g);
+  std::vector<Array> in = {Array(l->type)};
+  in[0].set(1, 4);
+  EXPECT_THROW(exe->run(in), Error);
+}
+
+TEST(CpuOps, RandomUniformMatchesPhilox) {
+  Graph g;
+  Value *seed = g.add_input("seed", {DType::i64, {}});
+  Value *off = g.add_input("offset", {DType::i64, {}});
+  Builder b(g);
+  g.add_output(b.random_uniform(seed, off, {DType::f32, {1000003}}));
+  g.add_output(b.random_uniform(seed, off, {DType::f64, {7}}));
+  auto exe = make_cpu_backend()->compile(g);
+  std::vector<Array> in = {Array(seed->type), Array(off->type)};
+  in[0].set(0, 1234567);
+  in[1].set(0, 42);
+  std::vector<Array> out = exe->run(in);
+  for (int64_t i : {0, 1, 6, 77777, 1000002})
+    EXPECT_EQ(out[0].as<float>()[i], philox_uniform(1234567, 42, i)) << i;
+  check_against_interpreter(g, in, "random_uniform", 1, 0, 0);
+}
+
+TEST(CpuOps, EmptyArrays) {
+  Graph g;
+  Value *x = g.add_input("x", {DType::f32, {0, 5}});
+  Builder b(g);
+  g.add_output(b.exp(x));
+  g.add_output(b.sum(x, {0}));
+  g.add_output(b.sum(x, {1}));
+  check_against_interpreter(g, random_inputs(g, 11), "empty");
+}
+
+} // namespace
+} // namespace kiln

@@ -1,0 +1,112 @@
+// A whole MLP training step (forward, cross-entropy, autodiff backward, SGD
+// with momentum and weight decay updating params in place) on the CPU
+// backend against the reference interpreter, for several steps; and the
+// device choice.
+#include "cpu_test_util.h"
+
+#include "ir/error.h"
+#include "passes/autodiff.h"
+#include "runtime/device.h"
+
+#include <cstdlib>
+
+namespace kiln {
+namespace {
+
+using test::check_against_interpreter;
+using test::random_inputs;
+
+// x: [B, 784] -> fc1 (relu) -> fc2 logits [B, 10]; loss = mean NLL.
+std::unique_ptr<Graph> mlp_step(int64_t batch, int64_t in, int64_t hidden,
+                                int64_t classes) {
+  auto g = std::make_unique<Graph>("mlp_step");
+  Value *x = g->add_input("x", {DType::f32, {batch, in}});
+  Value *y = g->add_input("y", {DType::i32, {batch}});
+  Value *lr = g->add_input("lr", {DType::f32, {}});
+  std::vector<Value *> params = {
+      g->add_input("w1", {DType::f32, {in, hidden}}, InputKind::param),
+      g->add_input("b1", {DType::f32, {hidden}}, InputKind::param),
+      g->add_input("w2", {DType::f32, {hidden, classes}}, InputKind::param),
+      g->add_input("b2", {DType::f32, {classes}}, InputKind::param)};
+  std::vector<Value *> moms;
+  for (Value *p : params)
+    moms.push_back(g->add_input("m_" + p->name, p->type, InputKind::state));
+  Builder b(*g);
+  Value *h = b.relu(b.add(b.matmul(x, params[0]), params[1]));
+  Value *logits = b.add(b.matmul(h, params[2]), params[3]);
+  Value *logp = b.log_softmax(logits);
+  Value *nll = b.neg(b.sum(b.mul(b.one_hot(y, classes), logp), {1}));
+  Value *loss = b.mean(nll);
+  std::vector<Value *> grads = append_gradients(*g, loss, params);
+  g->add_output(loss);
+  for (size_t i = 0; i < params.size(); ++i) {
+    Value *d = b.add(grads[i], b.mul(params[i], 5e-4));
+    Value *m = b.add(b.mul(moms[i], 0.9), d);
+    Value *p = b.sub(params[i], b.mul(m, lr));
+    g->add_output(p, g->input_index(params[i]));
+    g->add_output(m, g->input_index(moms[i]));
+  }
+  return g;
+}
+
+std::vector<Array> step_inputs(const Graph &g, int64_t classes) {
+  std::vector<Array> in = random_inputs(g, 31, -0.1, 0.1);
+  for (int64_t i = 0; i < in[1].numel(); ++i)
+    in[1].set(i, (i * 7) % classes);
+  in[2].set(0, 0.05);
+  for (size_t k = 7; k < in.size(); ++k) // momenta start at zero
+    for (int64_t i = 0; i < in[k].numel(); ++i)
+      in[k].set(i, 0);
+  return in;
+}
+
+TEST(CpuStep, MlpTrainingStepMatchesInterpreter) {
+  auto g = mlp_step(64, 784, 33, 10);
+  auto exe = make_cpu_backend()->compile(*g);
+  const CpuExecutableStats *st = cpu_executable_stats(*exe);
+  EXPECT_EQ(st->inplace_outputs, 8);
+  EXPECT_GE(st->folded_transposes, 2);
+  EXPECT_GT(st->arena_bytes, 0u);
+  check_against_interpreter(*g, step_inputs(*g, 10), "mlp step", 4, 1e-4, 1e-6);
+}
+
+TEST(CpuStep, OddSizes) {
+  auto g = mlp_step(7, 13, 5, 3);
+  check_against_interpreter(*g, step_inputs(*g, 3), "mlp step 7x13", 3, 1e-4,
+                            1e-6);
+}
+
+TEST(CpuStep, LossDecreases) {
+  auto g = mlp_step(64, 784, 33, 10);
+  auto exe = make_cpu_backend()->compile(*g);
+  std::vector<Array> in = step_inputs(*g, 10);
+  double first = exe->run(in)[0].get(0), last = first;
+  for (int s = 0; s < 20; ++s)
+    last = exe->run(in)[0].get(0);
+  EXPECT_LT(last, first);
+}
+
+TEST(Device, EnvironmentChoosesTheBackend) {
+  const char *old = std::getenv("KILN_DEVICE");
+  std::string saved = old ? old : "";
+  setenv("KILN_DEVICE", "interpreter", 1);
+  EXPECT_EQ(best_backend()->name(), "interpreter");
+  setenv("KILN_DEVICE", "cpu", 1);
+  EXPECT_EQ(best_backend()->name(), "cpu");
+  setenv("KILN_DEVICE", "nonsense", 1);
+  EXPECT_THROW(best_backend(), Error);
+  unsetenv("KILN_DEVICE");
+  auto best = best_backend();
+  EXPECT_TRUE(best->name() == "cpu" || best->name() == "cuda");
+  if (best->name() == "cpu") {
+    setenv("KILN_DEVICE", "cuda", 1);
+    EXPECT_THROW(best_backend(), Error);
+  }
+  if (old)
+    setenv("KILN_DEVICE", saved.c_str(), 1);
+  else
+    unsetenv("KILN_DEVICE");
+}
+
+} // namespace
+} // namespace kiln
