@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -21,6 +22,9 @@ std::string read_source(const std::string &path) {
       fail("cannot read stdin");
     return ss.str();
   }
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    fail("cannot read '{}': it is a directory", path);
   std::ifstream in(path, std::ios::binary);
   if (!in)
     fail("cannot open '{}': {}", path, std::strerror(errno));

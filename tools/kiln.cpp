@@ -44,6 +44,10 @@ int main(int argc, char **argv) {
     report(fmt::format("internal error: {}", e.what()));
     return 1;
   }
-  std::fflush(stdout);
-  return std::ferror(stdout) ? 1 : 0;
+  // A full disk or closed pipe must not pass for success.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    report("cannot write to stdout");
+    return 1;
+  }
+  return 0;
 }
