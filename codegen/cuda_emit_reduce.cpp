@@ -1,0 +1,343 @@
+// Reduction kernels: a fused (or one-node) body whose last node is a
+// sum/mean/amax over axes or a softmax/log_softmax along an axis, after an
+// elementwise prologue over the reduction input's space.
+//
+// The prologue becomes a device function `<kernel>_x(i, in...)` that
+// computes element i of the reduction input from the kernel's inputs; the
+// kernel then reads the input only through it. Layouts, viewing the input
+// as [O, R, I] when the reduced axes are one contiguous block:
+//   I == 1, R <= 1024:  a warp per row (8 rows per block), shuffle reduction
+//   I == 1, R  > 1024:  a block per row, warp shuffles + shared memory
+//   I  > 1:             column tiles: 32 columns x 8 partial rows per block
+//   axes not contiguous: a warp per output element, offsets computed
+// Softmax along an axis: a warp (or block) per row when the axis is last,
+// else a thread per (outer, inner) column.
+#include "codegen/cuda_emit_common.h"
+
+#include "ir/error.h"
+#include "ir/interpreter.h"
+
+#include <fmt/format.h>
+
+namespace kiln::cuda::detail {
+
+namespace {
+
+constexpr int kBlock = 256;
+constexpr int64_t kWarpRowMax = 1024;
+
+// What each reduction op starts from, combines with and finishes with. The
+// elementwise ops come from the op table's scalar expressions; this small
+// table is the reduction family's equivalent.
+struct Reducer {
+  Op op;
+  const char *combine; // functor of the prelude
+  bool max_init;       // start from the lowest value, else 0
+  bool mean;
+};
+constexpr Reducer kReducers[] = {
+    {Op::Sum, "kiln_red_sum", false, false},
+    {Op::Mean, "kiln_red_sum", false, true},
+    {Op::Amax, "kiln_red_max", true, false},
+};
+
+std::string lowest(DType t) {
+  switch (t) {
+  case DType::i32:
+    return "(-2147483647 - 1)";
+  case DType::i64:
+    return "(-9223372036854775807LL - 1)";
+  default:
+    return literal(t, -INFINITY);
+  }
+}
+
+int64_t prod(const Shape &s, size_t b, size_t e) {
+  int64_t p = 1;
+  for (size_t i = b; i < e; ++i)
+    p *= s[i];
+  return p;
+}
+
+} // namespace
+
+CudaKernel emit_reduction_kernel(const Graph &body, const std::string &name,
+                                 const std::string &what) {
+  if (body.nodes().empty())
+    fail("cuda emitter: {}: reduction body is empty", name);
+  const Node &red = *body.nodes().back();
+  if (!red.info().has(kReduction))
+    fail("cuda emitter: {}: reduction body must end in a reduction, not {}",
+         name, op_name(red.op));
+  if (body.outputs.size() != 1 || body.outputs[0].value != red.result())
+    fail("cuda emitter: {}: the reduction's result must be the body's only "
+         "output",
+         name);
+  const Value *x = red.operands[0];
+  const Shape &xs = x->type.shape;
+  const DType dt = x->type.dtype;
+  const std::string T(reg_type(dt));
+  const Type &rt = red.result()->type;
+
+  CudaKernel k;
+  k.name = name;
+  k.summary = fmt::format("{} [{}] {} -> {}", what, op_list(body),
+                          x->type.str(), rt.str());
+
+  // Parameters and the prologue function.
+  std::vector<std::string> params, in_params, args;
+  for (size_t i = 0; i < body.inputs().size(); ++i) {
+    const Value *v = body.inputs()[i].value;
+    std::string p = pointer_param(v->type.dtype, fmt::format("in{}", i), true);
+    params.push_back(p);
+    in_params.push_back(p);
+    args.push_back(fmt::format("in{}", i));
+  }
+  params.push_back(pointer_param(rt.dtype, "out0", false));
+  std::string fn = name + "_x";
+  std::string src = fmt::format("// {}_x: element i of the reduction input "
+                                "{}\n",
+                                name, x->type.str());
+  src += fmt::format("__device__ __forceinline__ {} {}(long long i{}{}) {{\n",
+                     T, fn, in_params.empty() ? "" : ", ",
+                     fmt::join(in_params, ", "));
+  {
+    BodyWriter w(body, "v");
+    auto need = needed_values(body, {x});
+    for (size_t i = 0; i < body.inputs().size(); ++i) {
+      const Value *v = body.inputs()[i].value;
+      if (!need.count(v))
+        continue;
+      if (!broadcasts_to(v->type.shape, xs))
+        fail("cuda emitter: {}: body input {} does not broadcast to the "
+             "reduction input {}",
+             name, v->type.str(), x->type.str());
+      std::string n = fmt::format("vi{}", v->id);
+      line(src, "  ",
+           fmt::format("const {} {} = {};", reg_type(v->type.dtype), n,
+                       load(v->type.dtype, fmt::format("in{}", i),
+                            bcast_offset(v->type.shape, xs, "i"))));
+      w.bind(v, n);
+    }
+    if (const Node *bad = w.emit(src, {x}, "  "))
+      fail("cuda emitter: {}: {} cannot be part of a reduction prologue", name,
+           op_name(bad->op));
+    line(src, "  ", fmt::format("(void)i;"));
+    line(src, "  ", fmt::format("return {};", w.name(x)));
+  }
+  src += "}\n";
+  std::string call_args =
+      args.empty() ? "" : fmt::format(", {}", fmt::join(args, ", "));
+  auto X = [&](const std::string &idx) {
+    return fmt::format("{}({}{})", fn, idx, call_args);
+  };
+  auto store = [&](const std::string &v) { return store_value(rt.dtype, v); };
+  std::string head = kernel_head(name, k.summary, params, kBlock);
+  head += "  (void)first;\n  (void)stride;\n";
+
+  if (red.op == Op::Softmax || red.op == Op::LogSoftmax) {
+    int axis = normalize_axis(red.attrs.get_int("axis", -1), x->type.rank());
+    int64_t O = prod(xs, 0, axis), L = xs[axis],
+            I = prod(xs, axis + 1, xs.size());
+    // z = x - max; softmax = exp(z) / s, log_softmax = z - log(s).
+    std::string fin =
+        red.op == Op::Softmax ? "kiln_exp(z) / s" : "z - kiln_log(s)";
+    std::string body_src;
+    if (I == 1) {
+      bool warp = L <= kWarpRowMax;
+      std::string lane = warp ? "lane" : "threadIdx.x";
+      std::string step = warp ? "32" : "blockDim.x";
+      std::string rmax = warp ? "m = kiln_warp_reduce(m, kiln_red_max());"
+                              : fmt::format("m = kiln_block_reduce(m, "
+                                            "kiln_red_max(), {});",
+                                            lowest(dt));
+      std::string rsum = warp ? "s = kiln_warp_reduce(s, kiln_red_sum());"
+                              : fmt::format("s = kiln_block_reduce(s, "
+                                            "kiln_red_sum(), {});",
+                                            literal(dt, 0));
+      if (warp)
+        body_src += "  const int lane = threadIdx.x & 31;\n"
+                    "  for (long long row = first >> 5; row < {O}LL; row += "
+                    "stride >> 5) {{\n";
+      else
+        body_src += "  for (long long row = blockIdx.x; row < {O}LL; row += "
+                    "gridDim.x) {{\n";
+      body_src += "    const long long base = row * {L}LL;\n"
+                  "    {T} m = {low};\n"
+                  "    for (long long r = {lane}; r < {L}LL; r += {step})\n"
+                  "      m = kiln_fmax(m, {xr});\n"
+                  "    {rmax}\n"
+                  "    {T} s = {zero};\n"
+                  "    for (long long r = {lane}; r < {L}LL; r += {step})\n"
+                  "      s += kiln_exp({xr} - m);\n"
+                  "    {rsum}\n"
+                  "    for (long long r = {lane}; r < {L}LL; r += {step}) {{\n"
+                  "      const {T} z = {xr} - m;\n"
+                  "      out0[base + r] = {fin};\n"
+                  "    }}\n"
+                  "  }}\n";
+      src += head;
+      src += fmt::format(
+          fmt::runtime(body_src), fmt::arg("O", O), fmt::arg("L", L),
+          fmt::arg("T", T), fmt::arg("low", lowest(dt)), fmt::arg("lane", lane),
+          fmt::arg("step", step), fmt::arg("xr", X("base + r")),
+          fmt::arg("rmax", rmax), fmt::arg("rsum", rsum),
+          fmt::arg("zero", literal(dt, 0)), fmt::arg("fin", store(fin)));
+      k.launch.units = O;
+      k.launch.units_per_block = warp ? kBlock / 32 : 1;
+    } else {
+      src += head;
+      src += fmt::format(
+          fmt::runtime(
+              "  for (long long t = first; t < {OI}LL; t += stride) {{\n"
+              "    const long long base = (t / {I}LL) * {L}LL * {I}LL + t % "
+              "{I}LL;\n"
+              "    {T} m = {low};\n"
+              "    for (long long j = 0; j < {L}LL; ++j)\n"
+              "      m = kiln_fmax(m, {xj});\n"
+              "    {T} s = {zero};\n"
+              "    for (long long j = 0; j < {L}LL; ++j)\n"
+              "      s += kiln_exp({xj} - m);\n"
+              "    for (long long j = 0; j < {L}LL; ++j) {{\n"
+              "      const {T} z = {xj} - m;\n"
+              "      out0[base + j * {I}LL] = {fin};\n"
+              "    }}\n"
+              "  }}\n"),
+          fmt::arg("OI", O * I), fmt::arg("I", I), fmt::arg("L", L),
+          fmt::arg("T", T), fmt::arg("low", lowest(dt)),
+          fmt::arg("xj", X(fmt::format("base + j * {}LL", I))),
+          fmt::arg("zero", literal(dt, 0)), fmt::arg("fin", store(fin)));
+      k.launch.units = O * I;
+      k.launch.units_per_block = kBlock;
+    }
+    src += "}\n";
+    k.kernel = src;
+    k.launch.units = std::max<int64_t>(k.launch.units, 1);
+    return k;
+  }
+
+  const Reducer *rd = nullptr;
+  for (const Reducer &r : kReducers)
+    if (r.op == red.op)
+      rd = &r;
+  if (!rd)
+    fail("cuda emitter: {}: no reduction kernel for {}", name, op_name(red.op));
+  std::vector<int> axes = reduction_axes(red.attrs, x->type.rank());
+  int64_t count = 1;
+  for (int a : axes)
+    count *= xs[a];
+  std::string init = rd->max_init ? lowest(dt) : literal(dt, 0);
+  std::string F = std::string(rd->combine) + "()";
+  std::string fin =
+      rd->mean
+          ? fmt::format("acc / {}", literal(dt, static_cast<double>(count)))
+          : "acc";
+  bool contiguous = true;
+  for (size_t j = 1; j < axes.size(); ++j)
+    contiguous = contiguous && axes[j] == axes[j - 1] + 1;
+  int64_t O, R, I;
+  if (axes.empty()) {
+    O = numel(xs), R = 1, I = 1;
+  } else {
+    O = prod(xs, 0, axes.front());
+    R = count;
+    I = prod(xs, axes.back() + 1, xs.size());
+  }
+  src += head;
+  auto args_fmt = [&](const char *text) {
+    return fmt::format(
+        fmt::runtime(text), fmt::arg("O", O), fmt::arg("R", R),
+        fmt::arg("I", I), fmt::arg("T", T), fmt::arg("init", init),
+        fmt::arg("F", F), fmt::arg("fin", store(fin)),
+        fmt::arg("xr", X("row * " + std::to_string(R) + "LL + r")),
+        fmt::arg("xc", X(fmt::format("(o * {}LL + r) * {}LL + c", R, I))),
+        fmt::arg("NOUT", rt.numel()));
+  };
+  if (contiguous && I == 1 && R <= kWarpRowMax) {
+    src += args_fmt("  const int lane = threadIdx.x & 31;\n"
+                    "  for (long long row = first >> 5; row < {O}LL; row += "
+                    "stride >> 5) {{\n"
+                    "    {T} acc = {init};\n"
+                    "    for (long long r = lane; r < {R}LL; r += 32)\n"
+                    "      acc = {F}(acc, {xr});\n"
+                    "    acc = kiln_warp_reduce(acc, {F});\n"
+                    "    if (lane == 0)\n"
+                    "      out0[row] = {fin};\n"
+                    "  }}\n");
+    k.launch.units = O;
+    k.launch.units_per_block = kBlock / 32;
+  } else if (contiguous && I == 1) {
+    src += args_fmt("  for (long long row = blockIdx.x; row < {O}LL; row += "
+                    "gridDim.x) {{\n"
+                    "    {T} acc = {init};\n"
+                    "    for (long long r = threadIdx.x; r < {R}LL; r += "
+                    "blockDim.x)\n"
+                    "      acc = {F}(acc, {xr});\n"
+                    "    acc = kiln_block_reduce(acc, {F}, {init});\n"
+                    "    if (threadIdx.x == 0)\n"
+                    "      out0[row] = {fin};\n"
+                    "  }}\n");
+    k.launch.units = O;
+    k.launch.units_per_block = 1;
+  } else if (contiguous) {
+    src += args_fmt(
+        "  __shared__ {T} part[8][33];\n"
+        "  const long long ntile = ({I}LL + 31) / 32;\n"
+        "  for (long long t = blockIdx.x; t < {O}LL * ntile; t += gridDim.x) "
+        "{{\n"
+        "    const long long o = t / ntile;\n"
+        "    const long long c = (t % ntile) * 32 + threadIdx.x;\n"
+        "    {T} acc = {init};\n"
+        "    if (c < {I}LL)\n"
+        "      for (long long r = threadIdx.y; r < {R}LL; r += 8)\n"
+        "        acc = {F}(acc, {xc});\n"
+        "    part[threadIdx.y][threadIdx.x] = acc;\n"
+        "    __syncthreads();\n"
+        "    if (threadIdx.y == 0 && c < {I}LL) {{\n"
+        "      for (int y = 1; y < 8; ++y)\n"
+        "        acc = {F}(acc, part[y][threadIdx.x]);\n"
+        "      out0[o * {I}LL + c] = {fin};\n"
+        "    }}\n"
+        "    __syncthreads();\n"
+        "  }}\n");
+    k.launch.block_x = 32;
+    k.launch.block_y = 8;
+    k.launch.units = O * ((I + 31) / 32);
+    k.launch.units_per_block = 1;
+  } else {
+    // Kept and reduced axes, each with the input's strides.
+    Shape kept, reduced;
+    std::vector<int64_t> kst, rst;
+    auto st = contiguous_strides(xs);
+    for (int a = 0; a < x->type.rank(); ++a) {
+      bool r = std::find(axes.begin(), axes.end(), a) != axes.end();
+      (r ? reduced : kept).push_back(xs[a]);
+      (r ? rst : kst).push_back(st[a]);
+    }
+    src += fmt::format(
+        fmt::runtime("  const int lane = threadIdx.x & 31;\n"
+                     "  for (long long o = first >> 5; o < {NOUT}LL; o += "
+                     "stride >> 5) {{\n"
+                     "    const long long base = {kofs};\n"
+                     "    {T} acc = {init};\n"
+                     "    for (long long r = lane; r < {R}LL; r += 32)\n"
+                     "      acc = {F}(acc, {xg});\n"
+                     "    acc = kiln_warp_reduce(acc, {F});\n"
+                     "    if (lane == 0)\n"
+                     "      out0[o] = {fin};\n"
+                     "  }}\n"),
+        fmt::arg("NOUT", rt.numel()),
+        fmt::arg("kofs", strided_offset(kept, kst, "o")), fmt::arg("T", T),
+        fmt::arg("init", init), fmt::arg("R", R), fmt::arg("F", F),
+        fmt::arg("xg", X("base + " + strided_offset(reduced, rst, "r"))),
+        fmt::arg("fin", store(fin)));
+    k.launch.units = rt.numel();
+    k.launch.units_per_block = kBlock / 32;
+  }
+  src += "}\n";
+  k.kernel = src;
+  k.launch.units = std::max<int64_t>(k.launch.units, 1);
+  return k;
+}
+
+} // namespace kiln::cuda::detail
