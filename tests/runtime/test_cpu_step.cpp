@@ -6,8 +6,10 @@
 
 #include "ir/error.h"
 #include "passes/autodiff.h"
+#include "passes/pass_manager.h"
 #include "runtime/device.h"
 
+#include <array>
 #include <cstdlib>
 
 namespace kiln {
@@ -84,6 +86,38 @@ TEST(CpuStep, LossDecreases) {
   for (int s = 0; s < 20; ++s)
     last = exe->run(in)[0].get(0);
   EXPECT_LT(last, first);
+}
+
+// The step through kiln's default pass pipeline (fusion of elementwise
+// chains, reductions and the optimizer): the fused graph on the CPU backend
+// against the unfused graph on the interpreter.
+TEST(CpuStep, FusedPipelineMatchesUnfusedInterpreter) {
+  for (auto [batch, in, hidden, classes] :
+       {std::array<int64_t, 4>{64, 784, 33, 10}, {7, 13, 5, 3}}) {
+    auto g = mlp_step(batch, in, hidden, classes);
+    auto fused = g->clone();
+    PassOptions opts;
+    opts.read_env = false;
+    PassManager pm(opts);
+    pm.add_pipeline(default_pipeline());
+    pm.run(*fused);
+    int n_fused = 0;
+    for (auto &n : fused->nodes())
+      n_fused += n->op == Op::Fused;
+    EXPECT_GT(n_fused, 0);
+    auto cpu = make_cpu_backend()->compile(*fused);
+    auto ref = make_interpreter_backend()->compile(*g);
+    std::vector<Array> a = step_inputs(*g, classes);
+    std::vector<Array> b = test::clone_all(a);
+    for (int s = 0; s < 3; ++s) {
+      std::vector<Array> got = cpu->run(a), want = ref->run(b);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i)
+        test::expect_close(got[i], want[i],
+                           fmt::format("fused step {} output {}", s, i), 1e-4,
+                           1e-6);
+    }
+  }
 }
 
 TEST(Device, EnvironmentChoosesTheBackend) {
