@@ -1,0 +1,116 @@
+// `kiln ir --model mlp --stage traced|autodiff|step [--batch 64] [-o OUT]`:
+// prints the IR of a built-in model's training step at one stage of the
+// flow (DESIGN.md): as traced (forward + loss), after autodiff (+ the
+// gradient of every parameter) and as the step graph (+ the optimizer update
+// of every parameter and buffer, in place). Every graph printed is verified.
+// Later stages (optimized, fused, kernels, buffer plan) are added to
+// kStages as their passes land; they start from the step graph.
+#include "frontend/compile.h"
+#include "frontend/loss.h"
+#include "frontend/models.h"
+#include "frontend/optim.h"
+#include "ir/error.h"
+#include "ir/printer.h"
+#include "tools/commands.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <fstream>
+#include <memory>
+
+namespace kiln {
+
+namespace {
+
+struct IrArgs {
+  std::string model = "mlp";
+  std::string stage = "step";
+  int64_t batch = 64;
+  std::string output;
+};
+
+struct Stage {
+  std::string_view name;
+  std::string_view summary;
+  TraceStage trace; // how far to record
+};
+
+constexpr Stage kStages[] = {
+    {"traced", "forward pass and loss, as traced", TraceStage::traced},
+    {"autodiff", "+ d(loss)/d(param) for every parameter",
+     TraceStage::autodiff},
+    {"step", "+ the optimizer update, in place (the training step)",
+     TraceStage::step},
+};
+
+const Stage &find_stage(const std::string &name) {
+  std::vector<std::string_view> names;
+  for (const Stage &s : kStages) {
+    if (s.name == name)
+      return s;
+    names.push_back(s.name);
+  }
+  fail("unknown stage '{}' (stages: {})", name, fmt::join(names, ", "));
+}
+
+// The built-in models: each gives its module and the example input types.
+struct BuiltinModel {
+  std::shared_ptr<nn::Module> module;
+  Type x, y;
+};
+
+BuiltinModel make_builtin(const std::string &name, int64_t batch) {
+  if (batch < 1)
+    fail("--batch must be >= 1, got {}", batch);
+  if (name == "mlp") {
+    MlpOptions o; // 784-256-128-10, ReLU
+    return {make_mlp(o),
+            {DType::f32, {batch, o.in_features}},
+            {DType::i32, {batch}}};
+  }
+  fail("unknown model '{}' (models: mlp)", name);
+}
+
+void run_ir(const IrArgs &a) {
+  const Stage &stage = find_stage(a.stage);
+  BuiltinModel m = make_builtin(a.model, a.batch);
+  DefaultRecipe r; // SGD, momentum 0.9, weight decay 5e-4
+  optim::SGDOptions o;
+  o.lr = r.lr;
+  o.momentum = r.momentum;
+  o.weight_decay = r.weight_decay;
+  optim::SGD opt(m.module->parameters(), o);
+  Program p = trace_train_step(*m.module, nn::cross_entropy, &opt, m.x, m.y,
+                               stage.trace);
+  std::string text = print(p.graph());
+  if (a.output.empty() || a.output == "-") {
+    fmt::print("{}", text);
+    return;
+  }
+  std::ofstream out(a.output, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out)
+    fail("cannot write '{}'", a.output);
+}
+
+} // namespace
+
+void add_ir_command(CLI::App &app) {
+  auto args = std::make_shared<IrArgs>();
+  std::string stages;
+  for (const Stage &s : kStages)
+    stages += fmt::format("\n  {:<10} {}", s.name, s.summary);
+  CLI::App *cmd = app.add_subcommand(
+      "ir", "print the IR of a built-in model's training step");
+  cmd->add_option("--model", args->model, "built-in model: mlp")
+      ->capture_default_str();
+  cmd->add_option("--stage", args->stage, "how far to go:" + stages)
+      ->capture_default_str();
+  cmd->add_option("--batch", args->batch, "batch size")->capture_default_str();
+  cmd->add_option("-o,--output", args->output, "write here, not to stdout");
+  cmd->callback([args] { run_ir(*args); });
+}
+
+} // namespace kiln
