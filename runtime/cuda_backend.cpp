@@ -1,0 +1,544 @@
+// The CUDA backend (see runtime/cuda_backend.h for the host/device
+// coherence rules). One executable = one NVRTC module holding every kernel
+// of the graph, an arena laid out by plan_memory, a pinned staging buffer
+// for the data inputs and the outputs, and a list of steps (kernel launch,
+// GEMM, copy) enqueued on one stream; from the second run on the steps are
+// captured once as a CUDA graph and replayed. A change of the device
+// buffers bound to params/state (a new host Array) re-captures.
+#include "runtime/cuda_backend.h"
+
+#include "codegen/cuda_emitter.h"
+#include "codegen/cuda_nvrtc.h"
+#include "ir/error.h"
+#include "passes/memory_plan.h"
+#include "runtime/cuda_cublas.h"
+#include "runtime/cuda_driver.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+
+namespace kiln {
+
+namespace {
+
+using cuda::check;
+using cuda::Driver;
+
+constexpr size_t kAlign = 256;
+constexpr size_t kCublasWorkspace = size_t{32} << 20;
+
+size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
+
+// The device, context, stream, cuBLAS and the residency registry, shared by
+// the backend and its executables.
+struct Context {
+  const Driver &d;
+  CudaOptions opt;
+  CUdevice dev = 0;
+  CUcontext ctx = nullptr;
+  CUstream stream = nullptr;
+  int sm_count = 1, arch = 90;
+  std::string name;
+  CUdeviceptr workspace = 0;
+  std::unique_ptr<cuda::Cublas> cublas;
+
+  struct Resident {
+    Array host; // keeps the storage (and so the key) alive
+    CUdeviceptr dev = 0;
+    bool host_dirty = false;
+  };
+  std::unordered_map<const void *, Resident> resident;
+  std::mutex mu;
+
+  Context(const Driver &drv, const CudaOptions &o) : d(drv), opt(o) {
+    check(d, d.cuDeviceGet(&dev, o.device), "cuDeviceGet");
+    check(d, d.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain");
+    use();
+    int major = 0, minor = 0;
+    d.cuDeviceGetAttribute(&sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+                           dev);
+    d.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+                           dev);
+    d.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
+                           dev);
+    arch = major * 10 + minor;
+    char buf[256] = {};
+    d.cuDeviceGetName(buf, sizeof buf, dev);
+    name = buf;
+    check(d, d.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING),
+          "cuStreamCreate");
+  }
+  ~Context() {
+    use();
+    try {
+      sync_to_host();
+    } catch (const Error &) {
+    }
+    for (auto &[k, r] : resident)
+      d.cuMemFree(r.dev);
+    cublas.reset();
+    if (workspace)
+      d.cuMemFree(workspace);
+    d.cuStreamDestroy(stream);
+    d.cuDevicePrimaryCtxRelease(dev);
+  }
+  void use() const { check(d, d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent"); }
+
+  cuda::Cublas &blas() {
+    if (!cublas) {
+      check(d, d.cuMemAlloc(&workspace, kCublasWorkspace), "cuMemAlloc");
+      cublas = std::make_unique<cuda::Cublas>(stream, opt.allow_tf32, workspace,
+                                              kCublasWorkspace);
+    }
+    return *cublas;
+  }
+
+  // The device copy of a param/state Array, copied in when new or dirty.
+  CUdeviceptr bind(const Array &a) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto [it, fresh] = resident.try_emplace(a.data());
+    Resident &r = it->second;
+    if (fresh || r.host.bytes() != a.bytes()) {
+      if (r.dev)
+        d.cuMemFree(r.dev);
+      r.host = a;
+      check(d, d.cuMemAlloc(&r.dev, std::max<size_t>(a.bytes(), 1)),
+            "cuMemAlloc");
+      r.host_dirty = true;
+    }
+    if (r.host_dirty) {
+      check(d, d.cuMemcpyHtoD(r.dev, a.data(), a.bytes()), "cuMemcpyHtoD");
+      r.host_dirty = false;
+    }
+    return r.dev;
+  }
+  void sync_to_host() {
+    std::lock_guard<std::mutex> lock(mu);
+    check(d, d.cuStreamSynchronize(stream), "cuStreamSynchronize");
+    for (auto &[k, r] : resident)
+      if (!r.host_dirty && r.host.bytes())
+        check(d, d.cuMemcpyDtoH(r.host.data(), r.dev, r.host.bytes()),
+              "cuMemcpyDtoH");
+  }
+  void mark_dirty(const Array &a) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = resident.find(a.data()); it != resident.end())
+      it->second.host_dirty = true;
+  }
+};
+
+class CudaExecutable : public Executable {
+public:
+  CudaExecutable(std::shared_ptr<Context> ctx, const Graph &g)
+      : c_(std::move(ctx)), d_(c_->d), g_(g.clone()) {
+    c_->use();
+    plan_ = plan_memory(*g_);
+    build_kernels();
+    layout();
+  }
+
+  ~CudaExecutable() override {
+    c_->use();
+    d_.cuStreamSynchronize(c_->stream);
+    drop_graph();
+    for (CUdeviceptr p : owned_)
+      d_.cuMemFree(p);
+    if (pinned_)
+      d_.cuMemFreeHost(pinned_);
+    if (module_)
+      d_.cuModuleUnload(module_);
+  }
+
+  std::vector<Array> run(std::span<Array> inputs) override {
+    check_inputs(*g_, inputs);
+    c_->use();
+    // Bind params/state; stage data inputs.
+    bool changed = false;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const GraphInput &gi = g_->inputs()[i];
+      if (gi.kind == InputKind::data) {
+        if (inputs[i].bytes())
+          std::memcpy(pinned_ + in_off_[i], inputs[i].data(),
+                      inputs[i].bytes());
+        continue;
+      }
+      CUdeviceptr p = c_->bind(inputs[i]);
+      changed = changed || p != in_addr_[i];
+      in_addr_[i] = p;
+    }
+    if (changed) {
+      drop_graph();
+      upload_tables();
+    }
+    CUstream s = c_->stream;
+    if (stage_in_bytes_)
+      check(d_, d_.cuMemcpyHtoDAsync(stage_dev_, pinned_, stage_in_bytes_, s),
+            "cuMemcpyHtoDAsync");
+    if (!c_->opt.use_graphs || runs_ == 0) {
+      enqueue();
+    } else {
+      if (!graph_exec_)
+        capture();
+      check(d_, d_.cuGraphLaunch(graph_exec_, s), "cuGraphLaunch");
+    }
+    ++runs_;
+    // Outputs: device -> pinned staging, then into fresh Arrays.
+    std::vector<Array> out(g_->outputs.size());
+    for (size_t k = 0; k < g_->outputs.size(); ++k) {
+      const GraphOutput &o = g_->outputs[k];
+      if (o.alias >= 0)
+        continue;
+      size_t bytes = o.value->type.bytes();
+      if (bytes)
+        check(d_,
+              d_.cuMemcpyDtoHAsync(pinned_ + out_off_[k], addr(o.value), bytes,
+                                   s),
+              "cuMemcpyDtoHAsync");
+    }
+    check(d_, d_.cuStreamSynchronize(s), "cuStreamSynchronize (the step)");
+    for (size_t k = 0; k < g_->outputs.size(); ++k) {
+      const GraphOutput &o = g_->outputs[k];
+      if (o.alias >= 0) {
+        Array &target = inputs[o.alias];
+        if (c_->opt.write_back_every_step)
+          check(
+              d_,
+              d_.cuMemcpyDtoH(target.data(), in_addr_[o.alias], target.bytes()),
+              "cuMemcpyDtoH");
+        out[k] = target;
+        continue;
+      }
+      Array a(o.value->type);
+      if (a.bytes())
+        std::memcpy(a.data(), pinned_ + out_off_[k], a.bytes());
+      out[k] = std::move(a);
+    }
+    return out;
+  }
+
+private:
+  struct Step {
+    enum { kernel, gemm, copy } kind;
+    const Node *node = nullptr;
+    int kernel_index = -1;
+  };
+
+  // Device address of a value: an input's buffer, the input an in-place
+  // output writes, the storage a reshape views, or its arena slot.
+  CUdeviceptr addr(const Value *v) const {
+    if (int i = g_->input_index(v); i >= 0)
+      return in_addr_[i];
+    if (auto it = plan_.views.find(v); it != plan_.views.end())
+      return addr(it->second);
+    if (auto it = plan_.in_place.find(v); it != plan_.in_place.end())
+      return in_addr_[it->second];
+    auto it = plan_.slots.find(v);
+    if (it == plan_.slots.end())
+      fail("cuda: value {} has no buffer in the memory plan", v->type.str());
+    return arena_ + static_cast<CUdeviceptr>(it->second.offset);
+  }
+
+  void build_kernels() {
+    std::string src(cuda::cuda_prelude());
+    for (size_t i = 0; i < g_->nodes().size(); ++i) {
+      const Node &n = *g_->nodes()[i];
+      if (n.op == Op::Matmul) {
+        steps_.push_back({Step::gemm, &n});
+      } else if (n.op == Op::Reshape) {
+        if (!plan_.views.count(n.result()))
+          steps_.push_back({Step::copy, &n});
+      } else {
+        std::string what(op_name(n.op));
+        if (n.op == Op::Fused)
+          what += "_" + n.attrs.get_str("kind");
+        kernels_.push_back(
+            cuda::emit_cuda_kernel(n, fmt::format("kiln_k{}_{}", i, what)));
+        steps_.push_back(
+            {Step::kernel, &n, static_cast<int>(kernels_.size()) - 1});
+        src += "\n" + kernels_.back().kernel;
+      }
+    }
+    if (kernels_.empty())
+      return;
+    cuda::NvrtcOptions o;
+    o.arch = c_->arch;
+    o.fast_math = c_->opt.fast_math;
+    cuda::NvrtcResult r = cuda::nvrtc_compile(src, g_->name, o);
+    check(d_, d_.cuModuleLoadData(&module_, r.binary.data()),
+          "cuModuleLoadData");
+    for (const cuda::CudaKernel &k : kernels_) {
+      CUfunction f = nullptr;
+      check(d_, d_.cuModuleGetFunction(&f, module_, k.name.c_str()),
+            "cuModuleGetFunction");
+      funcs_.push_back(f);
+    }
+  }
+
+  CUdeviceptr alloc(size_t bytes) {
+    CUdeviceptr p = 0;
+    check(d_, d_.cuMemAlloc(&p, std::max<size_t>(bytes, 1)), "cuMemAlloc");
+    owned_.push_back(p);
+    return p;
+  }
+
+  void layout() {
+    arena_ = alloc(static_cast<size_t>(plan_.arena_bytes));
+    // Data inputs, then outputs, in one pinned buffer; data inputs also in
+    // one device block so that staging is a single copy.
+    size_t off = 0;
+    in_addr_.assign(g_->inputs().size(), 0);
+    in_off_.assign(g_->inputs().size(), 0);
+    for (size_t i = 0; i < g_->inputs().size(); ++i)
+      if (g_->inputs()[i].kind == InputKind::data) {
+        in_off_[i] = off;
+        off += align_up(g_->inputs()[i].value->type.bytes());
+      }
+    stage_in_bytes_ = off;
+    if (stage_in_bytes_) {
+      stage_dev_ = alloc(stage_in_bytes_);
+      for (size_t i = 0; i < g_->inputs().size(); ++i)
+        if (g_->inputs()[i].kind == InputKind::data)
+          in_addr_[i] = stage_dev_ + in_off_[i];
+    }
+    out_off_.assign(g_->outputs.size(), 0);
+    for (size_t k = 0; k < g_->outputs.size(); ++k) {
+      out_off_[k] = off;
+      off += align_up(g_->outputs[k].value->type.bytes());
+    }
+    void *p = nullptr;
+    check(d_, d_.cuMemAllocHost(&p, std::max<size_t>(off, 1)),
+          "cuMemAllocHost");
+    pinned_ = static_cast<char *>(p);
+    // Multi-tensor tables: entries are static, pointers follow bindings.
+    mt_.resize(kernels_.size());
+    for (size_t k = 0; k < kernels_.size(); ++k)
+      if (kernels_[k].multi_tensor) {
+        const auto &e = kernels_[k].mt_entries;
+        mt_[k].table = alloc(e.size() * sizeof(cuda::MtEntry));
+        check(d_,
+              d_.cuMemcpyHtoD(mt_[k].table, e.data(),
+                              e.size() * sizeof(cuda::MtEntry)),
+              "cuMemcpyHtoD");
+        mt_[k].ptrs = alloc(kernels_[k].mt_slots.size() * sizeof(CUdeviceptr));
+      }
+  }
+
+  void upload_tables() {
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      const Step &st = steps_[i];
+      if (st.kind != Step::kernel || !kernels_[st.kernel_index].multi_tensor)
+        continue;
+      const cuda::CudaKernel &k = kernels_[st.kernel_index];
+      std::vector<CUdeviceptr> ptrs;
+      for (int slot : k.mt_slots)
+        ptrs.push_back(slot >= 0 ? addr(st.node->operands[slot])
+                                 : addr(st.node->results[-slot - 1]));
+      check(d_,
+            d_.cuMemcpyHtoD(mt_[st.kernel_index].ptrs, ptrs.data(),
+                            ptrs.size() * sizeof(CUdeviceptr)),
+            "cuMemcpyHtoD");
+    }
+  }
+
+  void launch(const Step &st) {
+    const cuda::CudaKernel &k = kernels_[st.kernel_index];
+    std::vector<CUdeviceptr> args;
+    if (k.multi_tensor) {
+      args = {mt_[st.kernel_index].table, mt_[st.kernel_index].ptrs};
+    } else {
+      for (const Value *v : st.node->operands)
+        args.push_back(addr(v));
+      for (const Value *v : st.node->results)
+        args.push_back(addr(v));
+    }
+    std::vector<void *> params;
+    for (CUdeviceptr &a : args)
+      params.push_back(&a);
+    const cuda::CudaLaunch &l = k.launch;
+    int64_t grid = l.exact_grid;
+    if (grid <= 0)
+      grid = std::clamp<int64_t>((l.units + l.units_per_block - 1) /
+                                     l.units_per_block,
+                                 1, int64_t{c_->sm_count} * 16);
+    check(d_,
+          d_.cuLaunchKernel(funcs_[st.kernel_index],
+                            static_cast<unsigned>(grid), 1, 1,
+                            static_cast<unsigned>(l.block_x),
+                            static_cast<unsigned>(l.block_y), 1, 0, c_->stream,
+                            params.data(), nullptr),
+          k.name.c_str());
+  }
+
+  void gemm(const Node &n) {
+    const Type &at = n.operands[0]->type, &bt = n.operands[1]->type,
+               &rt = n.result()->type;
+    int64_t m = at.shape[at.rank() - 2], k = at.shape.back(),
+            nn = bt.shape.back();
+    Shape batch(rt.shape.begin(), rt.shape.end() - 2);
+    Shape ab(at.shape.begin(), at.shape.end() - 2);
+    Shape bb(bt.shape.begin(), bt.shape.end() - 2);
+    size_t es = dtype_size(rt.dtype);
+    bool f64 = rt.dtype == DType::f64;
+    CUdeviceptr A = addr(n.operands[0]), B = addr(n.operands[1]),
+                C = addr(n.result());
+    int64_t nb = numel(batch);
+    auto simple = [&](const Shape &s) {
+      return numel(s) == 1 || numel(s) == nb;
+    };
+    if (simple(ab) && simple(bb)) {
+      c_->blas().gemm(f64, m, nn, k, A, numel(ab) == 1 ? 0 : m * k, B,
+                      numel(bb) == 1 ? 0 : k * nn, C, m * nn, nb);
+      return;
+    }
+    auto sa = broadcast_strides(ab, batch), sb = broadcast_strides(bb, batch);
+    for (int64_t p = 0; p < nb; ++p) {
+      int64_t rem = p, oa = 0, ob = 0;
+      for (size_t ax = batch.size(); ax-- > 0;) {
+        int64_t i = rem % batch[ax];
+        rem /= batch[ax];
+        oa += i * sa[ax];
+        ob += i * sb[ax];
+      }
+      c_->blas().gemm(f64, m, nn, k, A + oa * m * k * es, 0,
+                      B + ob * k * nn * es, 0, C + p * m * nn * es, 0, 1);
+    }
+  }
+
+  // Every step of the graph on the stream, then the copy-backs.
+  void enqueue() {
+    CUstream s = c_->stream;
+    for (const Step &st : steps_) {
+      if (st.kind == Step::kernel)
+        launch(st);
+      else if (st.kind == Step::gemm)
+        gemm(*st.node);
+      else
+        check(d_,
+              d_.cuMemcpyDtoDAsync(addr(st.node->result()),
+                                   addr(st.node->operands[0]),
+                                   st.node->result()->type.bytes(), s),
+              "cuMemcpyDtoDAsync");
+    }
+    for (const Value *v : plan_.copy_back)
+      for (const GraphOutput &o : g_->outputs)
+        if (o.value == v && o.alias >= 0 && v->type.bytes())
+          check(d_,
+                d_.cuMemcpyDtoDAsync(in_addr_[o.alias], addr(v),
+                                     v->type.bytes(), s),
+                "cuMemcpyDtoDAsync (copy back)");
+  }
+
+  void capture() {
+    c_->blas(); // create cuBLAS (and its workspace) before capturing
+    CUstream s = c_->stream;
+    check(d_, d_.cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+          "cuStreamBeginCapture");
+    try {
+      enqueue();
+    } catch (...) {
+      CUgraph g = nullptr;
+      d_.cuStreamEndCapture(s, &g);
+      if (g)
+        d_.cuGraphDestroy(g);
+      throw;
+    }
+    check(d_, d_.cuStreamEndCapture(s, &graph_), "cuStreamEndCapture");
+    check(d_, d_.cuGraphInstantiateWithFlags(&graph_exec_, graph_, 0),
+          "cuGraphInstantiate");
+  }
+
+  void drop_graph() {
+    if (graph_exec_)
+      d_.cuGraphExecDestroy(graph_exec_);
+    if (graph_)
+      d_.cuGraphDestroy(graph_);
+    graph_exec_ = nullptr;
+    graph_ = nullptr;
+  }
+
+  std::shared_ptr<Context> c_;
+  const Driver &d_;
+  std::unique_ptr<Graph> g_;
+  MemoryPlan plan_;
+  std::vector<cuda::CudaKernel> kernels_;
+  std::vector<CUfunction> funcs_;
+  std::vector<Step> steps_;
+  CUmodule module_ = nullptr;
+  struct MtTables {
+    CUdeviceptr table = 0, ptrs = 0;
+  };
+  std::vector<MtTables> mt_;
+  std::vector<CUdeviceptr> owned_;
+  CUdeviceptr arena_ = 0, stage_dev_ = 0;
+  std::vector<CUdeviceptr> in_addr_;
+  std::vector<size_t> in_off_, out_off_;
+  size_t stage_in_bytes_ = 0;
+  char *pinned_ = nullptr;
+  CUgraph graph_ = nullptr;
+  CUgraphExec graph_exec_ = nullptr;
+  int64_t runs_ = 0;
+};
+
+class CudaBackend : public Backend {
+public:
+  explicit CudaBackend(std::shared_ptr<Context> c) : c_(std::move(c)) {}
+  std::string_view name() const override { return "cuda"; }
+  std::unique_ptr<Executable> compile(const Graph &g) override {
+    return std::make_unique<CudaExecutable>(c_, g);
+  }
+  Context &context() { return *c_; }
+
+private:
+  std::shared_ptr<Context> c_;
+};
+
+CudaBackend &as_cuda(Backend &b) {
+  auto *c = dynamic_cast<CudaBackend *>(&b);
+  if (!c)
+    fail("cuda: backend '{}' is not the CUDA backend", b.name());
+  return *c;
+}
+
+} // namespace
+
+std::unique_ptr<Backend> make_cuda_backend_if_available(std::string *reason,
+                                                        const CudaOptions &o) {
+  std::string why;
+  const Driver *d = Driver::get(&why);
+  if (!d) {
+    if (reason)
+      *reason = why;
+    return nullptr;
+  }
+  if (!cuda::nvrtc_available(&why)) {
+    if (reason)
+      *reason = why;
+    return nullptr;
+  }
+  CudaOptions opt = o;
+  if (const char *g = std::getenv("KILN_CUDA_GRAPHS"); g && *g == '0')
+    opt.use_graphs = false;
+  try {
+    return std::make_unique<CudaBackend>(std::make_shared<Context>(*d, opt));
+  } catch (const Error &e) {
+    if (reason)
+      *reason = e.what();
+    return nullptr;
+  }
+}
+
+void cuda_sync_to_host(Backend &backend) {
+  as_cuda(backend).context().sync_to_host();
+}
+
+void cuda_mark_host_modified(Backend &backend, const Array &a) {
+  as_cuda(backend).context().mark_dirty(a);
+}
+
+} // namespace kiln

@@ -1,0 +1,49 @@
+// The CUDA backend: generated kernels (codegen/cuda_emitter.h) compiled by
+// NVRTC for the present GPU, cuBLAS for matmul, one device arena laid out by
+// the memory plan (passes/memory_plan.h), one stream, and the whole step
+// captured once as a CUDA graph and replayed.
+//
+// Host Arrays and device copies. Data inputs (InputKind::data) are copied
+// to the device on every run, all in one host-to-device copy from a pinned
+// staging buffer. Param and state inputs stay on the device: the first run
+// that sees a given host Array (identified by its storage) copies it in, and
+// from then on the device copy is the true value; steps update it in place
+// and the host storage goes stale. The backend keeps a registry shared by
+// all its executables, so a train step and an eval graph over the same
+// parameters use the same device copy. To read the values on the host call
+// cuda_sync_to_host(backend) (or set CudaOptions::write_back_every_step);
+// after writing to such a host Array, call cuda_mark_host_modified so the
+// next run copies it in again. Destroying the backend writes every device
+// copy back to its host Array first. Non-aliased outputs are returned as
+// fresh host Arrays on every run.
+#pragma once
+
+#include "runtime/backend.h"
+
+#include <memory>
+#include <string>
+
+namespace kiln {
+
+struct CudaOptions {
+  int device = 0;
+  bool allow_tf32 = false; // cuBLAS TF32 tensor cores for f32 matmul
+  bool fast_math = false;  // NVRTC --use_fast_math
+  bool use_graphs =
+      true; // capture the step once, replay it (KILN_CUDA_GRAPHS=0)
+  bool write_back_every_step = false; // copy params/state back after each run
+};
+
+// The CUDA backend when a driver and a device are present; otherwise
+// nullptr, with a one-line reason in `reason` ("no CUDA driver (...)").
+std::unique_ptr<Backend>
+make_cuda_backend_if_available(std::string *reason = nullptr,
+                               const CudaOptions &options = {});
+
+// Copies every device-resident param/state back into its host Array.
+// `backend` must come from make_cuda_backend_if_available.
+void cuda_sync_to_host(Backend &backend);
+// The host Array was changed: the next run copies it to the device again.
+void cuda_mark_host_modified(Backend &backend, const Array &a);
+
+} // namespace kiln

@@ -1,0 +1,124 @@
+#include "runtime/cuda_cublas.h"
+
+#include "ir/error.h"
+
+#include <cublas_v2.h>
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+namespace kiln::cuda {
+
+namespace {
+
+struct Lib {
+  void *lib = nullptr;
+  std::string error;
+  decltype(&::cublasCreate_v2) create = nullptr;
+  decltype(&::cublasDestroy_v2) destroy = nullptr;
+  decltype(&::cublasSetStream_v2) set_stream = nullptr;
+  decltype(&::cublasSetMathMode) set_math_mode = nullptr;
+  decltype(&::cublasSetWorkspace_v2) set_workspace = nullptr;
+  decltype(&::cublasSgemmStridedBatched) sgemm = nullptr;
+  decltype(&::cublasDgemmStridedBatched) dgemm = nullptr;
+};
+
+const Lib &lib() {
+  static Lib l;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::vector<std::string> names = {"libcublas.so.13", "libcublas.so"};
+    for (const char *var : {"CUDA_HOME", "CUDA_PATH"})
+      if (const char *h = std::getenv(var); h && *h)
+        names.push_back(std::string(h) + "/lib64/libcublas.so.13");
+    names.push_back("/usr/local/cuda/lib64/libcublas.so.13");
+    for (const std::string &n : names)
+      if ((l.lib = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL)))
+        break;
+    if (!l.lib) {
+      l.error = "cuBLAS not found (libcublas.so.13)";
+      return;
+    }
+    auto sym = [&](auto &f, const char *name) {
+      f = reinterpret_cast<std::remove_reference_t<decltype(f)>>(
+          dlsym(l.lib, name));
+      if (!f && l.error.empty())
+        l.error = std::string("cuBLAS lacks ") + name;
+    };
+    sym(l.create, "cublasCreate_v2");
+    sym(l.destroy, "cublasDestroy_v2");
+    sym(l.set_stream, "cublasSetStream_v2");
+    sym(l.set_math_mode, "cublasSetMathMode");
+    sym(l.set_workspace, "cublasSetWorkspace_v2");
+    sym(l.sgemm, "cublasSgemmStridedBatched");
+    sym(l.dgemm, "cublasDgemmStridedBatched");
+    if (!l.error.empty())
+      l.lib = nullptr;
+  });
+  return l;
+}
+
+void ok(cublasStatus_t s, const char *what) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    fail("cuda: {} failed with cuBLAS status {}", what, static_cast<int>(s));
+}
+
+} // namespace
+
+struct Cublas::Impl {
+  const Lib &l = lib();
+  cublasHandle_t h = nullptr;
+};
+
+Cublas::Cublas(CUstream stream, bool allow_tf32, CUdeviceptr workspace,
+               size_t workspace_bytes)
+    : impl_(new Impl) {
+  if (!impl_->l.lib) {
+    std::string e = impl_->l.error;
+    delete impl_;
+    fail("cuda: {}", e);
+  }
+  ok(impl_->l.create(&impl_->h), "cublasCreate");
+  ok(impl_->l.set_stream(impl_->h, reinterpret_cast<cudaStream_t>(stream)),
+     "cublasSetStream");
+  ok(impl_->l.set_math_mode(impl_->h, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                 : CUBLAS_PEDANTIC_MATH),
+     "cublasSetMathMode");
+  if (workspace)
+    ok(impl_->l.set_workspace(impl_->h, reinterpret_cast<void *>(workspace),
+                              workspace_bytes),
+       "cublasSetWorkspace");
+}
+
+Cublas::~Cublas() {
+  if (impl_->h)
+    impl_->l.destroy(impl_->h);
+  delete impl_;
+}
+
+void Cublas::gemm(bool f64, int64_t m, int64_t n, int64_t k, CUdeviceptr a,
+                  int64_t stride_a, CUdeviceptr b, int64_t stride_b,
+                  CUdeviceptr c, int64_t stride_c, int64_t batch) {
+  const Lib &l = impl_->l;
+  int im = static_cast<int>(m), in = static_cast<int>(n),
+      ik = static_cast<int>(k), ib = static_cast<int>(batch);
+  if (f64) {
+    const double one = 1, zero = 0;
+    ok(l.dgemm(impl_->h, CUBLAS_OP_N, CUBLAS_OP_N, in, im, ik, &one,
+               reinterpret_cast<const double *>(b), in, stride_b,
+               reinterpret_cast<const double *>(a), ik, stride_a, &zero,
+               reinterpret_cast<double *>(c), in, stride_c, ib),
+       "cublasDgemmStridedBatched");
+  } else {
+    const float one = 1, zero = 0;
+    ok(l.sgemm(impl_->h, CUBLAS_OP_N, CUBLAS_OP_N, in, im, ik, &one,
+               reinterpret_cast<const float *>(b), in, stride_b,
+               reinterpret_cast<const float *>(a), ik, stride_a, &zero,
+               reinterpret_cast<float *>(c), in, stride_c, ib),
+       "cublasSgemmStridedBatched");
+  }
+}
+
+} // namespace kiln::cuda

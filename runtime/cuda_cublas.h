@@ -1,0 +1,37 @@
+// cuBLAS, loaded with dlopen on the first matmul (libcublas.so.13, then
+// libcublas.so, then $CUDA_HOME/lib64 and /usr/local/cuda/lib64): linking
+// it would cost every process ~80 ms and ~215 MB at start.
+#pragma once
+
+#include "runtime/cuda_driver.h"
+
+#include <cstdint>
+#include <string>
+
+namespace kiln::cuda {
+
+class Cublas {
+public:
+  // Loads the library and creates a handle bound to `stream`; TF32 tensor
+  // cores only when allowed. Throws kiln::Error when unavailable.
+  // `workspace` (bytes of device memory) keeps cuBLAS from allocating
+  // while a CUDA graph is being captured.
+  Cublas(CUstream stream, bool allow_tf32, CUdeviceptr workspace,
+         size_t workspace_bytes);
+  ~Cublas();
+  Cublas(const Cublas &) = delete;
+  Cublas &operator=(const Cublas &) = delete;
+
+  // Row-major C[m,n] = A[m,k] B[k,n], `batch` times with element strides
+  // (0: the operand is shared by every batch). cuBLAS is column-major, so
+  // this computes C^T = B^T A^T: B first, A second, ldc = n.
+  void gemm(bool f64, int64_t m, int64_t n, int64_t k, CUdeviceptr a,
+            int64_t stride_a, CUdeviceptr b, int64_t stride_b, CUdeviceptr c,
+            int64_t stride_c, int64_t batch);
+
+private:
+  struct Impl;
+  Impl *impl_;
+};
+
+} // namespace kiln::cuda

@@ -1,0 +1,135 @@
+#include "runtime/cuda_driver.h"
+
+#include "ir/error.h"
+
+#include <dlfcn.h>
+#include <mutex>
+
+namespace kiln::cuda {
+
+namespace {
+
+struct Loaded {
+  Driver d;
+  bool ok = false;
+  std::string reason;
+};
+
+Loaded load() {
+  Loaded l;
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    l.reason = "no CUDA driver (libcuda.so.1 cannot be loaded)";
+    return l;
+  }
+  auto init = reinterpret_cast<decltype(&::cuInit)>(dlsym(lib, "cuInit"));
+  auto gpa = reinterpret_cast<decltype(&::cuGetProcAddress_v2)>(
+      dlsym(lib, "cuGetProcAddress_v2"));
+  if (!init || !gpa) {
+    l.reason = "the CUDA driver is too old (no cuGetProcAddress_v2)";
+    return l;
+  }
+  CUresult r = init(0);
+  if (r != CUDA_SUCCESS) {
+    l.reason = fmt::format("cuInit failed with error {} (no usable GPU or "
+                           "driver)",
+                           static_cast<int>(r));
+    return l;
+  }
+  Driver &d = l.d;
+  bool ok = true;
+  auto resolve = [&](auto &fn, const char *name) {
+    void *p = nullptr;
+    CUdriverProcAddressQueryResult q{};
+    CUresult s = gpa(name, &p, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &q);
+    if (s != CUDA_SUCCESS || !p || q != CU_GET_PROC_ADDRESS_SUCCESS) {
+      if (ok)
+        l.reason = fmt::format("the CUDA driver lacks {} for CUDA {}", name,
+                               CUDA_VERSION);
+      ok = false;
+      return;
+    }
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+  };
+#define KILN_CU_RESOLVE(name) resolve(d.name, #name);
+  KILN_CU_RESOLVE(cuGetErrorString)
+  KILN_CU_RESOLVE(cuGetErrorName)
+  KILN_CU_RESOLVE(cuDriverGetVersion)
+  KILN_CU_RESOLVE(cuDeviceGetCount)
+  KILN_CU_RESOLVE(cuDeviceGet)
+  KILN_CU_RESOLVE(cuDeviceGetName)
+  KILN_CU_RESOLVE(cuDeviceGetAttribute)
+  KILN_CU_RESOLVE(cuDevicePrimaryCtxRetain)
+  KILN_CU_RESOLVE(cuDevicePrimaryCtxRelease)
+  KILN_CU_RESOLVE(cuCtxSetCurrent)
+  KILN_CU_RESOLVE(cuCtxSynchronize)
+  KILN_CU_RESOLVE(cuMemAlloc)
+  KILN_CU_RESOLVE(cuMemFree)
+  KILN_CU_RESOLVE(cuMemAllocHost)
+  KILN_CU_RESOLVE(cuMemFreeHost)
+  KILN_CU_RESOLVE(cuMemcpyHtoD)
+  KILN_CU_RESOLVE(cuMemcpyDtoH)
+  KILN_CU_RESOLVE(cuMemcpyHtoDAsync)
+  KILN_CU_RESOLVE(cuMemcpyDtoHAsync)
+  KILN_CU_RESOLVE(cuMemcpyDtoDAsync)
+  KILN_CU_RESOLVE(cuMemsetD8Async)
+  KILN_CU_RESOLVE(cuModuleLoadData)
+  KILN_CU_RESOLVE(cuModuleUnload)
+  KILN_CU_RESOLVE(cuModuleGetFunction)
+  KILN_CU_RESOLVE(cuLaunchKernel)
+  KILN_CU_RESOLVE(cuStreamCreate)
+  KILN_CU_RESOLVE(cuStreamDestroy)
+  KILN_CU_RESOLVE(cuStreamSynchronize)
+  KILN_CU_RESOLVE(cuStreamBeginCapture)
+  KILN_CU_RESOLVE(cuStreamEndCapture)
+  KILN_CU_RESOLVE(cuGraphInstantiateWithFlags)
+  KILN_CU_RESOLVE(cuGraphLaunch)
+  KILN_CU_RESOLVE(cuGraphExecDestroy)
+  KILN_CU_RESOLVE(cuGraphDestroy)
+  KILN_CU_RESOLVE(cuEventCreate)
+  KILN_CU_RESOLVE(cuEventDestroy)
+  KILN_CU_RESOLVE(cuEventRecord)
+  KILN_CU_RESOLVE(cuEventSynchronize)
+  KILN_CU_RESOLVE(cuEventElapsedTime)
+#undef KILN_CU_RESOLVE
+  if (!ok)
+    return l;
+  d.cuDriverGetVersion(&d.driver_version);
+  if (d.driver_version < 13000) {
+    l.reason =
+        fmt::format("the CUDA driver supports CUDA {}.{}; kiln's "
+                    "kernels need 13.0",
+                    d.driver_version / 1000, d.driver_version % 1000 / 10);
+    return l;
+  }
+  int count = 0;
+  if (d.cuDeviceGetCount(&count) != CUDA_SUCCESS || count == 0) {
+    l.reason = "the CUDA driver reports no device";
+    return l;
+  }
+  l.ok = true;
+  return l;
+}
+
+} // namespace
+
+const Driver *Driver::get(std::string *reason) {
+  static Loaded l = load();
+  if (!l.ok) {
+    if (reason)
+      *reason = l.reason;
+    return nullptr;
+  }
+  return &l.d;
+}
+
+void check(const Driver &d, CUresult r, const char *what) {
+  if (r == CUDA_SUCCESS)
+    return;
+  const char *name = "?", *msg = "?";
+  d.cuGetErrorName(r, &name);
+  d.cuGetErrorString(r, &msg);
+  fail("cuda: {}: {} ({})", what, name, msg);
+}
+
+} // namespace kiln::cuda
