@@ -10,6 +10,8 @@
 //   kiln_bench [--sizes 1000000,16000000] [--reps N]
 #include "ir/builder.h"
 #include "ir/error.h"
+#include "passes/autodiff.h"
+#include "passes/pass_manager.h"
 #include "runtime/cpu_backend.h"
 #include "runtime/cpu_thread_pool.h"
 
@@ -105,6 +107,85 @@ std::unique_ptr<Graph> sgd_graph(int64_t n, bool fused) {
   g->add_output(outs[0], 0);
   g->add_output(outs[1], 1);
   return g;
+}
+
+// One MLP training step (fc-relu-fc-...-logits, mean cross-entropy,
+// autodiff, SGD with momentum and weight decay in place).
+std::unique_ptr<Graph> mlp_step(int64_t batch,
+                                const std::vector<int64_t> &dims) {
+  auto g = std::make_unique<Graph>("mlp_step");
+  Value *x = g->add_input("x", {DType::f32, {batch, dims[0]}});
+  Value *y = g->add_input("y", {DType::i32, {batch}});
+  Value *lr = g->add_input("lr", {DType::f32, {}});
+  std::vector<Value *> params, moms;
+  for (size_t l = 0; l + 1 < dims.size(); ++l) {
+    params.push_back(g->add_input(fmt::format("w{}", l),
+                                  {DType::f32, {dims[l], dims[l + 1]}},
+                                  InputKind::param));
+    params.push_back(g->add_input(
+        fmt::format("b{}", l), {DType::f32, {dims[l + 1]}}, InputKind::param));
+  }
+  for (Value *p : params)
+    moms.push_back(g->add_input("m_" + p->name, p->type, InputKind::state));
+  Builder b(*g);
+  Value *h = x;
+  for (size_t l = 0; l + 1 < dims.size(); ++l) {
+    h = b.add(b.matmul(h, params[2 * l]), params[2 * l + 1]);
+    if (l + 2 < dims.size())
+      h = b.relu(h);
+  }
+  Value *logp = b.log_softmax(h);
+  Value *loss =
+      b.mean(b.neg(b.sum(b.mul(b.one_hot(y, dims.back()), logp), {1})));
+  std::vector<Value *> grads = append_gradients(*g, loss, params);
+  g->add_output(loss);
+  for (size_t i = 0; i < params.size(); ++i) {
+    Value *m =
+        b.add(b.mul(moms[i], 0.9), b.add(grads[i], b.mul(params[i], 5e-4)));
+    g->add_output(b.sub(params[i], b.mul(m, lr)), g->input_index(params[i]));
+    g->add_output(m, g->input_index(moms[i]));
+  }
+  return g;
+}
+
+void bench_mlp(Backend &cpu, int reps) {
+  std::printf("\n| MLP 784-256-128-10, batch 64, f32 | compile (ms) | "
+              "launches | arena (KiB) | median step (ms) |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: |\n");
+  for (bool fused : {true, false}) {
+    auto g = mlp_step(64, {784, 256, 128, 10});
+    if (fused) {
+      PassOptions opts;
+      opts.read_env = false;
+      PassManager pm(opts);
+      pm.add_pipeline(default_pipeline());
+      pm.run(*g);
+    }
+    auto t0 = Clock::now();
+    auto exe = cpu.compile(*g);
+    double compile =
+        std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    std::vector<Array> in;
+    for (auto &i : g->inputs())
+      in.push_back(Array(i.value->type));
+    for (size_t k = 0; k < in.size(); ++k)
+      if (g->inputs()[k].value->type.dtype == DType::f32) {
+        Array a(g->inputs()[k].value->type);
+        for (int64_t i = 0; i < a.numel(); ++i)
+          a.set(i, 0.01 * std::sin(0.37 * static_cast<double>(i + k)));
+        in[k] = a;
+      }
+    for (int64_t i = 0; i < in[1].numel(); ++i)
+      in[1].set(i, i % 10);
+    in[2].set(0, 0.01);
+    double t = median_seconds([&] { exe->run(in); }, reps);
+    const CpuExecutableStats *st = cpu_executable_stats(*exe);
+    std::printf("| %s | %.1f | %d | %.0f | %.3f |\n",
+                fused ? "kiln fused (default pipeline)" : "kiln unfused",
+                compile,
+                st->kernel_launches + st->gemm_launches + st->host_launches,
+                static_cast<double>(st->arena_bytes) / 1024, t * 1e3);
+  }
 }
 
 struct Row {
@@ -243,6 +324,7 @@ int run(int argc, char **argv) {
   }
   std::printf("threads: %d\n\n", pool.size());
   print_table(rows);
+  bench_mlp(*cpu, reps > 0 ? reps : 51);
   return 0;
 }
 
