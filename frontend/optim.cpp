@@ -43,6 +43,7 @@ void Optimizer::step() {
     Tensor g(t, t->grad(*p));
     t->assign_param(*p, update(*p, w, g, lr).value());
   }
+  end_step();
   t->builder().set_scope(scope);
 }
 

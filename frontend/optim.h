@@ -49,8 +49,10 @@ public:
   const Array *state(const Parameter &p, const std::string &slot) const;
 
 protected:
-  // Called once per step() before the per-parameter updates.
+  // Called once per step() before and after the per-parameter updates (the
+  // end drops per-step tensors, which would keep the trace alive).
   virtual void begin_step(DType) {}
+  virtual void end_step() {}
   // Records one parameter's update: w is its current value, g its gradient,
   // lr the learning-rate input. Returns the new value.
   virtual Tensor update(Parameter &p, const Tensor &w, const Tensor &g,
@@ -97,6 +99,7 @@ public:
 
 protected:
   void begin_step(DType dtype) override;
+  void end_step() override { first_ = Tensor(); }
   Tensor update(Parameter &p, const Tensor &w, const Tensor &g,
                 const Tensor &lr) override;
 
@@ -130,6 +133,7 @@ protected:
   Adam(std::vector<std::shared_ptr<Parameter>> params, AdamOptions options,
        bool decoupled);
   void begin_step(DType dtype) override;
+  void end_step() override { bc1_ = bc2_sqrt_ = Tensor(); }
   Tensor update(Parameter &p, const Tensor &w, const Tensor &g,
                 const Tensor &lr) override;
 

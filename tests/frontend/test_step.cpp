@@ -216,6 +216,32 @@ TEST(Step, TraceStages) {
   EXPECT_EQ(l, l0);
 }
 
+// The graph `kiln ir --model mlp --stage step` prints: the built-in
+// 784-256-128-10 MLP with SGD, momentum 0.9 and weight decay 5e-4.
+TEST(Step, BuiltinMlpStepGraph) {
+  auto m = make_mlp();
+  DefaultRecipe r;
+  optim::SGDOptions o;
+  o.lr = r.lr;
+  o.momentum = r.momentum;
+  o.weight_decay = r.weight_decay;
+  optim::SGD opt(m->parameters(), o);
+  Program p =
+      trace_train_step(*m, nn::cross_entropy, &opt, {DType::f32, {64, 784}},
+                       {DType::i32, {64}}, TraceStage::step);
+  std::string ir = print(p.graph());
+  for (const char *want :
+       {"graph @step(%x: f32[64,784], %y: i32[64], %lr: f32[], param "
+        "%fc1.weight: f32[784,256]",
+        "%0 = matmul(%x, %fc1.weight) : f32[64,256]",
+        "log_softmax(%7) {axis = -1} : f32[64,10]",
+        "%fc3.bias_next = sub(%fc3.bias, ", "constant() {value = 0.0005}",
+        "constant() {value = 0.9}", "%fc1.weight_next -> %fc1.weight",
+        "%fc3.bias.momentum_buffer_next -> %fc3.bias.momentum_buffer\n}"})
+    EXPECT_NE(ir.find(want), std::string::npos) << want << "\n" << ir;
+  EXPECT_EQ(ir.find("random_uniform"), std::string::npos);
+}
+
 // Two epochs of the built-in 784-256-128-10 MLP on 2,000 Fashion-MNIST
 // images, on the reference interpreter: the loss goes down.
 TEST(Step, MlpLearnsFashionMnistSubset) {
