@@ -163,6 +163,7 @@ const KernelInfo &LlvmCompiler::info(int i) const {
 
 std::string llvm_kernel_ir(const Node &fused, bool optimized) {
   Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu); // the TargetMachine is shared
   llvm::LLVMContext ctx;
   auto m = new_module(ctx, s);
   emit_kernel(*m, fused, "kernel");

@@ -21,6 +21,13 @@
 // run() allocates no buffers: the returned non-aliased outputs are the
 // executable's own Arrays, overwritten by the next run() — clone() a result
 // to keep it across runs. Aliased outputs are returned as the input Arrays.
+// One executable runs one step at a time (run() is not reentrant); separate
+// executables may run from separate threads (launches take turns on the
+// pool). KILN_NUM_THREADS sets the pool size (default: every core); OpenBLAS
+// gets as many threads, used while the pool's workers sleep.
+//
+// Reductions parallelise over output rows / column tiles: a full reduction
+// of one large array runs on one thread (vectorized).
 #pragma once
 
 #include "runtime/backend.h"

@@ -87,3 +87,20 @@ TEST(LlvmCodegen, DescribeRejectsNonFused) {
 
 } // namespace
 } // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(LlvmCodegen, ExpVectorizesThroughLibmvec) {
+  auto g = unary_graph(Op::Sigmoid, {DType::f32, {1000003}});
+  auto w = wrap_as_fused(*g->nodes()[0]);
+  std::string ir = llvm_kernel_ir(*w->nodes()[0], /*optimized=*/true);
+  // glibc's libmvec names vector functions _ZGV<isa><mask><lanes>v_expf.
+  bool vector_exp = ir.find("_ZGV") != std::string::npos;
+  if (!vector_exp)
+    GTEST_SKIP() << "no vector exp on this host (libmvec missing?)";
+  EXPECT_NE(ir.find("x float>"), std::string::npos);
+}
+
+} // namespace
+} // namespace kiln

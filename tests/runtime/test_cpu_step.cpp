@@ -106,6 +106,10 @@ TEST(CpuStep, FusedPipelineMatchesUnfusedInterpreter) {
       n_fused += n->op == Op::Fused;
     EXPECT_GT(n_fused, 0);
     auto cpu = make_cpu_backend()->compile(*fused);
+    const CpuExecutableStats *st = cpu_executable_stats(*cpu);
+    EXPECT_EQ(st->inplace_outputs, 8) << "params and momenta updated in place";
+    EXPECT_EQ(st->copies, 0);
+    EXPECT_GE(st->folded_transposes, 2);
     auto ref = make_interpreter_backend()->compile(*g);
     std::vector<Array> a = step_inputs(*g, classes);
     std::vector<Array> b = test::clone_all(a);
