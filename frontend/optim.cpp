@@ -1,5 +1,7 @@
 #include "frontend/optim.h"
 
+#include <cstring>
+
 #include "ir/error.h"
 
 namespace kiln::optim {
@@ -60,6 +62,41 @@ const Array *Optimizer::state(const Parameter &p,
                               const std::string &slot) const {
   auto it = state_.find({&p, slot});
   return it == state_.end() ? nullptr : &it->second;
+}
+
+std::map<std::string, Array *> Optimizer::named_state() {
+  std::map<std::string, Array *> out;
+  for (auto &[key, array] : state_)
+    out[(key.first ? key.first->name() : kind_) + "." + key.second] = &array;
+  return out;
+}
+
+void Optimizer::load_state(const std::string &name, const Array &value) {
+  const Parameter *owner = nullptr;
+  std::string slot;
+  for (const auto &p : params_)
+    if (name.size() > p->name().size() + 1 &&
+        name.compare(0, p->name().size() + 1, p->name() + ".") == 0 &&
+        (!owner || p->name().size() > owner->name().size())) {
+      owner = p.get();
+      slot = name.substr(p->name().size() + 1);
+    }
+  if (!owner) {
+    if (name.compare(0, kind_.size() + 1, kind_ + ".") != 0)
+      fail("optimizer state '{}' belongs to no parameter of this {} "
+           "optimizer",
+           name, kind_);
+    slot = name.substr(kind_.size() + 1);
+  }
+  Type type = owner ? owner->type() : value.type();
+  if (owner && value.type() != type)
+    fail("optimizer state '{}' is {}, expected {}", name, value.type().str(),
+         type.str());
+  Array &a = buffer(owner, slot, type);
+  if (a.type() != value.type())
+    fail("optimizer state '{}' is {}, expected {}", name, value.type().str(),
+         a.type().str());
+  std::memcpy(a.data(), value.data(), value.bytes());
 }
 
 Tensor Optimizer::state_tensor(Parameter &p, const std::string &slot) {

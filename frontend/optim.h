@@ -48,6 +48,15 @@ public:
   // of a parameter, or nullptr before the first step.
   const Array *state(const Parameter &p, const std::string &slot) const;
 
+  // Every state Array by the name its graph input carries
+  // ("fc1.weight.momentum_buffer", "sgd.step"), for checkpoints.
+  std::map<std::string, Array *> named_state();
+  // Restores one state slot by that name (creating it when the optimizer
+  // has not stepped yet). The data is copied into the existing Array, so a
+  // compiled step keeps seeing it. Throws kiln::Error for an unknown name or
+  // a type that does not match.
+  void load_state(const std::string &name, const Array &value);
+
 protected:
   // Called once per step() before and after the per-parameter updates (the
   // end drops per-step tensors, which would keep the trace alive).

@@ -5,6 +5,7 @@
 #include "ir/error.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
+#include "passes/pass_manager.h"
 
 #include <algorithm>
 #include <cctype>
@@ -19,6 +20,7 @@ thread_local std::shared_ptr<Trace> t_active;
 struct CompileCache {
   std::mutex mu;
   std::unique_ptr<Backend> backend = make_interpreter_backend();
+  CompileOptions options;
   std::unordered_map<std::string, std::shared_ptr<Executable>> exes;
 };
 
@@ -89,8 +91,17 @@ std::vector<Array> Program::run(std::vector<Array> inputs) const {
     CompileCache &c = cache();
     std::lock_guard lock(c.mu);
     auto it = c.exes.find(key);
-    if (it == c.exes.end())
-      it = c.exes.emplace(key, c.backend->compile(*graph_)).first;
+    if (it == c.exes.end()) {
+      // The traced graph stays as recorded (it is what `kiln ir` prints and
+      // the cache key); the backend compiles an optimized copy.
+      auto optimized = graph_->clone();
+      PassOptions popts;
+      popts.dump_dir = c.options.dump_dir;
+      PassManager pm(popts);
+      pm.add_pipeline(c.options.pipeline);
+      pm.run(*optimized);
+      it = c.exes.emplace(key, c.backend->compile(*optimized)).first;
+    }
     exe_ = it->second;
   }
   std::vector<Array> out = exe_->run(inputs);
@@ -324,6 +335,16 @@ void set_default_backend(std::unique_ptr<Backend> backend) {
 }
 
 Backend &default_backend() { return *cache().backend; }
+
+void set_compile_options(CompileOptions options) {
+  CompileCache &c = cache();
+  std::lock_guard lock(c.mu);
+  parse_pipeline(options.pipeline); // reject unknown passes now
+  c.options = std::move(options);
+  c.exes.clear();
+}
+
+const CompileOptions &compile_options() { return cache().options; }
 
 void clear_compile_cache() {
   CompileCache &c = cache();

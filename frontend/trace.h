@@ -187,6 +187,19 @@ private:
 // The Backend that compiles realized graphs (the reference interpreter until
 // set). Setting one clears the compile cache.
 void set_default_backend(std::unique_ptr<Backend> backend);
+
+// How realized graphs are optimized before the backend compiles them.
+struct CompileOptions {
+  // Pass pipeline text (passes/pass_manager.h); memory planning is left to
+  // the backend, which plans its own arena.
+  std::string pipeline = "canonicalize,cse,dce,fuse-elementwise,"
+                         "fuse-optimizer,dce";
+  // When set, the IR after each pass is written here (as KILN_DUMP does).
+  std::string dump_dir;
+};
+// Setting options clears the compile cache.
+void set_compile_options(CompileOptions options);
+const CompileOptions &compile_options();
 Backend &default_backend();
 // The compile cache: executables keyed by the printed graph (structure and
 // input types).
