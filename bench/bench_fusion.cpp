@@ -7,11 +7,13 @@
 // C++ loop (-O3 -march=native) on the same thread pool. Effective GB/s
 // counts each array read and written once. Prints a markdown table.
 //
+// The MLP step against LibTorch is in bench/bench_step.cpp; LibTorch's
+// numbers come from the separate kiln_torch_peer process (bench_common.h).
+//
 //   kiln_bench [--sizes 1000000,16000000] [--reps N]
+#include "bench/bench_common.h"
 #include "ir/builder.h"
 #include "ir/error.h"
-#include "passes/autodiff.h"
-#include "passes/pass_manager.h"
 #include "runtime/cpu_backend.h"
 #include "runtime/cpu_thread_pool.h"
 
@@ -109,85 +111,6 @@ std::unique_ptr<Graph> sgd_graph(int64_t n, bool fused) {
   return g;
 }
 
-// One MLP training step (fc-relu-fc-...-logits, mean cross-entropy,
-// autodiff, SGD with momentum and weight decay in place).
-std::unique_ptr<Graph> mlp_step(int64_t batch,
-                                const std::vector<int64_t> &dims) {
-  auto g = std::make_unique<Graph>("mlp_step");
-  Value *x = g->add_input("x", {DType::f32, {batch, dims[0]}});
-  Value *y = g->add_input("y", {DType::i32, {batch}});
-  Value *lr = g->add_input("lr", {DType::f32, {}});
-  std::vector<Value *> params, moms;
-  for (size_t l = 0; l + 1 < dims.size(); ++l) {
-    params.push_back(g->add_input(fmt::format("w{}", l),
-                                  {DType::f32, {dims[l], dims[l + 1]}},
-                                  InputKind::param));
-    params.push_back(g->add_input(
-        fmt::format("b{}", l), {DType::f32, {dims[l + 1]}}, InputKind::param));
-  }
-  for (Value *p : params)
-    moms.push_back(g->add_input("m_" + p->name, p->type, InputKind::state));
-  Builder b(*g);
-  Value *h = x;
-  for (size_t l = 0; l + 1 < dims.size(); ++l) {
-    h = b.add(b.matmul(h, params[2 * l]), params[2 * l + 1]);
-    if (l + 2 < dims.size())
-      h = b.relu(h);
-  }
-  Value *logp = b.log_softmax(h);
-  Value *loss =
-      b.mean(b.neg(b.sum(b.mul(b.one_hot(y, dims.back()), logp), {1})));
-  std::vector<Value *> grads = append_gradients(*g, loss, params);
-  g->add_output(loss);
-  for (size_t i = 0; i < params.size(); ++i) {
-    Value *m =
-        b.add(b.mul(moms[i], 0.9), b.add(grads[i], b.mul(params[i], 5e-4)));
-    g->add_output(b.sub(params[i], b.mul(m, lr)), g->input_index(params[i]));
-    g->add_output(m, g->input_index(moms[i]));
-  }
-  return g;
-}
-
-void bench_mlp(Backend &cpu, int reps) {
-  std::printf("\n| MLP 784-256-128-10, batch 64, f32 | compile (ms) | "
-              "launches | arena (KiB) | median step (ms) |\n");
-  std::printf("| --- | ---: | ---: | ---: | ---: |\n");
-  for (bool fused : {true, false}) {
-    auto g = mlp_step(64, {784, 256, 128, 10});
-    if (fused) {
-      PassOptions opts;
-      opts.read_env = false;
-      PassManager pm(opts);
-      pm.add_pipeline(default_pipeline());
-      pm.run(*g);
-    }
-    auto t0 = Clock::now();
-    auto exe = cpu.compile(*g);
-    double compile =
-        std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    std::vector<Array> in;
-    for (auto &i : g->inputs())
-      in.push_back(Array(i.value->type));
-    for (size_t k = 0; k < in.size(); ++k)
-      if (g->inputs()[k].value->type.dtype == DType::f32) {
-        Array a(g->inputs()[k].value->type);
-        for (int64_t i = 0; i < a.numel(); ++i)
-          a.set(i, 0.01 * std::sin(0.37 * static_cast<double>(i + k)));
-        in[k] = a;
-      }
-    for (int64_t i = 0; i < in[1].numel(); ++i)
-      in[1].set(i, i % 10);
-    in[2].set(0, 0.01);
-    double t = median_seconds([&] { exe->run(in); }, reps);
-    const CpuExecutableStats *st = cpu_executable_stats(*exe);
-    std::printf("| %s | %.1f | %d | %.0f | %.3f |\n",
-                fused ? "kiln fused (default pipeline)" : "kiln unfused",
-                compile,
-                st->kernel_launches + st->gemm_launches + st->host_launches,
-                static_cast<double>(st->arena_bytes) / 1024, t * 1e3);
-  }
-}
-
 struct Row {
   std::string workload, variant;
   int64_t n;
@@ -223,6 +146,7 @@ int run(int argc, char **argv) {
       fail("unknown argument '{}'", a);
     }
   }
+  PeerResults peer = run_torch_peer(reps > 0 ? reps : 200);
   ThreadPool &pool = ThreadPool::global();
   auto cpu = make_cpu_backend();
   std::vector<Row> rows;
@@ -278,6 +202,10 @@ int run(int argc, char **argv) {
         rows.push_back({"relu(x*w+b)*0.5+x",
                         fused ? "kiln fused" : "kiln unfused", n, t, 4 * fl});
       }
+      if (const PeerResult *pr = peer.best(fmt::format("chain_{}", n)))
+        rows.push_back({"relu(x*w+b)*0.5+x",
+                        "LibTorch ops (" + pr->setting + ")", n,
+                        pr->median / 1e3, 4 * fl});
     }
     // --- sgd ---
     {
@@ -320,11 +248,19 @@ int run(int argc, char **argv) {
         rows.push_back({"sgd momentum+wd",
                         fused ? "kiln fused" : "kiln unfused", n, t, 5 * fl});
       }
+      if (const PeerResult *pr = peer.best(fmt::format("sgd_{}", n)))
+        rows.push_back({"sgd momentum+wd",
+                        "torch::optim::SGD::step (" + pr->setting + ")", n,
+                        pr->median / 1e3, 5 * fl});
     }
   }
-  std::printf("threads: %d\n\n", pool.size());
+  std::printf("## kiln bench (CPU: %d threads)\n\n", pool.size());
+  if (!peer.why_missing.empty())
+    std::printf("LibTorch rows missing: %s\n\n", peer.why_missing.c_str());
+  std::printf("### Fused vs unfused, effective bandwidth (each array read "
+              "and written once)\n\n");
   print_table(rows);
-  bench_mlp(*cpu, reps > 0 ? reps : 51);
+  bench_train_step(peer, reps > 0 ? reps : 300);
   return 0;
 }
 

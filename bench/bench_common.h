@@ -1,0 +1,40 @@
+// Shared by the benchmarks: timing (median and p90 of many runs after a
+// warm-up) and the LibTorch peer's results. The peer (bench/torch_peer.cpp,
+// built only when LibTorch is found) runs as a separate process so that kiln
+// never links LibTorch; it prints "name\tmedian_ms\tp90_ms\tsetting" lines.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+struct Timing {
+  double median, p90; // ms
+};
+
+Timing time_ms(const std::function<void()> &f, int warmup, int iters);
+
+struct PeerResult {
+  std::string name, setting;
+  double median, p90;
+};
+
+struct PeerResults {
+  std::vector<PeerResult> rows;
+  std::string why_missing; // non-empty when the peer did not run
+  // The row of this name with the lowest median (LibTorch at its fastest
+  // thread setting), or nullptr.
+  const PeerResult *best(const std::string &name) const;
+};
+
+// Runs the peer binary next to this executable (kiln_torch_peer) with
+// `iters`, or returns why it could not.
+PeerResults run_torch_peer(int iters);
+
+void bench_train_step(const PeerResults &peer, int iters);
+
+} // namespace kiln
