@@ -1,0 +1,323 @@
+// Checkpoints (frontend/checkpoint.h): parameters and optimizer state survive
+// a save/load round trip exactly; training, saving, loading into a fresh
+// model and optimizer and continuing is bit-identical to training without the
+// interruption; a damaged or mismatched file is a kiln::Error naming the path
+// and leaves the model as it was.
+#include "frontend/checkpoint.h"
+#include "frontend/compile.h"
+#include "frontend/loss.h"
+#include "frontend/models.h"
+#include "frontend/optim.h"
+#include "frontend/random.h"
+#include "ir/error.h"
+#include "runtime/safetensors.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t B = 8;
+const Type kX{DType::f32, {B, 12}}, kY{DType::i32, {B}};
+
+MlpOptions small_mlp(std::vector<int64_t> hidden = {10, 6}) {
+  MlpOptions o;
+  o.in_features = 12;
+  o.hidden = std::move(hidden);
+  o.out_features = 4;
+  return o;
+}
+
+std::pair<Array, Array> batch(int k) {
+  Array x(kX), y(kY);
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.set(i, std::sin(0.37 * static_cast<double>(i + 13 * k)));
+  for (int64_t i = 0; i < B; ++i)
+    y.set(i, static_cast<double>((i + k) % 4));
+  return {x, y};
+}
+
+enum class Opt { sgd, adam };
+
+std::unique_ptr<optim::Optimizer> make_opt(Opt kind, nn::Module &m) {
+  if (kind == Opt::sgd) {
+    optim::SGDOptions o;
+    o.lr = 0.1;
+    o.momentum = 0.9;
+    o.weight_decay = 5e-4;
+    return std::make_unique<optim::SGD>(m.parameters(), o);
+  }
+  optim::AdamOptions o;
+  o.lr = 0.01;
+  o.weight_decay = 1e-3;
+  return std::make_unique<optim::Adam>(m.parameters(), o);
+}
+
+// Runs steps [first, last) of the fixed batch sequence.
+void train(nn::Module &m, optim::Optimizer &opt, int first, int last) {
+  TrainStep step = compile_train_step(m, nn::cross_entropy, opt, kX, kY);
+  for (int k = first; k < last; ++k) {
+    auto [x, y] = batch(k);
+    float l = step(x, y);
+    ASSERT_TRUE(std::isfinite(l));
+  }
+}
+
+std::vector<uint8_t> bytes_of(const Array &a) {
+  const auto *p = static_cast<const uint8_t *>(a.data());
+  return {p, p + a.bytes()};
+}
+
+// Every parameter's bytes by name.
+std::map<std::string, std::vector<uint8_t>> snapshot(const nn::Module &m) {
+  std::map<std::string, std::vector<uint8_t>> s;
+  for (const auto &[name, p] : m.named_parameters())
+    s[name] = bytes_of(p->value());
+  return s;
+}
+
+std::map<std::string, std::vector<uint8_t>>
+snapshot_state(optim::Optimizer &opt) {
+  std::map<std::string, std::vector<uint8_t>> s;
+  for (const auto &[name, a] : opt.named_state())
+    s[name] = bytes_of(*a);
+  return s;
+}
+
+// The names whose bytes differ between two snapshots ("" when none), so a
+// failure names tensors instead of dumping bytes.
+std::string changed(const std::map<std::string, std::vector<uint8_t>> &a,
+                    const std::map<std::string, std::vector<uint8_t>> &b) {
+  std::string out;
+  for (const auto &[name, bytes] : a) {
+    auto it = b.find(name);
+    if (it == b.end() || it->second != bytes)
+      out += (out.empty() ? "" : ", ") + name;
+  }
+  for (const auto &[name, bytes] : b)
+    if (!a.count(name))
+      out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+// A fresh folder per test, removed afterwards.
+fs::path test_dir(const char *prefix) {
+  std::string name =
+      ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  for (char &c : name)
+    if (c == '/')
+      c = '_'; // parameterized tests are named "Case/Param"
+  fs::path d = fs::temp_directory_path() /
+               fmt::format("{}-{}-{}", prefix, ::getpid(), name);
+  fs::create_directories(d);
+  return d;
+}
+
+class CheckpointTest : public ::testing::TestWithParam<Opt> {
+protected:
+  void SetUp() override { dir_ = test_dir("kiln-ckpt"); }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string &name) const {
+    return (dir_ / name).string();
+  }
+  fs::path dir_;
+};
+
+TEST_P(CheckpointTest, RoundTripOfParamsAndOptimizerState) {
+  manual_seed(1);
+  auto m = make_mlp(small_mlp());
+  auto opt = make_opt(GetParam(), *m);
+  train(*m, *opt, 0, 2);
+  auto params = snapshot(*m);
+  auto state = snapshot_state(*opt);
+  ASSERT_FALSE(state.empty());
+  std::string file = path("a.safetensors");
+  save_checkpoint(file, *m, opt.get(), {{"epoch", "2"}});
+
+  manual_seed(99); // a different initialisation
+  auto m2 = make_mlp(small_mlp());
+  auto opt2 = make_opt(GetParam(), *m2);
+  ASSERT_NE(changed(params, snapshot(*m2)), "");
+  CheckpointMetadata meta = load_checkpoint(file, *m2, opt2.get());
+  EXPECT_EQ(meta.at("epoch"), "2");
+  EXPECT_EQ(meta.at("format"), "kiln-checkpoint-1");
+  EXPECT_EQ(changed(params, snapshot(*m2)), "");
+  EXPECT_EQ(changed(state, snapshot_state(*opt2)), "");
+  // The state slots a fresh optimizer lacked were created with their names.
+  for (const auto &[name, bytes] : state)
+    EXPECT_TRUE(snapshot_state(*opt2).count(name)) << name;
+}
+
+TEST_P(CheckpointTest, ResumingIsBitIdenticalToUninterruptedTraining) {
+  manual_seed(2);
+  auto a = make_mlp(small_mlp());
+  auto opt_a = make_opt(GetParam(), *a);
+  train(*a, *opt_a, 0, 3);
+  std::string file = path("resume.safetensors");
+  save_checkpoint(file, *a, opt_a.get(), {{"step", "3"}});
+  train(*a, *opt_a, 3, 6);
+
+  manual_seed(77);
+  auto b = make_mlp(small_mlp());
+  auto opt_b = make_opt(GetParam(), *b);
+  load_checkpoint(file, *b, opt_b.get());
+  train(*b, *opt_b, 3, 6);
+  EXPECT_EQ(changed(snapshot(*a), snapshot(*b)), "");
+  EXPECT_EQ(changed(snapshot_state(*opt_a), snapshot_state(*opt_b)), "");
+
+  // Without the optimizer state the trajectory differs (the test can fail).
+  manual_seed(77);
+  auto c = make_mlp(small_mlp());
+  auto opt_c = make_opt(GetParam(), *c);
+  load_checkpoint(file, *c, nullptr);
+  train(*c, *opt_c, 3, 6);
+  EXPECT_NE(changed(snapshot(*a), snapshot(*c)), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Optimizers, CheckpointTest,
+                         ::testing::Values(Opt::sgd, Opt::adam),
+                         [](const auto &info) {
+                           return info.param == Opt::sgd ? "SGD" : "Adam";
+                         });
+
+// ---- failures --------------------------------------------------------------
+
+class BadCheckpoint : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = test_dir("kiln-badckpt");
+    manual_seed(5);
+    model_ = make_mlp(small_mlp());
+    opt_ = make_opt(Opt::sgd, *model_);
+    train(*model_, *opt_, 0, 1);
+    good_ = (dir_ / "good.safetensors").string();
+    save_checkpoint(good_, *model_, opt_.get(), {{"epoch", "1"}});
+    // The model that loads: different values, so a partial load shows.
+    manual_seed(6);
+    target_ = make_mlp(small_mlp());
+    target_opt_ = make_opt(Opt::sgd, *target_);
+    before_ = snapshot(*target_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::vector<char> read(const std::string &p) {
+    std::ifstream f(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(f), {}};
+  }
+  std::string write(const std::string &name, const std::vector<char> &data) {
+    std::string p = (dir_ / name).string();
+    std::ofstream(p, std::ios::binary).write(data.data(), data.size());
+    return p;
+  }
+  // Loading `p` into the target throws a kiln::Error whose message names
+  // `p` and contains `what`, and changes no parameter.
+  void expect_load_fails(const std::string &p, const std::string &what) {
+    try {
+      load_checkpoint(p, *target_, target_opt_.get());
+      ADD_FAILURE() << "loading " << p << " succeeded";
+    } catch (const Error &e) {
+      std::string msg = e.what();
+      EXPECT_NE(msg.find(p), std::string::npos) << msg;
+      EXPECT_NE(msg.find(what), std::string::npos) << msg;
+    }
+    EXPECT_EQ(changed(before_, snapshot(*target_)), "")
+        << "a failed load changed parameters";
+    EXPECT_TRUE(snapshot_state(*target_opt_).empty())
+        << "a failed load created optimizer state";
+  }
+
+  fs::path dir_;
+  std::shared_ptr<Mlp> model_, target_;
+  std::unique_ptr<optim::Optimizer> opt_, target_opt_;
+  std::string good_;
+  std::map<std::string, std::vector<uint8_t>> before_;
+};
+
+TEST_F(BadCheckpoint, TheGoodFileLoads) {
+  load_checkpoint(good_, *target_, target_opt_.get());
+  EXPECT_EQ(changed(snapshot(*model_), snapshot(*target_)), "");
+}
+
+TEST_F(BadCheckpoint, Truncated) {
+  std::vector<char> data = read(good_);
+  ASSERT_GT(data.size(), 100u);
+  for (size_t keep :
+       {data.size() - 1, data.size() / 2, size_t{20}, size_t{3}, size_t{0}}) {
+    SCOPED_TRACE(keep);
+    std::vector<char> cut(data.begin(), data.begin() + keep);
+    expect_load_fails(write("cut.safetensors", cut), "");
+  }
+}
+
+TEST_F(BadCheckpoint, FlippedHeaderBytes) {
+  std::vector<char> data = read(good_);
+  uint64_t header = 0;
+  std::memcpy(&header, data.data(), 8);
+  ASSERT_LT(8 + header, data.size());
+  // The length prefix, the JSON's opening brace, a dtype, an offset digit.
+  std::string json(data.data() + 8, header);
+  std::vector<size_t> at = {1, 7, 8, 8 + json.find("F32") + 1,
+                            8 + json.find("data_offsets") + 16};
+  for (size_t i : at) {
+    SCOPED_TRACE(i);
+    std::vector<char> bad = data;
+    bad[i] = static_cast<char>(bad[i] ^ 0x5a);
+    expect_load_fails(write("flipped.safetensors", bad), "");
+  }
+}
+
+TEST_F(BadCheckpoint, AnotherModelShape) {
+  manual_seed(7);
+  auto other = make_mlp(small_mlp({9, 6}));
+  std::string p = (dir_ / "other.safetensors").string();
+  save_checkpoint(p, *other, nullptr, {});
+  expect_load_fails(p, "fc1.weight");
+}
+
+TEST_F(BadCheckpoint, MissingParameter) {
+  SafeTensorsFile f = load_safetensors(good_);
+  ASSERT_EQ(f.tensors.erase("model.fc2.bias"), 1u);
+  std::string p = (dir_ / "missing.safetensors").string();
+  save_safetensors(p, f.tensors, f.metadata);
+  expect_load_fails(p, "parameter 'fc2.bias' is missing");
+}
+
+// Disabled: fails today. load_checkpoint validates the parameters, writes
+// them, and only then hands the state to Optimizer::load_state, which
+// rejects the mistyped buffer: the error is right but the parameters were
+// already overwritten (checkpoint.h promises every tensor is checked before
+// any Array is written). Fix in frontend/checkpoint.cpp: check each state
+// tensor against its parameter's type before the first memcpy.
+TEST_F(BadCheckpoint, DISABLED_MistypedOptimizerState) {
+  SafeTensorsFile f = load_safetensors(good_);
+  SafeTensor &buf = f.tensors.at("optim.fc1.bias.momentum_buffer");
+  buf.shape = {5, 2}; // 10 elements, as many bytes, another shape
+  std::string p = (dir_ / "state.safetensors").string();
+  save_safetensors(p, f.tensors, f.metadata);
+  expect_load_fails(p, "fc1.bias.momentum_buffer");
+}
+
+TEST_F(BadCheckpoint, NotAKilnCheckpoint) {
+  SafeTensorsFile f = load_safetensors(good_);
+  f.metadata.erase("format");
+  std::string p = (dir_ / "plain.safetensors").string();
+  save_safetensors(p, f.tensors, f.metadata);
+  expect_load_fails(p, "not a kiln checkpoint");
+}
+
+TEST_F(BadCheckpoint, MissingFile) {
+  expect_load_fails((dir_ / "nowhere.safetensors").string(), "");
+}
+
+} // namespace
+} // namespace kiln
