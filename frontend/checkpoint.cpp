@@ -91,6 +91,11 @@ CheckpointMetadata load_checkpoint(const std::string &path, nn::Module &model,
                                     : DType::boolean;
     Array a(Type{dtype, t.shape});
     check_tensor(path, name, t, a.type());
+    try {
+      opt->check_state(name.substr(6), a.type());
+    } catch (const Error &e) {
+      fail("{}: {}", path, e.what());
+    }
     std::memcpy(a.data(), t.bytes.data(), t.bytes.size());
     state.emplace_back(name.substr(6), std::move(a));
     ++used;

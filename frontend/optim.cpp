@@ -71,7 +71,8 @@ std::map<std::string, Array *> Optimizer::named_state() {
   return out;
 }
 
-void Optimizer::load_state(const std::string &name, const Array &value) {
+std::pair<const Parameter *, std::string>
+Optimizer::resolve_state(const std::string &name) const {
   const Parameter *owner = nullptr;
   std::string slot;
   for (const auto &p : params_)
@@ -88,14 +89,26 @@ void Optimizer::load_state(const std::string &name, const Array &value) {
            name, kind_);
     slot = name.substr(kind_.size() + 1);
   }
-  Type type = owner ? owner->type() : value.type();
-  if (owner && value.type() != type)
-    fail("optimizer state '{}' is {}, expected {}", name, value.type().str(),
-         type.str());
-  Array &a = buffer(owner, slot, type);
-  if (a.type() != value.type())
-    fail("optimizer state '{}' is {}, expected {}", name, value.type().str(),
-         a.type().str());
+  return {owner, slot};
+}
+
+void Optimizer::check_state(const std::string &name, const Type &type) const {
+  auto [owner, slot] = resolve_state(name);
+  auto it = state_.find({owner, slot});
+  const Type *want = owner                ? &owner->type()
+                     : it != state_.end() ? &it->second.type()
+                                          : nullptr;
+  if (want && type != *want)
+    fail("optimizer state '{}' is {}, expected {}", name, type.str(),
+         want->str());
+  if (!owner && type.rank() != 0)
+    fail("optimizer state '{}' is {}, expected a scalar", name, type.str());
+}
+
+void Optimizer::load_state(const std::string &name, const Array &value) {
+  check_state(name, value.type());
+  auto [owner, slot] = resolve_state(name);
+  Array &a = buffer(owner, slot, value.type());
   std::memcpy(a.data(), value.data(), value.bytes());
 }
 

@@ -56,6 +56,9 @@ public:
   // compiled step keeps seeing it. Throws kiln::Error for an unknown name or
   // a type that does not match.
   void load_state(const std::string &name, const Array &value);
+  // The checks of load_state without the write: throws kiln::Error when
+  // `name` is not a state of this optimizer or `type` is not its type.
+  void check_state(const std::string &name, const Type &type) const;
 
 protected:
   // Called once per step() before and after the per-parameter updates (the
@@ -77,6 +80,9 @@ protected:
 
 private:
   Array &buffer(const Parameter *p, const std::string &slot, const Type &type);
+  // The parameter (nullptr for a shared slot) and slot a state name means.
+  std::pair<const Parameter *, std::string>
+  resolve_state(const std::string &name) const;
 
   std::vector<std::shared_ptr<Parameter>> params_;
   std::shared_ptr<double> lr_; // shared with the lr inputs' sources

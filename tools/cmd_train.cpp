@@ -147,7 +147,13 @@ void train(const TrainArgs &a) {
   int first_epoch = 0;
   if (!a.resume.empty()) {
     CheckpointMetadata meta = load_checkpoint(a.resume, *model, opt.get());
-    first_epoch = std::stoi(meta.at("epoch"));
+    auto epoch_it = meta.find("epoch");
+    int parsed = -1;
+    if (epoch_it != meta.end())
+      std::sscanf(epoch_it->second.c_str(), "%d", &parsed);
+    if (parsed < 0)
+      fail("{}: checkpoint metadata has no valid 'epoch'", a.resume);
+    first_epoch = parsed;
     if (schedule)
       for (int64_t i = 0; i < first_epoch * steps_per_epoch; ++i)
         schedule->step();

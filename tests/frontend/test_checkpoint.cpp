@@ -292,13 +292,10 @@ TEST_F(BadCheckpoint, MissingParameter) {
   expect_load_fails(p, "parameter 'fc2.bias' is missing");
 }
 
-// Disabled: fails today. load_checkpoint validates the parameters, writes
-// them, and only then hands the state to Optimizer::load_state, which
-// rejects the mistyped buffer: the error is right but the parameters were
-// already overwritten (checkpoint.h promises every tensor is checked before
-// any Array is written). Fix in frontend/checkpoint.cpp: check each state
-// tensor against its parameter's type before the first memcpy.
-TEST_F(BadCheckpoint, DISABLED_MistypedOptimizerState) {
+// A mistyped optimizer buffer is rejected before any parameter is written
+// (load_checkpoint checks every state tensor with Optimizer::check_state
+// first).
+TEST_F(BadCheckpoint, MistypedOptimizerState) {
   SafeTensorsFile f = load_safetensors(good_);
   SafeTensor &buf = f.tensors.at("optim.fc1.bias.momentum_buffer");
   buf.shape = {5, 2}; // 10 elements, as many bytes, another shape
