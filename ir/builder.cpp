@@ -5,8 +5,7 @@
 namespace kiln {
 
 Node *Builder::create(Op op, std::vector<Value *> operands, Attrs attrs,
-                      std::vector<Type> declared,
-                      std::unique_ptr<Graph> body) {
+                      std::vector<Type> declared, std::unique_ptr<Graph> body) {
   const OpInfo &info = op_info(op);
   std::vector<Type> types;
   try {

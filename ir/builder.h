@@ -32,7 +32,9 @@ public:
 
   // Sources.
   Value *constant(double value, Type type);
-  Value *scalar(double value, DType dtype) { return constant(value, {dtype, {}}); }
+  Value *scalar(double value, DType dtype) {
+    return constant(value, {dtype, {}});
+  }
   Value *random_uniform(Value *seed, Value *offset, Type type);
 
   // Elementwise.
@@ -59,7 +61,9 @@ public:
   Value *le(Value *a, Value *b) { return op(Op::Le, {a, b}); }
   Value *gt(Value *a, Value *b) { return op(Op::Gt, {a, b}); }
   Value *ge(Value *a, Value *b) { return op(Op::Ge, {a, b}); }
-  Value *where(Value *c, Value *a, Value *b) { return op(Op::Where, {c, a, b}); }
+  Value *where(Value *c, Value *a, Value *b) {
+    return op(Op::Where, {c, a, b});
+  }
   // x * s and x + s for a scalar s of x's dtype.
   Value *mul(Value *x, double s);
   Value *add(Value *x, double s);
@@ -74,7 +78,7 @@ public:
   // Layout and linear algebra.
   Value *matmul(Value *a, Value *b) { return op(Op::Matmul, {a, b}); }
   Value *transpose(Value *x, std::vector<int64_t> perm);
-  Value *transpose(Value *x); // swap the last two axes
+  Value *transpose(Value *x);            // swap the last two axes
   Value *reshape(Value *x, Shape shape); // one -1 entry is inferred
   Value *broadcast_to(Value *x, Shape shape);
   Value *one_hot(Value *labels, int64_t num_classes, DType dtype = DType::f32);

@@ -47,8 +47,8 @@ std::unique_ptr<Node> Graph::make_node(Op op, std::vector<Value *> operands,
   n->attrs = std::move(attrs);
   n->body = std::move(body);
   for (size_t i = 0; i < result_types.size(); ++i)
-    n->results.push_back(
-        new_value(std::move(result_types[i]), "", n.get(), static_cast<int>(i)));
+    n->results.push_back(new_value(std::move(result_types[i]), "", n.get(),
+                                   static_cast<int>(i)));
   return n;
 }
 

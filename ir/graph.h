@@ -23,7 +23,7 @@ enum class InputKind { data, param, state };
 
 struct Value {
   Type type;
-  std::string name; // "" or all digits: numbered when printed
+  std::string name;    // "" or all digits: numbered when printed
   Node *def = nullptr; // defining node; nullptr for a graph input
   int index = 0;       // result index in def, or position among the inputs
   int id = 0;          // creation order within the graph, for stable maps

@@ -74,8 +74,8 @@ void eval_fused(const Node &n, std::span<const HostTensor *const> in,
 void eval_constant(const Node &n, std::span<const HostTensor *const>,
                    std::vector<HostTensor> &out) {
   const Type &t = n.result()->type;
-  out.emplace_back(t, std::vector<double>(t.numel(),
-                                          n.attrs.get_float("value")));
+  out.emplace_back(t,
+                   std::vector<double>(t.numel(), n.attrs.get_float("value")));
 }
 
 void eval_random_uniform(const Node &n, std::span<const HostTensor *const> in,

@@ -7,13 +7,13 @@
 namespace kiln {
 
 #define KILN_INFER(name)                                                       \
-  std::vector<Type> name(std::span<const Type> in, const Attrs &attrs,        \
+  std::vector<Type> name(std::span<const Type> in, const Attrs &attrs,         \
                          std::span<const Type> declared);
 #define KILN_VJP(name)                                                         \
   std::vector<Value *> name(Builder &b, const Node &n,                         \
                             std::span<Value *const> grads);
 #define KILN_EVAL(name)                                                        \
-  void name(const Node &n, std::span<const HostTensor *const> in,             \
+  void name(const Node &n, std::span<const HostTensor *const> in,              \
             std::vector<HostTensor> &out);
 
 KILN_INFER(infer_explicit)

@@ -32,8 +32,8 @@ public:
         out_ += ", ";
       if (in.kind != InputKind::data)
         out_ += fmt::format("{} ", input_kind_name(in.kind));
-      out_ += fmt::format("%{}: {}", scope.define(in.value),
-                          in.value->type.str());
+      out_ +=
+          fmt::format("%{}: {}", scope.define(in.value), in.value->type.str());
     }
     out_ += ") {\n";
     for (auto &n : g.nodes())

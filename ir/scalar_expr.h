@@ -24,8 +24,8 @@ namespace kiln {
 
 struct ScalarExpr {
   enum class Kind {
-    Arg,    // $index
-    Const,  // value
+    Arg,   // $index
+    Const, // value
     Neg,
     Add,
     Sub,

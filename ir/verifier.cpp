@@ -59,8 +59,7 @@ void verify_graph(const Graph &g, const std::string &where) {
       for (size_t i = 0; i < n.operands.size(); ++i)
         if (body.inputs()[i].value->type != n.operands[i]->type)
           fail("verifier: {}: body input {} is {}, operand is {}", at, i,
-               body.inputs()[i].value->type.str(),
-               n.operands[i]->type.str());
+               body.inputs()[i].value->type.str(), n.operands[i]->type.str());
       if (body.outputs.size() != n.results.size())
         fail("verifier: {}: body returns {} values for {} results", at,
              body.outputs.size(), n.results.size());

@@ -27,7 +27,8 @@ std::vector<Value *> vjp_cast(Builder &b, const Node &n,
   return {b.cast(g[0], in(n, 0)->type.dtype)};
 }
 
-std::vector<Value *> vjp_neg(Builder &b, const Node &, std::span<Value *const> g) {
+std::vector<Value *> vjp_neg(Builder &b, const Node &,
+                             std::span<Value *const> g) {
   return {b.neg(g[0])};
 }
 

@@ -18,8 +18,7 @@ namespace kiln {
 std::vector<Value *> append_gradients(Graph &g, Value *loss,
                                       const std::vector<Value *> &wrt) {
   if (loss->type.rank() != 0 || !is_float(loss->type.dtype))
-    fail("autodiff: the loss must be a float scalar, got {}",
-         loss->type.str());
+    fail("autodiff: the loss must be a float scalar, got {}", loss->type.str());
   // Values that depend on some wrt (forward reachability).
   std::unordered_set<const Value *> depends(wrt.begin(), wrt.end());
   // Snapshot the forward nodes: the VJPs append new ones as we go.
@@ -69,8 +68,7 @@ std::vector<Value *> append_gradients(Graph &g, Value *loss,
       continue; // comparisons, one_hot, random: no gradient flows
     }
     if (gouts.size() != 1 || !gouts[0])
-      fail("autodiff: {} with several results has no gradient",
-           n->info().name);
+      fail("autodiff: {} with several results has no gradient", n->info().name);
     std::vector<Value *> gins = n->info().vjp(b, *n, gouts);
     for (size_t i = 0; i < n->operands.size(); ++i)
       if (gins.at(i) && depends.count(n->operands[i]))

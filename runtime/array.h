@@ -33,8 +33,8 @@ public:
     return static_cast<const T *>(data());
   }
 
-  double get(int64_t i) const;          // element i as a double
-  void set(int64_t i, double v);        // stores v rounded to the dtype
+  double get(int64_t i) const;   // element i as a double
+  void set(int64_t i, double v); // stores v rounded to the dtype
   Array clone() const;
   bool shares_storage(const Array &o) const { return buf_ == o.buf_; }
 
