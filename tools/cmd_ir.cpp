@@ -15,6 +15,7 @@
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
 #include "tools/commands.h"
+#include "tools/ir_file.h"
 #include "tools/ir_stages.h"
 
 #include <CLI/CLI.hpp>
@@ -135,16 +136,7 @@ void run_ir(const IrArgs &a) {
   optim::SGD opt(m.module->parameters(), o);
   Program p = trace_train_step(*m.module, nn::cross_entropy, &opt, m.x, m.y,
                                stage.trace);
-  std::string text = lower(p.graph(), stage, a.target);
-  if (a.output.empty() || a.output == "-") {
-    fmt::print("{}", text);
-    return;
-  }
-  std::ofstream out(a.output, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out)
-    fail("cannot write '{}'", a.output);
+  write_output(a.output, lower(p.graph(), stage, a.target));
 }
 
 } // namespace

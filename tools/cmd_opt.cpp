@@ -37,16 +37,7 @@ void run_opt(const OptArgs &a) {
   auto g = load_graph(a.input);
   PassOptions pm = a.pm;
   pm.print_after = split_pass_list(a.print_after);
-  std::string text = run_pipeline(*g, split_pass_list(a.passes), pm);
-  if (a.output.empty() || a.output == "-") {
-    fmt::print("{}", text);
-    return;
-  }
-  std::ofstream out(a.output, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out)
-    fail("cannot write '{}'", a.output);
+  write_output(a.output, run_pipeline(*g, split_pass_list(a.passes), pm));
 }
 
 } // namespace

@@ -3,6 +3,8 @@
 #include "ir/error.h"
 #include "ir/parser.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -38,6 +40,18 @@ std::string read_source(const std::string &path) {
 std::unique_ptr<Graph> load_graph(const std::string &path) {
   std::string text = read_source(path);
   return parse(text, path == "-" ? "<stdin>" : path);
+}
+
+void write_output(const std::string &path, const std::string &text) {
+  if (path.empty() || path == "-") {
+    fmt::print("{}", text);
+    return;
+  }
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out)
+    fail("cannot write '{}'", path);
 }
 
 } // namespace kiln
