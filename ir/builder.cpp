@@ -35,6 +35,11 @@ Value *Builder::random_uniform(Value *seed, Value *offset, Type type) {
       ->result();
 }
 
+Value *Builder::iota(Type type, int axis) {
+  return create(Op::Iota, {}, {{"axis", int64_t{axis}}}, {std::move(type)})
+      ->result();
+}
+
 Value *Builder::cast(Value *x, DType to) {
   if (x->type.dtype == to)
     return x;

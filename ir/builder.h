@@ -36,6 +36,8 @@ public:
     return constant(value, {dtype, {}});
   }
   Value *random_uniform(Value *seed, Value *offset, Type type);
+  // Element (i_0, ..., i_n) of the result is i_axis.
+  Value *iota(Type type, int axis);
 
   // Elementwise.
   Value *cast(Value *x, DType to);

@@ -33,7 +33,7 @@ Value *Graph::new_value(Type type, std::string name, Node *def, int index) {
 Value *Graph::add_input(std::string name, Type type, InputKind kind) {
   Value *v = new_value(std::move(type), std::move(name), nullptr,
                        static_cast<int>(inputs_.size()));
-  inputs_.push_back({v, kind});
+  inputs_.push_back({v, kind, std::nullopt});
   return v;
 }
 
@@ -71,6 +71,25 @@ Node *Graph::insert_before(const Node *pos, Op op,
                          [&](const auto &p) { return p.get() == pos; });
   nodes_.insert(it, std::move(n));
   return raw;
+}
+
+void Graph::set_input_range(int i, InputRange r) {
+  GraphInput &in = inputs_.at(static_cast<size_t>(i));
+  DType d = in.value->type.dtype;
+  if ((d != DType::i32 && d != DType::i64) || in.kind != InputKind::data)
+    fail("input %{}: only integer data inputs take a range, not {} {}",
+         in.value->name, input_kind_name(in.kind), in.value->type.str());
+  if (r.lo >= r.hi)
+    fail("input %{}: empty range [{}, {})", in.value->name, r.lo, r.hi);
+  in.range = r;
+}
+
+void check_input_element(const Graph &g, size_t i, int64_t index, int64_t v) {
+  const GraphInput &in = g.inputs().at(i);
+  if (in.range && (v < in.range->lo || v >= in.range->hi))
+    fail("input %{} of @{}: element {} is {}, outside its range [{}, {}) "
+         "(labels must lie in [0, num_classes))",
+         in.value->name, g.name, index, v, in.range->lo, in.range->hi);
 }
 
 Value *Graph::find_input(std::string_view name) const {
@@ -147,6 +166,9 @@ Graph::clone(std::unordered_map<const Value *, Value *> *out_map) const {
   std::unordered_map<const Value *, Value *> map;
   for (auto &in : inputs_)
     map[in.value] = g->add_input(in.value->name, in.value->type, in.kind);
+  for (size_t i = 0; i < inputs_.size(); ++i)
+    if (inputs_[i].range)
+      g->set_input_range(static_cast<int>(i), *inputs_[i].range);
   for (auto &n : nodes_) {
     std::vector<Value *> ops;
     for (Value *o : n->operands)

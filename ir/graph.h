@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -40,9 +41,18 @@ struct Node {
   Value *result() const { return results.at(0); }
 };
 
+// An integer data input may carry a range [lo, hi) that every element must
+// lie in; backends check it before a step runs (printed `%y: i32[64] in
+// [0, 10)`). fuse-elementwise hoists one_hot's label check to it.
+struct InputRange {
+  int64_t lo = 0, hi = 0;
+  bool operator==(const InputRange &) const = default;
+};
+
 struct GraphInput {
   Value *value;
   InputKind kind;
+  std::optional<InputRange> range;
 };
 
 struct GraphOutput {
@@ -73,6 +83,8 @@ public:
   void add_output(Value *v, int alias = -1) { outputs.push_back({v, alias}); }
 
   const std::vector<GraphInput> &inputs() const { return inputs_; }
+  // Sets the range of input i (an integer data input; see InputRange).
+  void set_input_range(int i, InputRange r);
   const std::vector<std::unique_ptr<Node>> &nodes() const { return nodes_; }
   Value *find_input(std::string_view name) const;
   int input_index(const Value *v) const; // -1 when not an input
@@ -107,5 +119,9 @@ private:
 };
 
 std::string_view input_kind_name(InputKind k);
+
+// Throws kiln::Error when element `index` (value `v`) of input i of g lies
+// outside the input's range; a no-op for inputs without one.
+void check_input_element(const Graph &g, size_t i, int64_t index, int64_t v);
 
 } // namespace kiln

@@ -79,6 +79,21 @@ std::vector<Type> infer_random(std::span<const Type> in, const Attrs &,
   return {declared[0]};
 }
 
+std::vector<Type> infer_iota(std::span<const Type>, const Attrs &attrs,
+                             std::span<const Type> declared) {
+  if (declared.size() != 1)
+    fail("iota needs one result type");
+  const Type &t = declared[0];
+  if (t.dtype == DType::boolean)
+    fail("iota needs a numeric result type, got {}", t.str());
+  if (t.rank() == 0)
+    fail("iota needs a result of rank >= 1, got {}", t.str());
+  int64_t axis = attrs.get_int("axis", 0);
+  if (axis < 0 || axis >= t.rank())
+    fail("iota axis {} is out of range for {}", axis, t.str());
+  return {t};
+}
+
 std::vector<Type> infer_cast(std::span<const Type> in, const Attrs &attrs,
                              std::span<const Type>) {
   return one({dtype_attr(attrs, "dtype"), in[0].shape});

@@ -39,6 +39,9 @@ std::vector<HostTensor> interpret(const Graph &g,
     if (inputs[i].numel() != v->type.numel())
       fail("input %{} of @{} holds {} values for {}", v->name, g.name,
            inputs[i].numel(), v->type.str());
+    if (g.inputs()[i].range)
+      for (int64_t k = 0; k < inputs[i].numel(); ++k)
+        check_input_element(g, i, k, static_cast<int64_t>(inputs[i].data[k]));
     env[v] = inputs[i];
   }
   for (auto &np : g.nodes()) {
@@ -76,6 +79,19 @@ void eval_constant(const Node &n, std::span<const HostTensor *const>,
   const Type &t = n.result()->type;
   out.emplace_back(t,
                    std::vector<double>(t.numel(), n.attrs.get_float("value")));
+}
+
+void eval_iota(const Node &n, std::span<const HostTensor *const>,
+               std::vector<HostTensor> &out) {
+  const Type &t = n.result()->type;
+  int axis = static_cast<int>(n.attrs.get_int("axis", 0));
+  int64_t inner = 1;
+  for (int a = axis + 1; a < t.rank(); ++a)
+    inner *= t.shape[a];
+  HostTensor r(t);
+  for (int64_t i = 0; i < r.numel(); ++i)
+    r.data[i] = static_cast<double>((i / inner) % t.shape[axis]);
+  out.push_back(std::move(r));
 }
 
 void eval_random_uniform(const Node &n, std::span<const HostTensor *const> in,

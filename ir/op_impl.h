@@ -18,6 +18,7 @@ namespace kiln {
 
 KILN_INFER(infer_explicit)
 KILN_INFER(infer_random)
+KILN_INFER(infer_iota)
 KILN_INFER(infer_cast)
 KILN_INFER(infer_unary)
 KILN_INFER(infer_unary_float)
@@ -63,6 +64,7 @@ KILN_VJP(vjp_broadcast_to)
 
 KILN_EVAL(eval_constant)
 KILN_EVAL(eval_random_uniform)
+KILN_EVAL(eval_iota)
 KILN_EVAL(eval_elementwise)
 KILN_EVAL(eval_reduce)
 KILN_EVAL(eval_softmax)

@@ -146,6 +146,21 @@ private:
     expect(Tok::colon, "':' and a type after the input name");
     Type t = type();
     scope[n] = {g.add_input(n, std::move(t), kind), name.loc};
+    if (is_keyword("in")) {
+      Token at = tok_;
+      advance();
+      expect(Tok::lbracket, "'[' to open the input's range");
+      Token lo = expect(Tok::integer, "the range's lower bound");
+      expect(Tok::comma, "',' in the input's range");
+      Token hi = expect(Tok::integer, "the range's upper bound");
+      expect(Tok::rparen, "')' to close the half-open range [lo, hi)");
+      try {
+        g.set_input_range(static_cast<int>(g.inputs().size()) - 1,
+                          {integer(lo), integer(hi)});
+      } catch (const Error &e) {
+        error(at.loc, e.what());
+      }
+    }
   }
 
   Type type() {

@@ -34,6 +34,8 @@ public:
         out_ += fmt::format("{} ", input_kind_name(in.kind));
       out_ +=
           fmt::format("%{}: {}", scope.define(in.value), in.value->type.str());
+      if (in.range)
+        out_ += fmt::format(" in [{}, {})", in.range->lo, in.range->hi);
     }
     out_ += ") {\n";
     for (auto &n : g.nodes())

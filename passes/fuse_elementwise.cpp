@@ -24,16 +24,30 @@
 // CONTRACT for the code generators:
 //  - kind = "elementwise": ONE iteration space, the shape of the node's
 //    results (all results have that shape). Every body input's shape
-//    numpy-broadcasts to that space. Body nodes are elementwise ops or
-//    scalar fill `constant`s (type dtype[]). A body value may have a smaller
-//    shape than the space (an op applied to an input before broadcasting);
-//    evaluating it at every point of the space is correct because
-//    elementwise ops commute with broadcasting.
-//  - kind = "reduction": the same elementwise prologue over the reduction
-//    operand's shape (the iteration space; every body input broadcasts to
-//    it), ending in exactly ONE reduction node (sum/mean/amax over `axes`,
-//    or softmax/log_softmax along `axis`) whose result is the body's single
-//    output. Every reduction becomes such a node, even without a prologue.
+//    numpy-broadcasts to that space. Body nodes are elementwise ops, scalar
+//    fill `constant`s (type dtype[]) and `iota`s. A body value may have a
+//    smaller shape than the space (an op applied to an input before
+//    broadcasting); evaluating it at every point of the space is correct
+//    because elementwise ops commute with broadcasting. An iota of shape S
+//    (S broadcasts to the space) is read like an input whose element at
+//    index p of S is p[axis]: at a point of the space it is that point's
+//    coordinate along the space axis that S's `axis` lines up with.
+//  - kind = "reduction": an iteration space X, the shape of the reduction
+//    node's operand, and three parts in body order:
+//      1. a prologue over X: elementwise ops, scalar constants and iotas as
+//         above (every body input broadcasts to X);
+//      2. exactly ONE reduction node R: sum/mean/amax over `axes`, or
+//         softmax/log_softmax along `axis`;
+//      3. after sum/mean/amax only, an epilogue: elementwise ops and scalar
+//         constants whose other operands are R's result or earlier
+//         epilogue values (never a body input or a prologue value); they
+//         all have R's result shape.
+//    Output 0 is R's result or an epilogue value (the reduced output).
+//    After sum/mean/amax, outputs 1.. may be prologue values of shape
+//    exactly X: each is written at every point of X as the reduction visits
+//    it (XLA's multi-output fusion), so a value that a matmul also needs is
+//    not computed twice. Every reduction becomes such a node, even without
+//    a prologue.
 //  - body inputs are the fused node's operands, in order; the body graph
 //    is named fused_N, N counting the top-level fused nodes in order.
 #include "passes/fuse_elementwise.h"

@@ -15,6 +15,13 @@ void check_inputs(const Graph &g, std::span<const Array> inputs) {
     if (inputs[i].type() != v->type)
       fail("input %{} of @{} must be {}, got {}", v->name, g.name,
            v->type.str(), inputs[i].type().str());
+    if (!g.inputs()[i].range)
+      continue;
+    for (int64_t k = 0; k < inputs[i].numel(); ++k)
+      check_input_element(g, i, k,
+                          v->type.dtype == DType::i32
+                              ? int64_t{inputs[i].as<int32_t>()[k]}
+                              : inputs[i].as<int64_t>()[k]);
   }
 }
 
