@@ -20,6 +20,13 @@
 //    that sum divided by the count (both without keepdims, or both with
 //    it; the inner sum used once). The loss -mean(sum(onehot * logp, 1))
 //    becomes one reduction and a scalar epilogue.
+//  - sum(k * x) -> k * sum(x) and the same for mean, when k is a fill
+//    constant and x has the product's type: the scale moves to the smaller
+//    side of the reduction.
+//  - sum(one_hot(y), class axis) -> (0 <= y < C) as the one_hot's dtype
+//    (a row of one_hot(y) sums to 1 exactly when its label is in range).
+//    Cross-entropy's backward sums its scaled one-hot rows; this leaves it
+//    an elementwise function of the labels.
 //  - constant folding: an op whose operands are all fill constants becomes
 //    a fill constant when its result is uniform (always for elementwise
 //    ops, reshape, transpose, broadcast_to; checked by running the
@@ -135,7 +142,11 @@ private:
       return nullptr;
     case Op::Sum:
     case Op::Mean:
-      return sum_of_sum(n);
+      if (Value *v = sum_of_sum(n))
+        return v;
+      if (Value *v = sum_of_scaled(n))
+        return v;
+      return sum_of_one_hot(n);
     default:
       return nullptr;
     }
@@ -207,6 +218,51 @@ private:
       return s;
     double count = static_cast<double>(y->type.numel() / rt.numel());
     return make(Op::Div, {s, fill(count, {rt.dtype, {}})}, rt);
+  }
+
+  // sum(k * x) -> k * sum(x) (also mean) for a fill constant k.
+  Value *sum_of_scaled(const Node &n) {
+    Value *y = n.operands[0];
+    if (!y->def || y->def->op != Op::Mul)
+      return nullptr;
+    Value *a = y->def->operands[0], *b = y->def->operands[1];
+    auto k = const_value(a);
+    Value *x = b;
+    if (!k) {
+      k = const_value(b);
+      x = a;
+    }
+    if (!k || x->type != y->type)
+      return nullptr;
+    const Type &rt = n.result()->type;
+    Value *s = make(n.op, {x}, rt, n.attrs);
+    return make(Op::Mul, {fill(*k, {rt.dtype, {}}), s}, rt);
+  }
+
+  // sum(one_hot(y), class axis) -> cast(y >= 0) * cast(y < C).
+  Value *sum_of_one_hot(const Node &n) {
+    Value *h = n.operands[0];
+    if (n.op != Op::Sum || !h->def || h->def->op != Op::OneHot)
+      return nullptr;
+    int rank = h->type.rank();
+    std::vector<int> axes = reduction_axes(n.attrs, rank);
+    if (axes != std::vector<int>{rank - 1})
+      return nullptr;
+    Value *y = h->def->operands[0];
+    const Type &rt = n.result()->type;
+    if (rt.shape != y->type.shape)
+      y = make(
+          Op::Reshape, {y}, {y->type.dtype, rt.shape},
+          {{"shape", std::vector<int64_t>(rt.shape.begin(), rt.shape.end())}});
+    DType ld = y->type.dtype;
+    double c = static_cast<double>(h->def->attrs.get_int("num_classes"));
+    Type bt{DType::boolean, rt.shape};
+    Attrs to{{"dtype", std::string(dtype_name(rt.dtype))}};
+    Value *lo =
+        make(Op::Cast, {make(Op::Ge, {y, fill(0, {ld, {}})}, bt)}, rt, to);
+    Value *hi =
+        make(Op::Cast, {make(Op::Lt, {y, fill(c, {ld, {}})}, bt)}, rt, to);
+    return make(Op::Mul, {lo, hi}, rt);
   }
 
   // Constant folding.

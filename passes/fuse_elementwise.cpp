@@ -11,7 +11,12 @@
 //    matmul, or a graph output), N joins a consumer group of kind
 //    "elementwise" whose iteration space equals N's shape as an extra
 //    result (materialized), or else starts its own group;
-//  - a fill `constant` or a `broadcast_to` is folded into every consumer
+//  - an elementwise N whose value is also needed outside (see above) may
+//    instead join a consumer group of kind "reduction" (sum/mean/amax over
+//    N's shape) as an extra result: the reduction kernel writes N while it
+//    reads it (a bias gradient's column sum and the matmul operand it sums);
+//  - a fill `constant`, an `iota` or a `broadcast_to` is folded into every
+//  consumer
 //    group where that leaves the consumer's shape unchanged (a constant
 //    becomes a scalar constant of the body, a broadcast_to becomes implicit
 //    broadcasting of its operand); it stays a node of its own where a
@@ -20,6 +25,15 @@
 //    fused) is a materialization point: never fused across.
 // Joining as an extra result is refused when it would make a cycle between
 // kernels (a path from N through another kernel back into the group).
+//
+// Before grouping, one_hot(y) of a data input y is lowered to
+// cast(eq(reshape(y, [..., 1]), iota(C))), which fuses into its users
+// instead of being a kernel of its own; the label check one_hot does
+// (labels in [0, C)) moves to y's input range, which every backend checks
+// before the step runs. After grouping, an elementwise group that only
+// consumes the result of a sum/mean/amax group (and scalar constants), and
+// whose space is that result's shape, becomes the reduction's epilogue
+// (the loss's division and negation run in the reduction's kernel).
 //
 // CONTRACT for the code generators:
 //  - kind = "elementwise": ONE iteration space, the shape of the node's
@@ -71,6 +85,10 @@ bool is_reduction(Op op) {
          op == Op::Softmax || op == Op::LogSoftmax;
 }
 
+bool is_plain_reduction(Op op) {
+  return op == Op::Sum || op == Op::Mean || op == Op::Amax;
+}
+
 bool is_cheap(Op op) {
   switch (op) {
   case Op::Exp:
@@ -89,8 +107,10 @@ bool is_cheap(Op op) {
 
 struct Group {
   bool reduction = false;
+  bool dead = false; // merged into another group
   Shape space;
   Node *root = nullptr;
+  Node *reduced_out = nullptr; // reduction: output 0 (root or epilogue end)
   std::unordered_set<Node *> members; // root, joined, folded
   std::unordered_set<Node *> folded;  // constants and broadcast_tos
   std::unordered_set<Node *> outputs; // root and materialized members
@@ -113,6 +133,7 @@ public:
       visit(order_[i]);
     if (groups_.empty())
       return false;
+    merge_epilogues();
     rewrite();
     return true;
   }
@@ -131,6 +152,7 @@ private:
     gr.reduction = reduction;
     gr.space = reduction ? n->operands[0]->type.shape : n->result()->type.shape;
     gr.root = n;
+    gr.reduced_out = reduction ? n : nullptr;
     gr.members.insert(n);
     gr.outputs.insert(n);
     groups_.push_back(std::move(gr));
@@ -151,7 +173,8 @@ private:
       new_group(n, /*reduction=*/true);
       return;
     }
-    if (n->op == Op::Constant || n->op == Op::BroadcastTo) {
+    if (n->op == Op::Constant || n->op == Op::BroadcastTo ||
+        n->op == Op::Iota) {
       visit_foldable(n);
       return;
     }
@@ -181,8 +204,8 @@ private:
     }
     for (int k : gs) {
       const Group &gr = groups_[k];
-      if (!gr.reduction && gr.space == n->result()->type.shape &&
-          !makes_cycle(n, k)) {
+      bool open = !gr.reduction || is_plain_reduction(gr.root->op);
+      if (open && gr.space == n->result()->type.shape && !makes_cycle(n, k)) {
         join(n, k, true);
         return;
       }
@@ -210,12 +233,21 @@ private:
       standalone_.insert(n);
   }
 
+  // The shape a folded node's value has inside a body: a constant becomes a
+  // scalar, a broadcast_to its operand, an iota stays as it is.
+  static Shape folded_shape(const Node &n) {
+    if (n.op == Op::Constant)
+      return {};
+    if (n.op == Op::Iota)
+      return n.result()->type.shape;
+    return n.operands[0]->type.shape;
+  }
+
   // The shape `v` has inside group k's body.
   Shape body_shape(const Value *v, int k) const {
     const Group &gr = groups_[k];
     if (v->def && gr.folded.count(v->def))
-      return v->def->op == Op::Constant ? Shape{}
-                                        : v->def->operands[0]->type.shape;
+      return folded_shape(*v->def);
     return v->type.shape;
   }
 
@@ -225,7 +257,7 @@ private:
     const Group &gr = groups_[k];
     if (n->op == Op::Constant && n->results.size() != 1)
       return false;
-    Shape folded = n->op == Op::Constant ? Shape{} : n->operands[0]->type.shape;
+    Shape folded = folded_shape(*n);
     for (Node *u : users(n->result())) {
       if (!gr.members.count(u))
         continue;
@@ -287,12 +319,65 @@ private:
     return false;
   }
 
+  // An elementwise group E becomes the epilogue of reduction group R when
+  // E's only input from outside is R's reduced result (its other operands
+  // are folded scalar constants), nothing else uses that result, E has one
+  // output and E's space is the result's shape.
+  void merge_epilogues() {
+    for (size_t e = 0; e < groups_.size(); ++e) {
+      Group &eg = groups_[e];
+      if (eg.dead || eg.reduction || eg.outputs.size() != 1)
+        continue;
+      const Value *from = nullptr;
+      bool ok = true;
+      for (Node *m : eg.members) {
+        if (eg.folded.count(m)) {
+          ok = ok && m->op == Op::Constant;
+          continue;
+        }
+        for (const Value *o : m->operands) {
+          if (o->def && eg.members.count(o->def))
+            continue;
+          ok = ok && (!from || from == o);
+          from = o;
+        }
+      }
+      if (!ok || !from || !from->def || is_output_.count(from))
+        continue;
+      auto it = node_groups_.find(from->def);
+      if (it == node_groups_.end() || it->second.size() != 1 ||
+          standalone_.count(from->def))
+        continue;
+      int r = it->second[0];
+      Group &rg = groups_[r];
+      if (rg.dead || !rg.reduction || rg.reduced_out != from->def ||
+          !is_plain_reduction(rg.root->op) || eg.space != from->type.shape)
+        continue;
+      for (Node *u : users(from))
+        ok = ok && eg.members.count(u) && node_groups_[u].size() == 1;
+      if (!ok)
+        continue;
+      for (Node *m : eg.members) {
+        rg.members.insert(m);
+        if (eg.folded.count(m))
+          rg.folded.insert(m);
+        std::replace(node_groups_[m].begin(), node_groups_[m].end(),
+                     static_cast<int>(e), r);
+      }
+      rg.outputs.erase(rg.reduced_out);
+      rg.reduced_out = *eg.outputs.begin();
+      rg.outputs.insert(rg.reduced_out);
+      eg.dead = true;
+    }
+  }
+
   // ---- rewriting ----
 
   void rewrite() {
     std::vector<std::pair<Value *, Value *>> replace;
     for (Group &gr : groups_)
-      build(gr, replace);
+      if (!gr.dead)
+        build(gr, replace);
     for (auto &[from, to] : replace)
       g_.replace_all_uses(from, to);
     std::unordered_set<const Node *> erase;
@@ -324,10 +409,15 @@ private:
     };
     for (Node *m : members) {
       if (gr.folded.count(m)) {
-        map[m->result()] = m->op == Op::Constant
-                               ? b.constant(m->attrs.get_float("value"),
-                                            {m->result()->type.dtype, {}})
-                               : get(m->operands[0]);
+        const Type &t = m->result()->type;
+        if (m->op == Op::Constant)
+          map[m->result()] =
+              b.constant(m->attrs.get_float("value"), {t.dtype, {}});
+        else if (m->op == Op::Iota)
+          map[m->result()] =
+              b.iota(t, static_cast<int>(m->attrs.get_int("axis", 0)));
+        else
+          map[m->result()] = get(m->operands[0]);
         continue;
       }
       std::vector<Value *> ops;
@@ -341,9 +431,13 @@ private:
       c->result()->name = m->result()->name;
       map[m->result()] = c->result();
     }
+    // Outputs in node order; a reduction's reduced output comes first.
     std::vector<Node *> outs(gr.outputs.begin(), gr.outputs.end());
-    std::sort(outs.begin(), outs.end(),
-              [&](Node *a, Node *b) { return pos_.at(a) < pos_.at(b); });
+    std::sort(outs.begin(), outs.end(), [&](Node *a, Node *b) {
+      if ((a == gr.reduced_out) != (b == gr.reduced_out))
+        return a == gr.reduced_out;
+      return pos_.at(a) < pos_.at(b);
+    });
     std::vector<Type> types;
     for (Node *o : outs) {
       body->add_output(map.at(o->result()));
@@ -378,6 +472,62 @@ void number_fused_bodies(Graph &g) {
       n->body->name = fmt::format("fused_{}", k++);
 }
 
-bool run_fuse_elementwise(Graph &g) { return Fuser(g).run(); }
+// one_hot(y) of a data input y -> cast(eq(reshape(y, [..., 1]), iota(C))),
+// with the label check moved to y's input range (intersected with the range
+// y already has; left alone when that intersection would be empty).
+bool lower_one_hots(Graph &g) {
+  std::vector<Node *> hots;
+  for (auto &n : g.nodes())
+    if (n->op == Op::OneHot)
+      hots.push_back(n.get());
+  std::unordered_set<const Node *> lowered;
+  for (Node *n : hots) {
+    Value *y = n->operands[0];
+    int i = g.input_index(y);
+    if (i < 0 || g.inputs()[i].kind != InputKind::data)
+      continue;
+    int64_t c = n->attrs.get_int("num_classes");
+    InputRange r{0, c};
+    if (const auto &old = g.inputs()[i].range)
+      r = {std::max(old->lo, int64_t{0}), std::min(old->hi, c)};
+    if (r.lo >= r.hi)
+      continue;
+    g.set_input_range(i, r);
+    const Type &t = n->result()->type;
+    Shape col = y->type.shape;
+    col.push_back(1);
+    std::vector<int64_t> cols(col.begin(), col.end());
+    Value *yc = nullptr; // reuse a reshape that canonicalize made
+    for (auto &m : g.nodes())
+      if (m->op == Op::Reshape && m->operands[0] == y &&
+          m->result()->type.shape == col)
+        yc = m->result();
+    if (!yc)
+      yc = g.insert_before(n, Op::Reshape, {y}, {{y->type.dtype, col}},
+                           {{"shape", cols}})
+               ->result();
+    Value *iota = g.insert_before(n, Op::Iota, {}, {{y->type.dtype, {c}}},
+                                  {{"axis", int64_t{0}}})
+                      ->result();
+    Value *eq =
+        g.insert_before(n, Op::Eq, {yc, iota}, {{DType::boolean, t.shape}})
+            ->result();
+    Value *h = g.insert_before(n, Op::Cast, {eq}, {t},
+                               {{"dtype", std::string(dtype_name(t.dtype))}})
+                   ->result();
+    g.replace_all_uses(n->result(), h);
+    lowered.insert(n);
+  }
+  if (lowered.empty())
+    return false;
+  g.erase_nodes_if([&](const Node &n) { return lowered.count(&n) > 0; });
+  topo_sort(g); // a reused reshape may come after the one_hot it replaces
+  return true;
+}
+
+bool run_fuse_elementwise(Graph &g) {
+  bool lowered = lower_one_hots(g);
+  return Fuser(g).run() || lowered;
+}
 
 } // namespace kiln

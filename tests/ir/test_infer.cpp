@@ -87,6 +87,7 @@ std::vector<Example> examples() {
        {{"shape", std::vector<int64_t>{2, 3}}},
        {},
        {f32({2, 3})}},
+      {Op::Iota, {}, {{"axis", int64_t{1}}}, {i32({2, 3})}, {i32({2, 3})}},
       {Op::OneHot,
        {i32({4})},
        {{"num_classes", int64_t{10}}},
@@ -129,6 +130,16 @@ TEST(Infer, ExplicitlyTypedOpsNeedADeclaredType) {
   EXPECT_EQ(infer_error(Op::Constant, {}, {{"value", 1.0}}),
             "result type must be given");
   EXPECT_EQ(infer_error(Op::Fused, {f32({2})}), "result type must be given");
+}
+
+TEST(Infer, Iota) {
+  EXPECT_EQ(infer1(Op::Iota, {}, {}, {f64({5})}), f64({5}));
+  EXPECT_EQ(infer_error(Op::Iota, {}, {{"axis", int64_t{2}}}, {f32({2, 3})}),
+            "iota axis 2 is out of range for f32[2,3]");
+  EXPECT_EQ(infer_error(Op::Iota, {}, {}, {boolean({2})}),
+            "iota needs a numeric result type, got bool[2]");
+  EXPECT_EQ(infer_error(Op::Iota, {}, {}, {f32({})}),
+            "iota needs a result of rank >= 1, got f32[]");
 }
 
 TEST(Infer, RandomUniform) {

@@ -439,6 +439,41 @@ TEST(InterpOneHot, OutOfRangeLabel) {
             "one_hot: label -1 at index 1 is out of range [0, 4)");
 }
 
+TEST(InterpIota, CoordinateAlongTheAxis) {
+  Fixture f;
+  EXPECT_EQ(f.run(f.b.iota(i32({2, 3}), 1)).data, (Data{0, 1, 2, 0, 1, 2}));
+  Fixture g;
+  EXPECT_EQ(g.run(g.b.iota(f64({2, 3}), 0)).data, (Data{0, 0, 0, 1, 1, 1}));
+  Fixture h;
+  HostTensor r = h.run(h.b.iota(i64({2, 2, 2}), 1));
+  EXPECT_EQ(r.type, i64({2, 2, 2}));
+  EXPECT_EQ(r.data, (Data{0, 0, 1, 1, 0, 0, 1, 1}));
+}
+
+// An input range is checked when the graph runs, naming input and element.
+TEST(InterpInputRange, OutOfRangeElementIsAnError) {
+  Fixture f;
+  Value *y = f.in(i32({3}), {0, 2, 5});
+  f.g.set_input_range(0, {0, 3});
+  Value *n = f.b.neg(y);
+  EXPECT_EQ(error_of([&] { f.run(n); }),
+            "input %in0 of @t: element 2 is 5, outside its range [0, 3) "
+            "(labels must lie in [0, num_classes))");
+  f.feeds[0].data[2] = 1;
+  EXPECT_EQ(f.run(n).data, (Data{0, -2, -1}));
+  EXPECT_EQ(error_of([&] {
+              f.g.set_input_range(0, {2, 2});
+            }),
+            "input %in0: empty range [2, 2)");
+  Fixture g;
+  g.in(f32({1}), {0});
+  EXPECT_EQ(error_of([&] {
+              g.g.set_input_range(0, {0, 1});
+            }),
+            "input %in0: only integer data inputs take a range, not data "
+            "f32[1]");
+}
+
 // --- random numbers ---------------------------------------------------------
 
 TEST(Philox, KnownAnswers) {

@@ -8,11 +8,12 @@
 #include <fmt/format.h>
 
 #include <string>
+#include <unordered_set>
 
 namespace kiln::testing {
 
 inline bool is_body_elementwise(const Node &n) {
-  if (n.info().has(kElementwise))
+  if (n.info().has(kElementwise) || n.op == Op::Iota)
     return true;
   return n.op == Op::Constant && n.result()->type.rank() == 0;
 }
@@ -41,20 +42,52 @@ inline std::string check_kernel_contract(const Graph &g) {
         if (!is_body_elementwise(*b))
           return at + ": body holds " + std::string(b->info().name);
     } else if (kind == "reduction") {
-      if (body.outputs.size() != 1 || body.nodes().empty())
-        return at + ": a reduction kernel has one output";
-      const Node &last = *body.nodes().back();
-      if (!last.info().has(kReduction) ||
-          body.outputs[0].value != last.result())
-        return at + ": the body must end in its one reduction";
-      const Shape &space = last.operands[0]->type.shape;
+      // Prologue, ONE reduction, epilogue (after sum/mean/amax only, on the
+      // reduced value and scalar constants); output 0 reduced, outputs 1..
+      // prologue values of the space's shape.
+      const Node *red = nullptr;
+      std::unordered_set<const Value *> prologue, epilogue;
+      for (auto &b : body.nodes()) {
+        if (b->info().has(kReduction)) {
+          if (red)
+            return at + ": more than one reduction";
+          red = b.get();
+          epilogue.insert(b->result());
+          continue;
+        }
+        if (!is_body_elementwise(*b))
+          return at + ": body holds " + std::string(b->info().name);
+        if (!red) {
+          prologue.insert(b->result());
+          continue;
+        }
+        bool plain =
+            red->op == Op::Sum || red->op == Op::Mean || red->op == Op::Amax;
+        if (!plain)
+          return at + ": an epilogue after " + std::string(red->info().name);
+        for (const Value *o : b->operands)
+          if (!epilogue.count(o) &&
+              !(o->def && o->def->op == Op::Constant && o->type.rank() == 0))
+            return at + ": epilogue reads a value from before the reduction";
+        epilogue.insert(b->result());
+      }
+      if (!red || body.outputs.empty())
+        return at + ": a reduction kernel needs its reduction and an output";
+      const Shape &space = red->operands[0]->type.shape;
       for (const GraphInput &in : body.inputs())
         if (!broadcasts_to(in.value->type.shape, space))
           return at + ": input does not broadcast to the reduction space";
-      for (size_t i = 0; i + 1 < body.nodes().size(); ++i)
-        if (!is_body_elementwise(*body.nodes()[i]))
-          return at + ": prologue holds " +
-                 std::string(body.nodes()[i]->info().name);
+      if (!epilogue.count(body.outputs[0].value) ||
+          body.outputs[0].value->type.shape != red->result()->type.shape)
+        return at + ": output 0 must be the reduced value";
+      for (size_t i = 1; i < body.outputs.size(); ++i) {
+        const Value *o = body.outputs[i].value;
+        if (!prologue.count(o) || o->type.shape != space)
+          return at + ": extra output " + std::to_string(i) +
+                 " is not a prologue value over the space";
+        if (red->op != Op::Sum && red->op != Op::Mean && red->op != Op::Amax)
+          return at + ": extra outputs after " + std::string(red->info().name);
+      }
     } else if (kind == "multi_tensor") {
       for (auto &b : body.nodes())
         if (!is_body_elementwise(*b))
