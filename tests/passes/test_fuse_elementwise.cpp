@@ -1,4 +1,6 @@
 #include "ir/builder.h"
+#include "ir/error.h"
+#include "ir/interpreter.h"
 #include "ir/printer.h"
 #include "passes/fuse_elementwise.h"
 #include "test_util.h"
@@ -153,10 +155,43 @@ TEST(FuseElementwise, NoCycleThroughMatmul) {
   EXPECT_TRUE(testing::same_outputs(interpret(*ref, in), interpret(g, in), 0));
 }
 
+// one_hot of a data input fuses as an iota compare; labels out of [0, C)
+// are still an error, now from the input's range, before anything runs.
+TEST(FuseElementwise, OneHotOfAnInputKeepsItsLabelCheck) {
+  Graph g("hot");
+  Builder b(g);
+  Value *y = g.add_input("y", {DType::i32, {5}});
+  Value *p = g.add_input("p", {DType::f64, {5, 4}});
+  Value *h = b.one_hot(y, 4, DType::f64);
+  g.add_output(b.sum(b.mul(p, h), {0, 1}));
+  g.add_output(b.sub(b.exp(p), h));
+  auto ref = g.clone();
+  ASSERT_TRUE(run_fuse_elementwise(g));
+  verify(g);
+  EXPECT_EQ(testing::check_kernel_contract(g), "");
+  EXPECT_EQ(count_ops(g, Op::OneHot), 0);
+  EXPECT_EQ(count_kind(g, "reduction") + count_kind(g, "elementwise"), 2);
+  ASSERT_TRUE(g.inputs()[0].range.has_value());
+  EXPECT_EQ(*g.inputs()[0].range, (InputRange{0, 4}));
+  std::vector<HostTensor> in = testing::random_inputs(*ref, 3);
+  in[0].data = {0, 3, 1, 2, 3};
+  EXPECT_TRUE(testing::same_outputs(interpret(*ref, in), interpret(g, in), 0));
+  in[0].data[2] = 4;
+  try {
+    interpret(g, in);
+    ADD_FAILURE() << "label 4 of 4 classes was accepted";
+  } catch (const Error &e) {
+    EXPECT_STREQ(e.what(), "input %y of @hot: element 2 is 4, outside its "
+                           "range [0, 4) (labels must lie in [0, "
+                           "num_classes))");
+  }
+}
+
 // Fused against unfused on random graphs, f64, relative 1e-12; the kernel
 // contract holds for every fused node.
 TEST(FuseElementwise, RandomGraphsMatchTheInterpreter) {
-  int fused_nodes = 0, multi_op = 0, reductions = 0;
+  int fused_nodes = 0, multi_op = 0, reductions = 0, extras = 0,
+      epilogues = 0;
   for (uint64_t seed = 0; seed < 250; ++seed) {
     testing::RandomGraphOptions opt;
     opt.num_nodes = 8 + static_cast<int>(seed % 13);
@@ -180,6 +215,10 @@ TEST(FuseElementwise, RandomGraphsMatchTheInterpreter) {
         reductions += n->op == Op::Fused &&
                       n->attrs.get_str("kind") == "reduction" &&
                       n->body->nodes().size() > 1;
+        if (n->op != Op::Fused || n->attrs.get_str("kind") != "reduction")
+          continue;
+        extras += n->results.size() > 1;
+        epilogues += !n->body->nodes().back()->info().has(kReduction);
       }
       for (auto &n : f->nodes())
         EXPECT_FALSE(n->info().has(kElementwise))
@@ -189,6 +228,8 @@ TEST(FuseElementwise, RandomGraphsMatchTheInterpreter) {
   EXPECT_GT(fused_nodes, 500);
   EXPECT_GT(multi_op, 200) << "the generator should make real chains";
   EXPECT_GT(reductions, 50) << "reductions with a prologue";
+  EXPECT_GT(extras, 20) << "reductions that also write a prologue value";
+  EXPECT_GT(epilogues, 20) << "reductions with an epilogue";
 }
 
 } // namespace
