@@ -103,6 +103,42 @@ TEST(Step, BothPathsComputeTheSameTrajectory) {
       ASSERT_EQ(pa[i]->value().get(j), pb[i]->value().get(j)) << pa[i]->name();
 }
 
+// A label outside [0, classes) is an error that names the input and the
+// element, raised before the step runs: no parameter or buffer changes.
+// (Fusion turns one_hot into a compare inside the kernels; its label check
+// becomes the range of the %y input, printed as `%y: i32[8] in [0, 4)`.)
+TEST(Step, OutOfRangeLabelIsAnErrorAndChangesNothing) {
+  manual_seed(4);
+  auto m = make_mlp(small_mlp(0));
+  optim::SGD opt(m->parameters(), recipe());
+  TrainStep step = compile_train_step(*m, nn::cross_entropy, opt, kX, kY);
+  auto [x, y] = batch(0);
+  step(x, y); // a good step, so that the momentum buffers are not zero
+  std::vector<Array> before;
+  for (auto &p : m->parameters())
+    before.push_back(p->value().clone());
+  for (double bad : {4.0, -1.0}) {
+    y.set(5, bad);
+    try {
+      step(x, y);
+      ADD_FAILURE() << "label " << bad << " was accepted";
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find(fmt::format(
+                    "input %y of @step: element 5 is {}, outside its range "
+                    "[0, 4)",
+                    bad)),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  auto ps = m->parameters();
+  for (size_t i = 0; i < ps.size(); ++i)
+    for (int64_t j = 0; j < ps[i]->value().numel(); ++j)
+      ASSERT_EQ(ps[i]->value().get(j), before[i].get(j)) << ps[i]->name();
+  y.set(5, 1);
+  EXPECT_TRUE(std::isfinite(step(x, y)));
+}
+
 TEST(Step, StepGraphInputOutputConvention) {
   manual_seed(3);
   auto m = make_mlp(small_mlp());
