@@ -239,6 +239,24 @@ std::string bcast_offset(const Shape &from, const Shape &to,
   return strided_offset(to, broadcast_strides(from, to), i);
 }
 
+std::string iota_value(const Node &n, const Shape &space, std::string_view i) {
+  const Type &t = n.result()->type;
+  const Shape &s = t.shape;
+  if (!broadcasts_to(s, space))
+    fail("cuda emitter: iota {} does not broadcast to the iteration space {}",
+         t.str(), shape_str(space));
+  int axis = normalize_axis(n.attrs.get_int("axis", 0), t.rank());
+  // The space axis that the iota's axis lines up with (trailing alignment).
+  size_t a = space.size() - s.size() + static_cast<size_t>(axis);
+  std::string coord = "0";
+  if (s[axis] != 1) {
+    std::vector<int64_t> st(space.size(), 0);
+    st[a] = 1;
+    coord = strided_offset(space, st, i);
+  }
+  return fmt::format("kiln_cvt<{}>((long long){})", reg_type(t.dtype), coord);
+}
+
 std::unordered_set<const Value *>
 needed_values(const Graph &body, const std::vector<const Value *> &targets) {
   std::unordered_set<const Value *> need(targets.begin(), targets.end());
@@ -344,7 +362,17 @@ std::string BodyWriter::expr(const Node &n) const {
 const Node *BodyWriter::emit(std::string &out,
                              const std::vector<const Value *> &targets,
                              std::string_view indent) {
-  auto need = needed_values(body_, targets);
+  // What the targets need, not looking through values already bound.
+  std::unordered_set<const Value *> need(targets.begin(), targets.end());
+  for (size_t k = body_.nodes().size(); k-- > 0;) {
+    const Node &n = *body_.nodes()[k];
+    bool used = false;
+    for (const Value *r : n.results)
+      used = used || (need.count(r) && !bound(r));
+    if (used)
+      for (const Value *o : n.operands)
+        need.insert(o);
+  }
   for (auto &np : body_.nodes()) {
     const Node &n = *np;
     bool wanted = false, done = true;
@@ -360,6 +388,10 @@ const Node *BodyWriter::emit(std::string &out,
       line(out, indent,
            fmt::format("const {} {} = {};", reg_type(r->type.dtype), v,
                        literal(r->type.dtype, n.attrs.get_float("value"))));
+    } else if (n.op == Op::Iota && has_space_) {
+      line(out, indent,
+           fmt::format("const {} {} = {};", reg_type(r->type.dtype), v,
+                       iota_value(n, space_, index_)));
     } else if (n.info().has(kElementwise)) {
       line(out, indent,
            fmt::format("const {} {} = {};", reg_type(r->type.dtype), v,
@@ -424,6 +456,7 @@ std::string emit_elementwise_loop(const LoopSpec &s) {
   // The body at index `i`, with full inputs read through `full_name`.
   auto element = [&](std::string_view in2, auto full_name, auto store) {
     BodyWriter w(*s.body, s.prefix);
+    w.set_space(s.space, "i");
     for (auto &[v, n] : hoisted)
       w.bind(v, n);
     std::string code;

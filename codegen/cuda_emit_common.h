@@ -36,24 +36,39 @@ std::string pointer_param(DType t, std::string_view name, bool is_const);
 // A short text of a shape for comments and names: 64x784.
 std::string dims(const Shape &s);
 
+// The C expression (register type of the iota's dtype) of an `iota` node
+// of shape S read at linear index `i` of the iteration space `space` (S
+// broadcasts to it): the coordinate of i along the space axis that S's
+// `axis` lines up with, 0 where S is 1 along it.
+std::string iota_value(const Node &n, const Shape &space, std::string_view i);
+
 // Values the targets depend on (transitively) within `body`.
 std::unordered_set<const Value *>
 needed_values(const Graph &body, const std::vector<const Value *> &targets);
 
-// Prints the elementwise and constant nodes of a body as statements, each
-// result in a fresh local `<prefix><id>`. Inputs must be bound first.
+// Prints the elementwise, constant and iota nodes of a body as statements,
+// each result in a fresh local `<prefix><id>`. Inputs must be bound first;
+// iotas need the iteration space and the C name of its linear index
+// (set_space), else they are handed back like any other unsupported node.
 class BodyWriter {
 public:
   BodyWriter(const Graph &body, std::string prefix)
       : body_(body), prefix_(std::move(prefix)) {}
+
+  void set_space(Shape space, std::string index) {
+    space_ = std::move(space);
+    index_ = std::move(index);
+    has_space_ = true;
+  }
 
   void bind(const Value *v, std::string name) { names_[v] = std::move(name); }
   bool bound(const Value *v) const { return names_.count(v) != 0; }
   const std::string &name(const Value *v) const;
 
   // Emits, in body order, the nodes that `targets` need and that are not
-  // bound yet; stops at the first node that is not elementwise or constant
-  // (the caller handles it) and returns it, or nullptr at the end.
+  // bound yet (a bound value's operands are not needed); stops at the first
+  // node that is not elementwise, constant or (with a space) iota (the
+  // caller handles it) and returns it, or nullptr at the end.
   const Node *emit(std::string &out, const std::vector<const Value *> &targets,
                    std::string_view indent);
 
@@ -63,6 +78,9 @@ private:
   const Graph &body_;
   std::string prefix_;
   std::unordered_map<const Value *, std::string> names_;
+  Shape space_;
+  std::string index_;
+  bool has_space_ = false;
 };
 
 // The list of ops in a body, for comments: "mul, add, relu".
@@ -76,7 +94,8 @@ void line(std::string &out, std::string_view indent, std::string_view text);
 // Inputs whose shape equals the space are read contiguously (16-byte vector
 // loads when every such pointer is aligned, then a scalar tail); inputs of
 // one element are loaded once before the loop; others use broadcast offsets
-// baked from `space`.
+// baked from `space`. An iota is computed per element from the index, like
+// a broadcast input (it never takes part in the vector loads).
 struct LoopSpec {
   const Graph *body = nullptr;
   Shape space;
@@ -96,8 +115,13 @@ std::string kernel_head(const std::string &name, const std::string &summary,
                         const std::vector<std::string> &params,
                         int block_threads);
 
-// Reduction-kind kernels (codegen/cuda_emit_reduce.cpp): `body` ends in one
-// sum/mean/amax/softmax/log_softmax node whose result is its only output.
+// Reduction-kind kernels (codegen/cuda_emit_reduce.cpp): `body` holds one
+// sum/mean/amax/softmax/log_softmax node R after an elementwise prologue
+// (passes/fuse_elementwise.cpp, "CONTRACT for the code generators"). After
+// sum/mean/amax, an elementwise epilogue on R's result may follow (output 0
+// is R's result or an epilogue value) and outputs 1.. may be prologue
+// values of the reduction input's shape, written as the reduction visits
+// each point. Softmax bodies end in R, their only output.
 CudaKernel emit_reduction_kernel(const Graph &body, const std::string &name,
                                  const std::string &what);
 

@@ -1,11 +1,20 @@
-// Reduction kernels: a fused (or one-node) body whose last node is a
-// sum/mean/amax over axes or a softmax/log_softmax along an axis, after an
-// elementwise prologue over the reduction input's space.
+// Reduction kernels: a fused (or one-node) body with one sum/mean/amax over
+// axes or softmax/log_softmax along an axis (R), after an elementwise
+// prologue over the reduction input's space X (iotas included), and, after
+// sum/mean/amax only, an elementwise epilogue on R's result (the contract
+// is at the top of passes/fuse_elementwise.cpp).
 //
-// The prologue becomes a device function `<kernel>_x(i, in...)` that
-// computes element i of the reduction input from the kernel's inputs; the
-// kernel then reads the input only through it. Layouts, viewing the input
-// as [O, R, I] when the reduced axes are one contiguous block:
+// The prologue becomes a device function `<kernel>_x(i, in..., out1...)`
+// that computes element i of the reduction input from the kernel's inputs
+// and stores the extra outputs (prologue values of shape X) at i; the
+// kernel reads the input only through it. Every layout below calls it
+// exactly once per point of X (a warp lane, a block thread or a tile row
+// owns each point), so each extra element is written once. The epilogue
+// becomes `<kernel>_y(r)`, applied to the finished value (after the mean's
+// division) before output 0 is stored. Kernel parameters: the inputs, out0,
+// then the extra outputs, as the runtime passes a node's results. Layouts,
+// viewing the input as [O, R, I] when the reduced axes are one contiguous
+// block:
 //   I == 1, R <= 1024:  a warp per row (8 rows per block), shuffle reduction
 //   I == 1, R  > 1024:  a block per row, warp shuffles + shared memory
 //   I  > 1:             column tiles: 32 columns x 8 partial rows per block
@@ -18,6 +27,8 @@
 #include "ir/interpreter.h"
 
 #include <fmt/format.h>
+
+#include <unordered_set>
 
 namespace kiln::cuda::detail {
 
@@ -65,45 +76,127 @@ CudaKernel emit_reduction_kernel(const Graph &body, const std::string &name,
                                  const std::string &what) {
   if (body.nodes().empty())
     fail("cuda emitter: {}: reduction body is empty", name);
-  const Node &red = *body.nodes().back();
-  if (!red.info().has(kReduction))
-    fail("cuda emitter: {}: reduction body must end in a reduction, not {}",
-         name, op_name(red.op));
-  if (body.outputs.size() != 1 || body.outputs[0].value != red.result())
-    fail("cuda emitter: {}: the reduction's result must be the body's only "
-         "output",
-         name);
+  // The one reduction node R; the nodes before it are the prologue, the
+  // nodes after it the epilogue.
+  size_t red_pos = body.nodes().size();
+  for (size_t j = 0; j < body.nodes().size(); ++j)
+    if (body.nodes()[j]->info().has(kReduction)) {
+      if (red_pos != body.nodes().size())
+        fail("cuda emitter: {}: reduction body holds more than one "
+             "reduction",
+             name);
+      red_pos = j;
+    }
+  if (red_pos == body.nodes().size())
+    fail("cuda emitter: {}: reduction body has no reduction node", name);
+  const Node &red = *body.nodes()[red_pos];
+  const bool softmax = red.op == Op::Softmax || red.op == Op::LogSoftmax;
+  if (body.outputs.empty())
+    fail("cuda emitter: {}: reduction body has no outputs", name);
   const Value *x = red.operands[0];
   const Shape &xs = x->type.shape;
   const DType dt = x->type.dtype;
   const std::string T(reg_type(dt));
   const Type &rt = red.result()->type;
 
+  // Epilogue: elementwise ops and scalar constants over R's result and
+  // earlier epilogue values (scalar constants may sit anywhere in the body).
+  std::unordered_set<const Value *> epi = {red.result()};
+  for (size_t j = red_pos + 1; j < body.nodes().size(); ++j) {
+    const Node &n = *body.nodes()[j];
+    if (softmax)
+      fail("cuda emitter: {}: {} must be the last node of its body", name,
+           op_name(red.op));
+    if (n.op != Op::Constant && !n.info().has(kElementwise))
+      fail("cuda emitter: {}: {} cannot be part of a reduction epilogue", name,
+           op_name(n.op));
+    for (const Value *o : n.operands) {
+      bool scalar_const =
+          o->def && o->def->op == Op::Constant && o->type.numel() == 1;
+      if (!epi.count(o) && !scalar_const)
+        fail("cuda emitter: {}: the epilogue's {} reads {}, which is not the "
+             "reduction's result or an epilogue value",
+             name, op_name(n.op), o->type.str());
+    }
+    if (n.op != Op::Constant)
+      for (const Value *r : n.results)
+        epi.insert(r);
+  }
+  const Value *out0 = body.outputs[0].value;
+  if (!epi.count(out0))
+    fail("cuda emitter: {}: output 0 must be the reduction's result or an "
+         "epilogue value",
+         name);
+  if (out0->type.shape != rt.shape)
+    fail("cuda emitter: {}: output 0 {} is not of the reduction's result "
+         "shape {}",
+         name, out0->type.str(), shape_str(rt.shape));
+  const Type &ot = out0->type;
+  // Extra outputs: prologue values of the reduction input's shape.
+  std::vector<const Value *> extras;
+  for (size_t o = 1; o < body.outputs.size(); ++o) {
+    const Value *v = body.outputs[o].value;
+    if (softmax)
+      fail("cuda emitter: {}: {} must be its body's only output", name,
+           op_name(red.op));
+    if (epi.count(v))
+      fail("cuda emitter: {}: output {} is an epilogue value; only output 0 "
+           "may be",
+           name, o);
+    if (v->type.shape != xs)
+      fail("cuda emitter: {}: extra output {} {} is not of the reduction "
+           "input's shape {}",
+           name, o, v->type.str(), shape_str(xs));
+    extras.push_back(v);
+  }
+
   CudaKernel k;
   k.name = name;
+  std::vector<std::string> out_types;
+  for (const GraphOutput &o : body.outputs)
+    out_types.push_back(o.value->type.str());
   k.summary = fmt::format("{} [{}] {} -> {}", what, op_list(body),
-                          x->type.str(), rt.str());
+                          x->type.str(), fmt::join(out_types, ", "));
+  if (!extras.empty())
+    k.summary += fmt::format(" ({} written as the reduction visits each point)",
+                             extras.size() == 1
+                                 ? std::string("output 1")
+                                 : fmt::format("outputs 1..{}", extras.size()));
 
-  // Parameters and the prologue function.
-  std::vector<std::string> params, in_params, args;
+  // Parameters (inputs, out0, the extra outputs) and the prologue function,
+  // which also stores the extra outputs at i: every layout below evaluates
+  // each point of the input exactly once.
+  std::vector<std::string> params, x_params, args;
   for (size_t i = 0; i < body.inputs().size(); ++i) {
     const Value *v = body.inputs()[i].value;
     std::string p = pointer_param(v->type.dtype, fmt::format("in{}", i), true);
     params.push_back(p);
-    in_params.push_back(p);
+    x_params.push_back(p);
     args.push_back(fmt::format("in{}", i));
   }
-  params.push_back(pointer_param(rt.dtype, "out0", false));
+  params.push_back(pointer_param(ot.dtype, "out0", false));
+  for (size_t e = 0; e < extras.size(); ++e) {
+    std::string p = pointer_param(extras[e]->type.dtype,
+                                  fmt::format("out{}", e + 1), false);
+    params.push_back(p);
+    x_params.push_back(p);
+    args.push_back(fmt::format("out{}", e + 1));
+  }
   std::string fn = name + "_x";
-  std::string src = fmt::format("// {}_x: element i of the reduction input "
-                                "{}\n",
-                                name, x->type.str());
-  src += fmt::format("__device__ __forceinline__ {} {}(long long i{}{}) {{\n",
-                     T, fn, in_params.empty() ? "" : ", ",
-                     fmt::join(in_params, ", "));
+  std::string src =
+      fmt::format("// {}_x: element i of the reduction input "
+                  "{}{}\n",
+                  name, x->type.str(),
+                  extras.empty() ? "" : "; stores the extra outputs at i");
+  src +=
+      fmt::format("__device__ __forceinline__ {} {}(long long i{}{}) {{\n", T,
+                  fn, x_params.empty() ? "" : ", ", fmt::join(x_params, ", "));
   {
     BodyWriter w(body, "v");
-    auto need = needed_values(body, {x});
+    w.set_space(xs, "i");
+    std::vector<const Value *> targets = {x};
+    targets.insert(targets.end(), extras.begin(), extras.end());
+    auto need = needed_values(body, targets);
     for (size_t i = 0; i < body.inputs().size(); ++i) {
       const Value *v = body.inputs()[i].value;
       if (!need.count(v))
@@ -119,19 +212,44 @@ CudaKernel emit_reduction_kernel(const Graph &body, const std::string &name,
                             bcast_offset(v->type.shape, xs, "i"))));
       w.bind(v, n);
     }
-    if (const Node *bad = w.emit(src, {x}, "  "))
+    if (const Node *bad = w.emit(src, targets, "  "))
       fail("cuda emitter: {}: {} cannot be part of a reduction prologue", name,
            op_name(bad->op));
+    for (size_t e = 0; e < extras.size(); ++e)
+      line(src, "  ",
+           fmt::format("out{}[i] = {};", e + 1,
+                       store_value(extras[e]->type.dtype, w.name(extras[e]))));
     line(src, "  ", fmt::format("(void)i;"));
     line(src, "  ", fmt::format("return {};", w.name(x)));
   }
   src += "}\n";
+  // The epilogue function: output 0 from the finished reduction value.
+  std::string epi_fn;
+  if (out0 != red.result()) {
+    epi_fn = name + "_y";
+    src += fmt::format("// {}: the epilogue, output 0 {} from the reduced "
+                       "value\n",
+                       epi_fn, ot.str());
+    src += fmt::format("__device__ __forceinline__ {} {}({} r) {{\n",
+                       reg_type(ot.dtype), epi_fn, reg_type(rt.dtype));
+    BodyWriter w(body, "e");
+    w.bind(red.result(), "r");
+    if (const Node *bad = w.emit(src, {out0}, "  "))
+      fail("cuda emitter: {}: {} cannot be part of a reduction epilogue", name,
+           op_name(bad->op));
+    line(src, "  ", fmt::format("return {};", w.name(out0)));
+    src += "}\n";
+  }
   std::string call_args =
       args.empty() ? "" : fmt::format(", {}", fmt::join(args, ", "));
   auto X = [&](const std::string &idx) {
     return fmt::format("{}({}{})", fn, idx, call_args);
   };
-  auto store = [&](const std::string &v) { return store_value(rt.dtype, v); };
+  // The stored form of output 0 from the reduced value `v`.
+  auto store = [&](const std::string &v) {
+    return store_value(ot.dtype,
+                       epi_fn.empty() ? v : fmt::format("{}({})", epi_fn, v));
+  };
   std::string head = kernel_head(name, k.summary, params, kBlock);
   head += "  (void)first;\n  (void)stride;\n";
 

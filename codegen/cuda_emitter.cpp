@@ -1,6 +1,7 @@
 // The CUDA emitter's entry points: which nodes get kernels, elementwise and
-// multi-tensor fused kernels, the small layout/source kernels, and the one
-// translation unit of a graph. Reductions are in cuda_emit_reduce.cpp.
+// multi-tensor fused kernels, the small layout/source kernels (iota, fills,
+// one_hot, random draws), and the one translation unit of a graph.
+// Reductions are in cuda_emit_reduce.cpp.
 #include "codegen/cuda_emitter.h"
 #include "codegen/cuda_emit_common.h"
 
@@ -338,6 +339,13 @@ CudaKernel emit_layout(const Node &n, const std::string &name) {
         rt.numel(),
         fmt::format("out0[i] = {};",
                     store_value(od, literal(od, n.attrs.get_float("value")))));
+  case Op::Iota:
+    return simple_kernel(
+        n, name,
+        fmt::format("iota axis {} {}", n.attrs.get_int("axis", 0), what),
+        rt.numel(),
+        fmt::format("out0[i] = {};",
+                    store_value(od, iota_value(n, rt.shape, "i"))));
   case Op::RandomUniform:
     return simple_kernel(
         n, name, fmt::format("philox4x32-10 uniform {}", what), rt.numel(),

@@ -134,6 +134,18 @@ inline std::vector<NamedGraph> standalone_op_graphs() {
   add(try_graph("constant_i64", [](Graph &, Builder &b) {
     return b.constant(-3, {DType::i64, {5}});
   }));
+  add(try_graph("iota_f32_axis0", [](Graph &, Builder &b) {
+    return b.iota({DType::f32, {17, 3}}, 0);
+  }));
+  add(try_graph("iota_i64_axis1_3d", [](Graph &, Builder &b) {
+    return b.iota({DType::i64, {2, 3, 4}}, 1);
+  }));
+  add(try_graph("iota_i32_1d", [](Graph &, Builder &b) {
+    return b.iota({DType::i32, {1000}}, 0);
+  }));
+  add(try_graph("iota_f64_unit_axis", [](Graph &, Builder &b) {
+    return b.iota({DType::f64, {1, 9}}, 0);
+  }));
   add(try_graph("random_uniform", [](Graph &g, Builder &b) {
     Value *s = g.add_input("seed", {DType::i64, {}});
     Value *o = g.add_input("offset", {DType::i64, {}});
@@ -292,6 +304,189 @@ inline std::vector<NamedGraph> fused_graphs() {
     out.push_back({g->name, std::move(g)});
   }
   return out;
+}
+
+// One graph holding one hand-built fused node (operands from `inputs`).
+inline NamedGraph
+fused_graph(const std::string &name, const std::string &kind,
+            const std::vector<Type> &inputs,
+            const std::function<std::vector<Value *>(
+                Builder &, const std::vector<Value *> &)> &body_fn) {
+  auto g = std::make_unique<Graph>(name);
+  std::vector<Value *> ops;
+  for (size_t k = 0; k < inputs.size(); ++k)
+    ops.push_back(g->add_input(fmt::format("x{}", k), inputs[k]));
+  fused(*g, kind, ops, body_fn);
+  for (Value *r : g->nodes().back()->results)
+    g->add_output(r);
+  return {name, std::move(g)};
+}
+
+// The extensions of the fused-node contract (passes/fuse_elementwise.cpp):
+// iotas in elementwise bodies and reduction prologues, and reductions with
+// an epilogue and extra outputs, over every reduction layout.
+inline std::vector<NamedGraph> contract_graphs() {
+  using V = std::vector<Value *>;
+  const DType f32 = DType::f32, i32 = DType::i32;
+  std::vector<NamedGraph> out;
+  // ---- iota in elementwise bodies ----
+  // x * col + row, f32 iotas of shapes [1,C] (axis 1) and [N,1] (axis 0):
+  // the full input keeps the vector path.
+  out.push_back(fused_graph("iota_ew_f32_rows_cols", "elementwise",
+                            {{f32, {64, 10}}}, [](Builder &b, const V &a) {
+                              Value *col = b.iota({DType::f32, {1, 10}}, 1);
+                              Value *row = b.iota({DType::f32, {64, 1}}, 0);
+                              return V{b.add(b.mul(a[0], col), row)};
+                            }));
+  // one_hot by iota: labels [N,1] against classes [1,C].
+  out.push_back(fused_graph("iota_ew_one_hot", "elementwise", {{i32, {64, 1}}},
+                            [](Builder &b, const V &a) {
+                              Value *cls = b.iota({DType::i32, {1, 10}}, 1);
+                              return V{b.cast(b.eq(a[0], cls), DType::f32)};
+                            }));
+  // 3-D, i32: an iota of rank 2 lining up with space axis 1, a full-shape
+  // one along the last axis, a rank-1 one; two outputs.
+  out.push_back(fused_graph("iota_ew_i32_3d", "elementwise", {{i32, {4, 5, 6}}},
+                            [](Builder &b, const V &a) {
+                              Value *mid = b.iota({DType::i32, {5, 1}}, 0);
+                              Value *last = b.iota({DType::i32, {4, 5, 6}}, 2);
+                              Value *first = b.iota({DType::i64, {4, 5, 6}}, 0);
+                              Value *vec = b.iota({DType::i32, {6}}, 0);
+                              Value *r =
+                                  b.add(b.mul(a[0], mid), b.sub(last, vec));
+                              return V{b.add(r, b.cast(first, DType::i32)),
+                                       b.cast(b.eq(last, a[0]), DType::f32)};
+                            }));
+  // f64, an iota of size 1 along its axis (all zeros) and a full one.
+  out.push_back(fused_graph("iota_ew_f64_unit_axis", "elementwise",
+                            {{DType::f64, {5, 7}}}, [](Builder &b, const V &a) {
+                              Value *z = b.iota({DType::f64, {1, 7}}, 0);
+                              Value *c = b.iota({DType::f64, {5, 7}}, 1);
+                              return V{b.add(a[0], b.add(z, c))};
+                            }));
+  // ---- reductions: epilogues ----
+  // The loss: sum(x * y) / 64, negated.
+  out.push_back(fused_graph("red_loss_epilogue", "reduction",
+                            {{f32, {64, 10}}, {f32, {64, 10}}},
+                            [](Builder &b, const V &a) {
+                              Value *s = b.sum(b.mul(a[0], a[1]), {0, 1});
+                              Value *d = b.div(s, b.scalar(64.0, DType::f32));
+                              return V{b.neg(d)};
+                            }));
+  // one_hot by iota in the prologue, then the same epilogue.
+  out.push_back(fused_graph(
+      "red_iota_one_hot_loss", "reduction", {{f32, {64, 10}}, {i32, {64, 1}}},
+      [](Builder &b, const V &a) {
+        Value *cls = b.iota({DType::i32, {1, 10}}, 1);
+        Value *oh = b.cast(b.eq(a[1], cls), DType::f32);
+        Value *s = b.sum(b.mul(a[0], oh), {0, 1});
+        return V{b.neg(b.div(s, b.scalar(64.0, DType::f32)))};
+      }));
+  // mean over the last axis, then rsqrt(m + eps) (warp per row).
+  out.push_back(fused_graph("red_mean_epilogue_rows", "reduction",
+                            {{f32, {32, 100}}}, [](Builder &b, const V &a) {
+                              Value *m = b.mean(b.mul(a[0], a[0]), {-1}, true);
+                              return V{b.rsqrt(b.add(m, 1e-5))};
+                            }));
+  // amax over the last axis with an epilogue changing the dtype, and the
+  // prologue's exp as an extra output.
+  out.push_back(fused_graph("red_amax_epilogue_extra", "reduction",
+                            {{f32, {16, 50}}, {f32, {50}}},
+                            [](Builder &b, const V &a) {
+                              Value *e = b.exp(b.sub(a[0], a[1]));
+                              Value *m = b.amax(e, {-1});
+                              return V{b.gt(m, b.scalar(1.5, DType::f32)), e};
+                            }));
+  // i32 sum with an epilogue (a count of positives, doubled).
+  out.push_back(fused_graph("red_i32_count_epilogue", "reduction",
+                            {{f32, {64, 10}}}, [](Builder &b, const V &a) {
+                              Value *pos =
+                                  b.cast(b.gt(a[0], b.scalar(0, DType::f32)),
+                                         DType::i32);
+                              Value *c = b.sum(pos, {1}, true);
+                              return V{b.mul(c, b.scalar(2, DType::i32))};
+                            }));
+  // ---- reductions: extra outputs, one graph per layout ----
+  // The bias gradient: axes [0], column tiles; output 1 is the masked
+  // gradient (where(h > 0, g, 0)).
+  out.push_back(fused_graph("red_bias_grad_extra_cols", "reduction",
+                            {{f32, {64, 128}}, {f32, {128}}, {f32, {64, 128}}},
+                            [](Builder &b, const V &a) {
+                              Value *h = b.add(a[0], a[1]);
+                              Value *c = b.scalar(0, DType::f32);
+                              Value *m = b.where(b.gt(h, c), a[2], c);
+                              return V{b.sum(m, {0}, true), m};
+                            }));
+  // axes [-1], warp per row: the product and a bool mask as extras.
+  out.push_back(fused_graph("red_rows_extras_warp", "reduction",
+                            {{f32, {64, 10}}, {f32, {64, 10}}},
+                            [](Builder &b, const V &a) {
+                              Value *p = b.mul(a[0], a[1]);
+                              Value *mask = b.gt(a[0], b.scalar(0, DType::f32));
+                              return V{b.sum(p, {-1}), p, mask};
+                            }));
+  // axes [0, 1] of the whole input, with the loss epilogue and an extra.
+  out.push_back(fused_graph(
+      "red_all_epilogue_extra", "reduction", {{f32, {64, 10}}, {f32, {64, 10}}},
+      [](Builder &b, const V &a) {
+        Value *p = b.mul(a[0], a[1]);
+        Value *s = b.sum(p, {0, 1});
+        return V{b.neg(b.div(s, b.scalar(64.0, DType::f32))), p};
+      }));
+  // Rows longer than 1024: a block per row; mean with an epilogue, and the
+  // reduction's own operand as the extra.
+  out.push_back(fused_graph("red_long_rows_extra_block", "reduction",
+                            {{f32, {4, 3000}}, {f32, {4, 1}}},
+                            [](Builder &b, const V &a) {
+                              Value *e = b.exp(b.sub(a[0], a[1]));
+                              Value *m = b.mean(e, {1}, true);
+                              return V{b.log(m), e};
+                            }));
+  // axes [0, 1] of [64, 100]: one row of 6400, a block per row.
+  out.push_back(fused_graph("red_all_long_extra_block", "reduction",
+                            {{f32, {64, 100}}}, [](Builder &b, const V &a) {
+                              Value *sq = b.mul(a[0], a[0]);
+                              return V{b.sum(sq, {0, 1}), sq};
+                            }));
+  // A non-contiguous pair of axes: a warp per output element.
+  out.push_back(fused_graph("red_noncontig_extra", "reduction",
+                            {{f32, {4, 5, 6}}, {f32, {5, 1}}},
+                            [](Builder &b, const V &a) {
+                              Value *p = b.mul(a[0], a[1]);
+                              Value *m = b.mean(p, {0, 2});
+                              return V{b.mul(m, b.scalar(3.0, DType::f32)), p};
+                            }));
+  // Column tiles over a middle axis (I > 1), amax with an iota prologue and
+  // an extra, f64.
+  out.push_back(fused_graph("red_middle_axis_iota_extra", "reduction",
+                            {{DType::f64, {3, 40, 33}}},
+                            [](Builder &b, const V &a) {
+                              Value *r = b.iota({DType::f64, {40, 1}}, 0);
+                              Value *p = b.add(a[0], r);
+                              return V{b.amax(p, {1}), p};
+                            }));
+  return out;
+}
+
+// A loss with one_hot by iota and a bias gradient whose mask is also an
+// output, before and after fuse-elementwise.
+inline std::unique_ptr<Graph> iota_loss_graph() {
+  auto g = std::make_unique<Graph>("iota_loss_bias_grad");
+  Builder b(*g);
+  Value *x = g->add_input("x", {DType::f32, {64, 10}});
+  Value *y = g->add_input("y", {DType::i32, {64, 1}});
+  Value *h = g->add_input("h", {DType::f32, {64, 128}});
+  Value *bias = g->add_input("b", {DType::f32, {128}});
+  Value *gr = g->add_input("g", {DType::f32, {64, 128}});
+  Value *oh = b.cast(b.eq(y, b.iota({DType::i32, {1, 10}}, 1)), DType::f32);
+  Value *loss = b.neg(b.div(b.sum(b.mul(x, oh)), b.scalar(64, DType::f32)));
+  Value *zero = b.scalar(0, DType::f32);
+  Value *m = b.where(b.gt(b.add(h, bias), zero), gr, zero);
+  g->add_output(loss);
+  g->add_output(b.sum(m, {0}, true));
+  g->add_output(m);
+  g->add_output(b.add(b.iota({DType::f32, {64, 128}}, 0), h));
+  return g;
 }
 
 } // namespace kiln::testing

@@ -186,6 +186,218 @@ TEST_F(CudaCodegen, ReductionLayouts) {
             std::string::npos);
 }
 
+TEST_F(CudaCodegen, ContractExtensionsCompile) {
+  auto graphs = testing::contract_graphs();
+  for (auto &ng : graphs) {
+    SCOPED_TRACE(ng.name);
+    const Node &n = *ng.graph->nodes().back();
+    ASSERT_EQ(n.op, Op::Fused);
+    ASSERT_NO_THROW(emit_cuda_kernel(n, "k"));
+  }
+  compile_graph(*testing::merge_graphs(graphs, "contract"));
+}
+
+// A graph with iotas, unfused and after fuse-elementwise (whatever fused
+// nodes the pass makes of it are within the contract).
+TEST_F(CudaCodegen, IotaGraphCompilesStandaloneAndFused) {
+  auto plain = testing::iota_loss_graph();
+  compile_graph(*plain);
+  auto fused = testing::iota_loss_graph();
+  run_fuse_elementwise(*fused);
+  int fused_nodes = 0;
+  for (auto &n : fused->nodes())
+    fused_nodes += n->op == Op::Fused;
+  EXPECT_GT(fused_nodes, 0);
+  compile_graph(*fused);
+}
+
+// The kernel of the fused node of contract graph `name`.
+CudaKernel contract_kernel(const std::string &name) {
+  for (auto &ng : testing::contract_graphs())
+    if (ng.name == name)
+      return emit_cuda_kernel(*ng.graph->nodes().back(), "kiln_" + name);
+  ADD_FAILURE() << "no contract graph " << name;
+  return {};
+}
+
+bool has(const CudaKernel &k, const std::string &text) {
+  return k.kernel.find(text) != std::string::npos;
+}
+
+TEST_F(CudaCodegen, IotaInElementwiseKernels) {
+  // [1,10] along axis 1 and [64,1] along axis 0 of a [64,10] space: the
+  // coordinate along the matching space axis, in the register type; the full
+  // input still takes the vector path (the iota is computed per element).
+  CudaKernel k = contract_kernel("iota_ew_f32_rows_cols");
+  EXPECT_TRUE(has(k, "kiln_cvt<float>((long long)((i % 10LL)))")) << k.kernel;
+  EXPECT_TRUE(has(k, "kiln_cvt<float>((long long)((i / 10LL)))")) << k.kernel;
+  EXPECT_TRUE(has(k, "kiln_vec4<float>"));
+  EXPECT_TRUE(has(k, "kiln_aligned4(in0)"));
+  EXPECT_NE(k.summary.find("iota"), std::string::npos);
+  // 3-D: a [5,1] iota lines up with space axis 1, a rank-1 one with the last.
+  CudaKernel k3 = contract_kernel("iota_ew_i32_3d");
+  EXPECT_TRUE(has(k3, "kiln_cvt<int>((long long)(((i / 6LL) % 5LL)))"))
+      << k3.kernel;
+  EXPECT_TRUE(has(k3, "kiln_cvt<int>((long long)((i % 6LL)))")) << k3.kernel;
+  EXPECT_TRUE(has(k3, "kiln_cvt<long long>((long long)((i / 30LL)))"))
+      << k3.kernel;
+  // Size 1 along the iota's axis: always 0.
+  CudaKernel z = contract_kernel("iota_ew_f64_unit_axis");
+  EXPECT_TRUE(has(z, "kiln_cvt<double>((long long)0)")) << z.kernel;
+  // one_hot by iota: no contiguous input, the output alone decides the
+  // vector path.
+  CudaKernel oh = contract_kernel("iota_ew_one_hot");
+  EXPECT_TRUE(has(oh, "if (kiln_aligned4(out0)) {")) << oh.kernel;
+}
+
+TEST_F(CudaCodegen, StandaloneIotaKernel) {
+  Graph g("iota");
+  Builder b(g);
+  g.add_output(b.iota({DType::i64, {2, 3, 4}}, 1));
+  CudaKernel k = emit_cuda_kernel(*g.nodes().back(), "kiln_iota");
+  EXPECT_TRUE(has(k, "out0[i] = kiln_cvt<long long>((long long)(((i / 4LL) "
+                     "% 3LL)));"))
+      << k.kernel;
+  EXPECT_EQ(k.launch.units, 24);
+  compile_graph(g);
+}
+
+TEST_F(CudaCodegen, IotaInReductionPrologue) {
+  CudaKernel k = contract_kernel("red_iota_one_hot_loss");
+  // The class index is computed inside the prologue function at i.
+  size_t x = k.kernel.find("kiln_red_iota_one_hot_loss_x(long long i");
+  ASSERT_NE(x, std::string::npos) << k.kernel;
+  size_t iota = k.kernel.find("kiln_cvt<int>((long long)((i % 10LL)))");
+  ASSERT_NE(iota, std::string::npos) << k.kernel;
+  EXPECT_LT(x, iota);
+  EXPECT_LT(iota, k.kernel.find("__global__"));
+  CudaKernel m = contract_kernel("red_middle_axis_iota_extra");
+  EXPECT_TRUE(has(m, "kiln_cvt<double>((long long)(((i / 33LL) % 40LL)))"))
+      << m.kernel;
+}
+
+TEST_F(CudaCodegen, ReductionEpilogues) {
+  // sum, then / 64 and neg, as a function of the reduced value applied
+  // before the store of out0.
+  CudaKernel loss = contract_kernel("red_loss_epilogue");
+  EXPECT_TRUE(has(loss, "__device__ __forceinline__ float "
+                        "kiln_red_loss_epilogue_y(float r) {"))
+      << loss.kernel;
+  EXPECT_TRUE(has(loss, " = 64.0f;")) << loss.kernel;
+  EXPECT_TRUE(has(loss, "(r / e")) << loss.kernel;
+  EXPECT_TRUE(has(loss, "out0[row] = kiln_red_loss_epilogue_y(acc);"))
+      << loss.kernel;
+  // mean: the division comes first, then the epilogue.
+  CudaKernel mean = contract_kernel("red_mean_epilogue_rows");
+  EXPECT_TRUE(has(mean, "kiln_red_mean_epilogue_rows_y(acc / 100.0f)"))
+      << mean.kernel;
+  // amax with a bool result: the stored form of the epilogue's bool.
+  CudaKernel amax = contract_kernel("red_amax_epilogue_extra");
+  EXPECT_TRUE(has(amax, "__device__ __forceinline__ bool "
+                        "kiln_red_amax_epilogue_extra_y(float r)"))
+      << amax.kernel;
+  EXPECT_TRUE(has(amax, "kiln_bool_t *__restrict__ out0")) << amax.kernel;
+  EXPECT_TRUE(
+      has(amax, "out0[row] = (kiln_bool_t)(kiln_red_amax_epilogue_extra_y("))
+      << amax.kernel;
+  // i32 out of an i32 sum.
+  CudaKernel cnt = contract_kernel("red_i32_count_epilogue");
+  EXPECT_TRUE(has(cnt, "int kiln_red_i32_count_epilogue_y(int r)"))
+      << cnt.kernel;
+  // Without an epilogue there is no _y function.
+  auto graphs = testing::fused_graphs();
+  for (auto &ng : graphs)
+    if (ng.name == "fused_reduce_rows") {
+      CudaKernel k = emit_cuda_kernel(*ng.graph->nodes().back(), "kr");
+      EXPECT_EQ(k.kernel.find("kr_y"), std::string::npos);
+    }
+}
+
+TEST_F(CudaCodegen, ReductionExtraOutputsInEveryLayout) {
+  struct Case {
+    std::string graph, layout;
+    int extras;
+  };
+  const Case cases[] = {
+      {"red_bias_grad_extra_cols", "part[8][33]", 1},
+      {"red_rows_extras_warp", "kiln_warp_reduce(acc", 2},
+      {"red_all_epilogue_extra", "kiln_warp_reduce(acc", 1},
+      {"red_long_rows_extra_block", "kiln_block_reduce(acc", 1},
+      {"red_all_long_extra_block", "kiln_block_reduce(acc", 1},
+      {"red_noncontig_extra", "const long long base", 1},
+      {"red_middle_axis_iota_extra", "part[8][33]", 1},
+      {"red_amax_epilogue_extra", "kiln_warp_reduce(acc", 1},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.graph);
+    CudaKernel k = contract_kernel(c.graph);
+    EXPECT_TRUE(has(k, c.layout)) << k.kernel;
+    std::string fn = "kiln_" + c.graph + "_x(";
+    size_t kernel_at = k.kernel.find("__global__");
+    ASSERT_NE(kernel_at, std::string::npos);
+    std::string sig = k.kernel.substr(kernel_at);
+    sig = sig.substr(0, sig.find('{'));
+    size_t prev = sig.find("out0");
+    ASSERT_NE(prev, std::string::npos) << sig;
+    for (int e = 1; e <= c.extras; ++e) {
+      std::string out = fmt::format("out{}", e);
+      // A kernel parameter after out0, in order, stored by the prologue
+      // function at i and passed to it by the kernel.
+      size_t at = sig.find(" *__restrict__ " + out);
+      ASSERT_NE(at, std::string::npos) << sig;
+      EXPECT_GT(at, prev);
+      prev = at;
+      EXPECT_TRUE(has(k, out + "[i] = ")) << k.kernel;
+      EXPECT_LT(k.kernel.find(out + "[i] = "), kernel_at);
+      EXPECT_NE(k.kernel.find(", " + out, kernel_at), std::string::npos)
+          << k.kernel;
+    }
+    EXPECT_EQ(sig.find(fmt::format("out{}", c.extras + 1)), std::string::npos);
+    EXPECT_NE(k.summary.find("written as the reduction visits"),
+              std::string::npos)
+        << k.summary;
+  }
+  // The bool mask is stored as a byte; the bias gradient's out0 is [1,128].
+  CudaKernel rows = contract_kernel("red_rows_extras_warp");
+  EXPECT_TRUE(has(rows, "out2[i] = (kiln_bool_t)(")) << rows.kernel;
+  CudaKernel bias = contract_kernel("red_bias_grad_extra_cols");
+  EXPECT_NE(bias.summary.find("-> f32[1,128], f32[64,128]"), std::string::npos)
+      << bias.summary;
+}
+
+TEST_F(CudaCodegen, ReductionContractViolationsNameThemselves) {
+  auto expect_error = [](const std::string &what, const std::string &needle,
+                         const std::function<std::vector<Value *>(
+                             Builder &, const std::vector<Value *> &)> &fn) {
+    SCOPED_TRACE(what);
+    auto ng = testing::fused_graph(
+        what, "reduction", {{DType::f32, {8, 16}}, {DType::f32, {8, 16}}}, fn);
+    try {
+      emit_cuda_kernel(*ng.graph->nodes().back(), "kiln_bad");
+      ADD_FAILURE() << "expected an error";
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+          << e.what();
+    }
+  };
+  using V = std::vector<Value *>;
+  expect_error("epilogue_reads_input", "not the reduction's result",
+               [](Builder &b, const V &a) {
+                 return V{b.add(b.sum(a[0], {1}, true), a[1])};
+               });
+  expect_error("extra_of_wrong_shape", "not of the reduction input's shape",
+               [](Builder &b, const V &a) {
+                 return V{b.sum(a[0], {1}), b.scalar(1, DType::f32)};
+               });
+  expect_error(
+      "two_reductions", "more than one reduction",
+      [](Builder &b, const V &a) { return V{b.sum(b.sum(a[0], {1}))}; });
+  expect_error("softmax_with_extra", "only output", [](Builder &b, const V &a) {
+    Value *p = b.mul(a[0], a[1]);
+    return V{b.softmax(p), p};
+  });
+}
+
 TEST_F(CudaCodegen, CompileErrorsCarryTheLog) {
   NvrtcOptions o;
   o.ptx = true;

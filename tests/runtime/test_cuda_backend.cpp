@@ -116,6 +116,24 @@ TEST(CudaExec, RandomGraphsMatchTheInterpreter) {
     }
 }
 
+// iotas in elementwise bodies and reduction prologues, reduction epilogues
+// and extra outputs in every reduction layout (passes/fuse_elementwise.cpp's
+// contract): each extra element is written exactly once, so a missed or
+// doubled point shows up against the interpreter.
+TEST(CudaExec, ContractExtensionsMatchTheInterpreter) {
+  REQUIRE_CUDA(cuda);
+  for (auto &ng : testing::contract_graphs())
+    compare(*cuda, *ng.graph);
+}
+
+TEST(CudaExec, IotaLossAndBiasGradMatchTheInterpreterFusedAndNot) {
+  REQUIRE_CUDA(cuda);
+  auto g = testing::iota_loss_graph();
+  compare(*cuda, *g);
+  run_fuse_elementwise(*g);
+  compare(*cuda, *g);
+}
+
 // A softmax-regression training step: loss and in-place SGD-momentum
 // updates of w, b and their velocities in one multi-tensor kernel.
 std::unique_ptr<Graph> step_graph() {
