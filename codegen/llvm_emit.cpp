@@ -8,6 +8,11 @@
 // that is a float, else double (as the reference interpreter does, so integer
 // ops round the same way); its result is then converted to the result dtype.
 // Reductions accumulate in double.
+//
+// An iota is a virtual input: the plan gives it strides like an input's, and
+// its value at a point is the computed offset in its dtype. A reduction's
+// epilogue runs once per output element on the final (rounded) reduced value;
+// its extra outputs are stored as the accumulation pass visits each point.
 #include "codegen/llvm_emit.h"
 
 #include "codegen/llvm_plan.h"
@@ -236,14 +241,37 @@ private:
     return nullptr;
   }
 
+  // An iota's register at offset `off` (an i64): the offset in its dtype.
+  LValue *iota_value(const Node &nd, LValue *off) {
+    DType d = nd.result()->type.dtype;
+    switch (d) {
+    case DType::i64:
+      return off;
+    case DType::i32:
+      return b_.CreateTrunc(off, b_.getInt32Ty());
+    case DType::f32:
+    case DType::f64:
+      return b_.CreateSIToFP(off, storage_type(d));
+    case DType::boolean:
+      break;
+    }
+    fail("LLVM emitter: iota of dtype {}", dtype_name(d));
+  }
+
   // Evaluates the body nodes marked in `needed` (all when empty); `env`
-  // holds the body inputs' registers and receives every result.
+  // holds the body inputs' and iotas' registers and receives every result.
+  // Reduction nodes are never evaluated here.
   void eval_body(const std::vector<bool> &needed, Env &env) {
     const auto &nodes = body_.nodes();
     for (size_t i = 0; i < nodes.size(); ++i) {
       const Node &nd = *nodes[i];
       if ((!needed.empty() && !needed[i]) || nd.info().has(kReduction))
         continue;
+      if (nd.op == Op::Iota) {
+        if (!env.count(nd.result()))
+          fail("LLVM emitter: iota without an offset");
+        continue;
+      }
       if (nd.op == Op::Constant) {
         env[nd.result()] = constant(nd);
         continue;
@@ -361,6 +389,12 @@ private:
       call_args.push_back(b_.CreateInBoundsGEP(
           storage_type(n_.results[out]->type.dtype), argp_[nin + out], i));
     call_args.push_back(n);
+    for (const auto &st : s.iota_strides) {
+      LValue *off = group_offset(o, outer, s.dims, st);
+      if (st[r - 1] != 0)
+        off = b_.CreateAdd(off, b_.CreateMul(j, i64(st[r - 1])));
+      call_args.push_back(off);
+    }
     b_.CreateCall(row, call_args);
     i->addIncoming(b_.CreateAdd(i, n), b_.GetInsertBlock());
     b_.CreateBr(head);
@@ -372,7 +406,9 @@ private:
     auto *ptr = llvm::PointerType::getUnqual(c_);
     size_t nptr = used.size() + s.outputs.size();
     std::vector<LType *> params(nptr, ptr);
-    params.push_back(b_.getInt64Ty());
+    params.push_back(b_.getInt64Ty()); // the row's length
+    for (size_t q = 0; q < s.iotas.size(); ++q)
+      params.push_back(b_.getInt64Ty()); // each iota's offset at the row start
     auto *fty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
     auto *fn = llvm::Function::Create(fty, llvm::Function::InternalLinkage,
                                       f_->getName() + ".row", m_);
@@ -398,6 +434,14 @@ private:
         const kiln::Value *in = body_.inputs()[used[q]].value;
         if (!env.count(in))
           env[in] = load(in->type.dtype, fn->getArg(q), t);
+      }
+      for (size_t q = 0; q < s.iotas.size(); ++q) {
+        LValue *off = fn->getArg(static_cast<unsigned>(nptr + 1 + q));
+        int64_t step = s.iota_strides[q][last];
+        if (step != 0)
+          off = b_.CreateAdd(off, b_.CreateMul(t, i64(step)));
+        const Node &io = *body_.nodes()[s.iotas[q]];
+        env[io.result()] = iota_value(io, off);
       }
       eval_body(s.needed, env);
       for (size_t q = 0; q < s.outputs.size(); ++q) {
@@ -432,17 +476,19 @@ private:
   void emit_reduction(const ReductionPlan &r, LValue *begin, LValue *end) {
     const Node &red = *body_.nodes()[r.reduce_node];
     const kiln::Value *x = red.operands[0];
-    std::vector<bool> needed(body_.nodes().size(), false);
-    mark(x, needed);
-    std::vector<bool> used(body_.inputs().size(), false);
-    for (size_t k = 0; k < needed.size(); ++k)
-      if (needed[k])
-        for (const kiln::Value *v : body_.nodes()[k]->operands)
-          if (int q = body_.input_index(v); q >= 0)
-            used[q] = true;
-    if (int q = body_.input_index(x); q >= 0)
-      used[q] = true;
     size_t nin = body_.inputs().size();
+    std::vector<bool> used(nin, false);
+    auto note = [&](const kiln::Value *v) {
+      if (int q = body_.input_index(v); q >= 0)
+        used[q] = true;
+    };
+    for (size_t k = 0; k < r.prologue.size(); ++k)
+      if (r.prologue[k])
+        for (const kiln::Value *v : body_.nodes()[k]->operands)
+          note(v);
+    note(x);
+    for (int e : r.extras)
+      note(body_.outputs[e].value);
     LType *dbl = b_.getDoubleTy();
     DType out_dtype = n_.results[0]->type.dtype;
     LValue *outp = argp_[nin];
@@ -462,26 +508,50 @@ private:
       for (size_t k = 0; k < nin; ++k)
         if (used[k])
           base[k] = group_offset(o, r.o_axes, r.dims, r.in_strides[k]);
+      std::vector<LValue *> ibase;
+      for (const auto &st : r.iota_strides)
+        ibase.push_back(group_offset(o, r.o_axes, r.dims, st));
+      LValue *ebase = r.extras.empty()
+                          ? nullptr
+                          : group_offset(o, r.o_axes, r.dims, r.extra_strides);
       LValue *obase = group_offset(o, r.o_axes, r.dims, r.out_strides);
       LValue *c0 = b_.CreateMul(t, i64(r.tile));
       LValue *cn =
           tiled ? smin(i64(r.tile), b_.CreateSub(i64(r.i_total), c0)) : i64(1);
-      // The prologue's value at reduced index ri and tile column c, as double.
-      auto value = [&](LValue *ri, LValue *c) {
+      // The prologue's value at reduced index ri and tile column c, as
+      // double; with `write_extras`, also stores the extra outputs there
+      // (done by the one pass that visits every point once).
+      auto value = [&](LValue *ri, LValue *c, bool write_extras) {
         Env env;
         LValue *ci = b_.CreateAdd(c0, c);
+        auto at = [&](LValue *base0, const std::vector<int64_t> &st) {
+          LValue *off =
+              b_.CreateAdd(base0, group_offset(ri, r.r_axes, r.dims, st));
+          if (tiled)
+            off = b_.CreateAdd(off, group_offset(ci, r.i_axes, r.dims, st));
+          return off;
+        };
         for (size_t k = 0; k < nin; ++k) {
           if (!used[k])
             continue;
-          LValue *off = b_.CreateAdd(
-              base[k], group_offset(ri, r.r_axes, r.dims, r.in_strides[k]));
-          if (tiled)
-            off = b_.CreateAdd(
-                off, group_offset(ci, r.i_axes, r.dims, r.in_strides[k]));
           const kiln::Value *in = body_.inputs()[k].value;
-          env[in] = load(in->type.dtype, argp_[k], off);
+          env[in] =
+              load(in->type.dtype, argp_[k], at(base[k], r.in_strides[k]));
         }
-        eval_body(needed, env);
+        for (size_t q = 0; q < r.iotas.size(); ++q) {
+          const Node &io = *body_.nodes()[r.iotas[q]];
+          env[io.result()] = iota_value(io, at(ibase[q], r.iota_strides[q]));
+        }
+        eval_body(r.prologue, env);
+        if (write_extras && !r.extras.empty()) {
+          LValue *off = at(ebase, r.extra_strides);
+          for (int e : r.extras) {
+            const kiln::Value *v = body_.outputs[e].value;
+            DType d = n_.results[e]->type.dtype;
+            store(d, argp_[nin + e], off,
+                  convert_reg(env.at(v), v->type.dtype, d));
+          }
+        }
         return as_w(to_work(env.at(x), x->type.dtype, dbl), dbl);
       };
       auto out_index = [&](LValue *ri, LValue *c) {
@@ -506,23 +576,24 @@ private:
             "c");
       };
       // for r: for c: arr[c] = combine(arr[c], value(r, c))
-      auto accumulate = [&](LValue *arr,
-                            const std::function<LValue *(LValue *, LValue *,
-                                                         LValue *)> &comb) {
-        loop(
-            i64(0), i64(r.r_total),
-            [&](LValue *ri) {
-              loop(
-                  i64(0), cn,
-                  [&](LValue *c) {
-                    LValue *p = slot(arr, c);
-                    b_.CreateStore(comb(b_.CreateLoad(dbl, p), value(ri, c), c),
-                                   p);
-                  },
-                  "c");
-            },
-            "r");
-      };
+      auto accumulate =
+          [&](LValue *arr,
+              const std::function<LValue *(LValue *, LValue *, LValue *)> &comb,
+              bool write_extras) {
+            loop(
+                i64(0), i64(r.r_total),
+                [&](LValue *ri) {
+                  loop(
+                      i64(0), cn,
+                      [&](LValue *c) {
+                        LValue *p = slot(arr, c);
+                        LValue *v = value(ri, c, write_extras);
+                        b_.CreateStore(comb(b_.CreateLoad(dbl, p), v, c), p);
+                      },
+                      "c");
+                },
+                "r");
+          };
       auto add = [&](LValue *a, LValue *v) {
         auto *i = llvm::cast<llvm::Instruction>(b_.CreateFAdd(a, v));
         llvm::FastMathFlags fm;
@@ -540,9 +611,14 @@ private:
       double ninf = -std::numeric_limits<double>::infinity();
       if (!softmax) {
         fill(acc, r.op == Op::Amax ? ninf : 0.0);
-        accumulate(acc, [&](LValue *a, LValue *v, LValue *) {
-          return r.op == Op::Amax ? max(a, v) : add(a, v);
-        });
+        accumulate(
+            acc,
+            [&](LValue *a, LValue *v, LValue *) {
+              return r.op == Op::Amax ? max(a, v) : add(a, v);
+            },
+            /*write_extras=*/true);
+        // The final reduced values, through the epilogue.
+        const kiln::Value *y = body_.outputs[0].value;
         loop(
             i64(0), cn,
             [&](LValue *c) {
@@ -550,22 +626,29 @@ private:
               if (r.op == Op::Mean)
                 v = b_.CreateFDiv(v, llvm::ConstantFP::get(
                                          dbl, static_cast<double>(r.count)));
+              Env env;
+              env[red.result()] = from_work(v, red.result()->type.dtype);
+              eval_body(r.epilogue, env);
               store(out_dtype, outp, out_index(nullptr, c),
-                    from_work(v, out_dtype));
+                    convert_reg(env.at(y), y->type.dtype, out_dtype));
             },
             "c");
         return;
       }
       // Softmax: max, sum of exp(x - max), then the normalized values.
       fill(acc, ninf);
-      accumulate(acc,
-                 [&](LValue *a, LValue *v, LValue *) { return max(a, v); });
+      accumulate(
+          acc, [&](LValue *a, LValue *v, LValue *) { return max(a, v); },
+          false);
       fill(sum, 0.0);
-      accumulate(sum, [&](LValue *a, LValue *v, LValue *c) {
-        LValue *m = b_.CreateLoad(dbl, slot(acc, c));
-        return add(a, b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp,
-                                              b_.CreateFSub(v, m)));
-      });
+      accumulate(
+          sum,
+          [&](LValue *a, LValue *v, LValue *c) {
+            LValue *m = b_.CreateLoad(dbl, slot(acc, c));
+            return add(a, b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp,
+                                                  b_.CreateFSub(v, m)));
+          },
+          false);
       if (r.op == Op::LogSoftmax)
         loop(
             i64(0), cn,
@@ -584,7 +667,7 @@ private:
                 [&](LValue *c) {
                   LValue *m = b_.CreateLoad(dbl, slot(acc, c));
                   LValue *s = b_.CreateLoad(dbl, slot(sum, c));
-                  LValue *z = b_.CreateFSub(value(ri, c), m);
+                  LValue *z = b_.CreateFSub(value(ri, c, false), m);
                   LValue *y = r.op == Op::LogSoftmax
                                   ? b_.CreateFSub(z, s)
                                   : b_.CreateFDiv(b_.CreateUnaryIntrinsic(
@@ -597,17 +680,6 @@ private:
           },
           "r");
     });
-  }
-
-  void mark(const kiln::Value *v, std::vector<bool> &needed) {
-    const auto &nodes = body_.nodes();
-    for (size_t i = 0; i < nodes.size(); ++i)
-      for (const kiln::Value *res : nodes[i]->results)
-        if (res == v && !needed[i]) {
-          needed[i] = true;
-          for (const kiln::Value *o : nodes[i]->operands)
-            mark(o, needed);
-        }
   }
 
   llvm::Module &m_;

@@ -17,7 +17,9 @@
 //     of the reduction; see codegen/llvm_plan.h.
 // A result may share storage with an operand only when both have the same
 // shape and the node reads that operand at the same index it writes (an
-// in-place update); otherwise arrays must not overlap.
+// in-place update); otherwise arrays must not overlap. For a reduction this
+// holds for an extra output (results 1.., shape of the reduced operand):
+// each point is read once and then written, in the same visit.
 //
 // Compiled code is cached per process by the kernel's structural key (body,
 // types, attributes): compiling the same kernel again reuses the code.
@@ -44,12 +46,14 @@ struct KernelInfo {
 };
 
 // True when the LLVM backend can compile `n` as a kernel: a fused node, an
-// elementwise op, or a reduction (sum, mean, amax, softmax, log_softmax).
+// elementwise op, an iota, or a reduction (sum, mean, amax, softmax,
+// log_softmax).
 bool is_llvm_kernel_op(const Node &n);
 
-// Wraps a standalone elementwise op or reduction node into a graph holding
-// one fused node of kind "elementwise" / "reduction" with the same operand
-// and result types; the fused node is the graph's only node.
+// Wraps a standalone elementwise op, iota or reduction node into a graph
+// holding one fused node of kind "elementwise" / "reduction" with the same
+// operand and result types (an iota has none); the fused node is the graph's
+// only node.
 std::unique_ptr<Graph> wrap_as_fused(const Node &n);
 
 // A graph holding one fused elementwise node that copies (and broadcasts)

@@ -51,7 +51,24 @@ void collapse_axes(Shape &dims, std::vector<std::vector<int64_t>> &strides,
 namespace {
 
 bool is_body_op(const Node &n) {
-  return n.info().has(kElementwise) || n.op == Op::Constant;
+  return n.info().has(kElementwise) || n.op == Op::Constant || n.op == Op::Iota;
+}
+
+// The strides over `space` of an iota read as a virtual input: its value at
+// a point is the point's coordinate along the space axis that the iota's
+// `axis` lines up with (0 when the iota has size 1 there).
+std::vector<int64_t> iota_strides(const Node &n, const Shape &space) {
+  const Shape &s = n.result()->type.shape;
+  if (!broadcasts_to(s, space))
+    fail("fused iota of shape {} does not broadcast to {}", shape_str(s),
+         shape_str(space));
+  int64_t axis = n.attrs.get_int("axis", 0);
+  if (axis < 0 || axis >= static_cast<int64_t>(s.size()))
+    fail("fused iota axis {} is out of range for {}", axis, shape_str(s));
+  std::vector<int64_t> st(space.size(), 0);
+  if (s[axis] != 1)
+    st[space.size() - s.size() + static_cast<size_t>(axis)] = 1;
+  return st;
 }
 
 // Index of each body value's defining node (or -1 for a body input).
@@ -148,6 +165,11 @@ void plan_segments(const Node &n, bool single, KernelPlan &p) {
         st.push_back(broadcast_strides(from, space));
         which.push_back(static_cast<int>(i));
       }
+    for (size_t k = 0; k < nn; ++k)
+      if (s.needed[k] && body.nodes()[k]->op == Op::Iota) {
+        s.iotas.push_back(static_cast<int>(k));
+        st.push_back(iota_strides(*body.nodes()[k], space));
+      }
     st.push_back(contiguous_strides(space)); // the outputs
     s.dims = space;
     std::vector<int> cls;
@@ -155,6 +177,8 @@ void plan_segments(const Node &n, bool single, KernelPlan &p) {
     s.in_strides.assign(reads.size(), {});
     for (size_t j = 0; j < which.size(); ++j)
       s.in_strides[which[j]] = st[j];
+    for (size_t j = 0; j < s.iotas.size(); ++j)
+      s.iota_strides.push_back(st[which.size() + j]);
     s.numel = numel(space);
     s.start = start;
     start += s.numel;
@@ -172,10 +196,12 @@ void plan_segments(const Node &n, bool single, KernelPlan &p) {
 
 void plan_reduction(const Node &n, KernelPlan &p) {
   const Graph &body = *n.body;
+  const auto &nodes = body.nodes();
+  size_t nn = nodes.size();
   ReductionPlan &r = p.red;
   r.reduce_node = -1;
-  for (size_t i = 0; i < body.nodes().size(); ++i) {
-    const Node &b = *body.nodes()[i];
+  for (size_t i = 0; i < nn; ++i) {
+    const Node &b = *nodes[i];
     if (b.info().has(kReduction)) {
       if (r.reduce_node >= 0)
         fail("fused reduction body holds more than one reduction");
@@ -187,17 +213,62 @@ void plan_reduction(const Node &n, KernelPlan &p) {
   }
   if (r.reduce_node < 0)
     fail("fused reduction body holds no reduction");
-  const Node &red = *body.nodes()[r.reduce_node];
-  if (body.outputs.size() != 1 || body.outputs[0].value != red.result() ||
-      n.results.size() != 1)
-    fail("fused reduction must have the reduction's result as its only "
-         "output");
-  r.op = red.op;
+  const int rn = r.reduce_node;
+  const Node &red = *nodes[rn];
+  bool softmax = red.op == Op::Softmax || red.op == Op::LogSoftmax;
+  size_t nout = body.outputs.size();
+  if (nout == 0 || n.results.size() != nout)
+    fail("fused reduction has {} results but its body {} outputs",
+         n.results.size(), nout);
+  auto idx = node_index(body);
+  auto def = [&](const Value *v) {
+    auto it = idx.find(v);
+    return it == idx.end() ? -1 : it->second;
+  };
+  const Value *reduced = red.result();
+  // The epilogue: elementwise ops and constants on the reduced value.
+  for (size_t i = rn + 1; i < nn; ++i) {
+    const Node &b = *nodes[i];
+    if (b.op == Op::Iota)
+      fail("fused reduction epilogue holds an iota");
+    for (const Value *o : b.operands) {
+      int d = def(o);
+      if (!(o == reduced || d > rn || (d >= 0 && nodes[d]->op == Op::Constant)))
+        fail("fused reduction epilogue {} reads a body input or a prologue "
+             "value",
+             op_name(b.op));
+    }
+  }
+  const Value *out0 = body.outputs[0].value;
+  if (out0 != reduced && def(out0) <= rn)
+    fail("fused reduction output 0 must be the reduction's result or an "
+         "epilogue value");
+  if (softmax && (out0 != reduced || nout != 1))
+    fail("fused {} must have the reduction's result as its only output",
+         op_name(red.op));
   const Type &xt = red.operands[0]->type;
   const Shape &xs = xt.shape;
+  for (size_t k = 1; k < nout; ++k) {
+    const Value *v = body.outputs[k].value;
+    if (def(v) >= rn)
+      fail("fused reduction output {} must be a prologue value", k);
+    if (v->type.shape != xs || n.results[k]->type.shape != xs)
+      fail("fused reduction output {} has shape {}, not the reduced "
+           "operand's {}",
+           k, shape_str(n.results[k]->type.shape), shape_str(xs));
+    r.extras.push_back(static_cast<int>(k));
+  }
+  r.prologue.assign(nn, false);
+  mark_cone(body, red.operands[0], idx, r.prologue);
+  for (int k : r.extras)
+    mark_cone(body, body.outputs[k].value, idx, r.prologue);
+  r.epilogue.assign(nn, false);
+  r.epilogue[rn] = true; // stops the walk at the reduction
+  mark_cone(body, out0, idx, r.epilogue);
+  r.epilogue[rn] = false;
+  r.op = red.op;
   int rank = xt.rank();
   std::vector<int> cls(rank, 0);
-  bool softmax = r.op == Op::Softmax || r.op == Op::LogSoftmax;
   if (softmax) {
     cls[normalize_axis(red.attrs.get_int("axis", -1), rank)] = 1;
   } else {
@@ -215,6 +286,13 @@ void plan_reduction(const Node &n, KernelPlan &p) {
            shape_str(in.value->type.shape), shape_str(xs));
     st.push_back(broadcast_strides(in.value->type.shape, xs));
   }
+  for (size_t k = 0; k < nn; ++k)
+    if (r.prologue[k] && nodes[k]->op == Op::Iota) {
+      r.iotas.push_back(static_cast<int>(k));
+      st.push_back(iota_strides(*nodes[k], xs));
+    }
+  if (!r.extras.empty())
+    st.push_back(contiguous_strides(xs));
   if (softmax) {
     st.push_back(contiguous_strides(xs));
   } else {
@@ -247,14 +325,24 @@ void plan_reduction(const Node &n, KernelPlan &p) {
   }
   r.out_strides = st.back();
   st.pop_back();
+  if (!r.extras.empty()) {
+    r.extra_strides = st.back();
+    st.pop_back();
+  }
+  for (size_t j = r.iotas.size(); j-- > 0;) {
+    r.iota_strides.insert(r.iota_strides.begin(), st.back());
+    st.pop_back();
+  }
   r.in_strides = std::move(st);
   r.tile = r.i_total == 1 ? 1 : std::min<int64_t>(r.i_total, 256);
   r.n_tiles = (r.i_total + r.tile - 1) / r.tile;
   p.kind = KernelPlan::Kind::reduction;
   p.work = r.o_total * r.n_tiles;
-  p.bytes_per_item = static_cast<double>(dtype_size(xt.dtype)) *
-                     static_cast<double>(r.r_total * r.tile) *
-                     (softmax ? 3.0 : 1.0);
+  double bytes = static_cast<double>(dtype_size(xt.dtype));
+  for (int k : r.extras)
+    bytes += static_cast<double>(dtype_size(n.results[k]->type.dtype));
+  p.bytes_per_item =
+      bytes * static_cast<double>(r.r_total * r.tile) * (softmax ? 3.0 : 1.0);
 }
 
 void key_graph(const Graph &g, std::string &k) {
@@ -315,7 +403,7 @@ KernelPlan plan_kernel(const Node &n) {
 }
 
 bool is_llvm_kernel_op(const Node &n) {
-  return n.op == Op::Fused || n.info().has(kElementwise) ||
+  return n.op == Op::Fused || n.op == Op::Iota || n.info().has(kElementwise) ||
          n.info().has(kReduction);
 }
 

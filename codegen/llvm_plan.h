@@ -24,6 +24,11 @@ struct SegmentPlan {
   // Per body input: strides over dims (empty when the segment does not
   // read that input). Outputs are dense over dims.
   std::vector<std::vector<int64_t>> in_strides;
+  // The iota nodes this segment evaluates (body node indices) and, per iota,
+  // its strides over dims: the iota's value at a point is its offset (1 on
+  // the space axis its `axis` lines up with, 0 elsewhere).
+  std::vector<int> iotas;
+  std::vector<std::vector<int64_t>> iota_strides;
   std::vector<bool> needed; // per body node: in this segment's cone
   int64_t numel = 0;
   int64_t start = 0; // first work item of this segment
@@ -34,13 +39,25 @@ struct SegmentPlan {
 // reduced one), R (reduced) and I (kept axes after the last reduced one).
 // Work item w = (o, tile t) with o < o_total, t < n_tiles: it reduces over
 // R for the kept inner indices [t*tile, min(i_total, (t+1)*tile)).
+//
+// The body is a prologue over X (`prologue`: the cone of the reduction's
+// operand and of the extra outputs), the reduction node, and after
+// sum/mean/amax an epilogue on the reduced value (`epilogue`: output 0's
+// cone above the reduction). Extra outputs 1.. are prologue values of shape
+// X, written (dense, row-major) as the single accumulation pass visits each
+// point of X.
 struct ReductionPlan {
   Op op;           // sum, mean, amax, softmax or log_softmax
   int reduce_node; // index of the reduction node in the body
   Shape dims;      // collapsed X
   std::vector<int> o_axes, r_axes, i_axes;
   std::vector<std::vector<int64_t>> in_strides; // per body input, over dims
-  std::vector<int64_t> out_strides;             // the output, over dims
+  std::vector<int> iotas; // prologue iota nodes (body node indices)
+  std::vector<std::vector<int64_t>> iota_strides; // per iota, over dims
+  std::vector<int64_t> out_strides;               // output 0, over dims
+  std::vector<int> extras;              // body output indices 1.. (shape X)
+  std::vector<int64_t> extra_strides;   // the extra outputs, over dims
+  std::vector<bool> prologue, epilogue; // per body node
   int64_t o_total = 1, r_total = 1, i_total = 1;
   int64_t tile = 1, n_tiles = 1;
   int64_t count = 1; // number of elements reduced (for mean)

@@ -162,15 +162,19 @@ const Value *root_of(const std::unordered_map<const Value *, const Value *> &m,
 
 // An aliased output v can be written into input `alias` by its producer D
 // when nothing reads the input's old value after D, and D reads it only at
-// the index it writes (same shape, within v's own elementwise segment).
+// the index it writes (same shape, within v's own elementwise segment, or
+// an extra output of a fused reduction, whose single pass reads each point
+// of the reduced operand's space once and then writes it).
 bool CpuExecutable::inplace_safe(const Value *v, int alias) {
   const Node *d = v->def;
   if (!d || folded_.count(d) || d->op == Op::Reshape || d->op == Op::Constant)
     return false;
+  bool fused_reduction =
+      d->op == Op::Fused && d->attrs.get_str("kind") == "reduction";
   bool elementwise =
-      d->info().has(kElementwise) ||
-      (d->op == Op::Fused && d->attrs.get_str("kind") != "reduction");
-  if (!elementwise)
+      d->info().has(kElementwise) || (d->op == Op::Fused && !fused_reduction);
+  bool extra = fused_reduction && v->index >= 1;
+  if (!elementwise && !extra)
     return false;
   const Value *w = g_->inputs()[alias].value;
   if (w->type != v->type)
@@ -188,6 +192,8 @@ bool CpuExecutable::inplace_safe(const Value *v, int alias) {
       ks.push_back(static_cast<int>(k));
     }
   if (ks.empty() || d->op != Op::Fused)
+    return true;
+  if (extra) // w has v's shape (checked above): read where v is written
     return true;
   KernelPlan p = plan_kernel(*d);
   for (const SegmentPlan &s : p.segments) {
