@@ -7,6 +7,8 @@
 // tensor's buffer with pread.
 #include "runtime/safetensors.h"
 
+#include "runtime/atomic_file.h"
+
 #include "ir/error.h"
 #include "ir/types.h"
 
@@ -102,75 +104,6 @@ void read_exact(const Fd &f, void *dst, size_t n, uint64_t offset,
     offset += static_cast<uint64_t>(got);
   }
 }
-
-// A file written next to its destination and renamed over it by commit().
-// Until then the destination is untouched; destroying an uncommitted
-// TempFile (an error, an exception) removes the temporary.
-class TempFile {
-public:
-  explicit TempFile(const std::string &path)
-      : path_(path), tmp_(fmt::format("{}.tmp.{}", path, ::getpid())) {
-    fd_.fd =
-        ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd_.fd < 0)
-      fail("{}: cannot save safetensors: cannot create {}: {}", path_, tmp_,
-           std::strerror(errno));
-  }
-  TempFile(const TempFile &) = delete;
-  TempFile &operator=(const TempFile &) = delete;
-  ~TempFile() {
-    if (!committed_) {
-      if (fd_.fd >= 0)
-        ::close(fd_.fd);
-      fd_.fd = -1;
-      ::unlink(tmp_.c_str());
-    }
-  }
-
-  void write(const void *src, size_t n) {
-    const auto *p = static_cast<const char *>(src);
-    while (n > 0) {
-      ssize_t put = ::write(fd_.fd, p, n);
-      if (put < 0 && errno == EINTR)
-        continue;
-      if (put <= 0)
-        fail("{}: cannot save safetensors: writing {}: {}", path_, tmp_,
-             std::strerror(put < 0 ? errno : EIO));
-      p += put;
-      n -= static_cast<size_t>(put);
-    }
-  }
-
-  void commit() {
-    if (::fsync(fd_.fd) != 0)
-      fail("{}: cannot save safetensors: flushing {}: {}", path_, tmp_,
-           std::strerror(errno));
-    int fd = fd_.fd;
-    fd_.fd = -1;
-    if (::close(fd) != 0)
-      fail("{}: cannot save safetensors: closing {}: {}", path_, tmp_,
-           std::strerror(errno));
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
-      fail("{}: cannot save safetensors: renaming {} over it: {}", path_, tmp_,
-           std::strerror(errno));
-    committed_ = true;
-    // Make the rename itself durable. The new file is in place whatever
-    // happens here, so a failure is not reported.
-    std::filesystem::path dir = std::filesystem::path(path_).parent_path();
-    int dfd = ::open(dir.empty() ? "." : dir.c_str(),
-                     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-
-private:
-  std::string path_;
-  std::string tmp_;
-  Fd fd_;
-  bool committed_ = false;
-};
 
 // Parses the header, refusing duplicate keys at any level: nlohmann::json
 // would keep the last one, and a file that says two things is corrupt.
@@ -330,7 +263,7 @@ void save_safetensors(const std::string &path,
   }
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  TempFile out(path);
+  AtomicFile out(path, "cannot save safetensors");
   std::array<uint8_t, 8> len{};
   for (size_t i = 0; i < 8; ++i)
     len[i] = static_cast<uint8_t>(uint64_t{text.size()} >> (8 * i));

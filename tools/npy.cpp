@@ -8,6 +8,8 @@
 // '3L' integers) and nothing that would need Python to evaluate.
 #include "tools/npy.h"
 
+#include "runtime/atomic_file.h"
+
 #include "ir/error.h"
 #include "ir/types.h"
 
@@ -282,45 +284,6 @@ std::string read_whole_file(const std::string &path) {
   return bytes;
 }
 
-// Writes `bytes` to `path.tmp.<pid>`, flushes it to disk and renames it over
-// `path`; on any failure the temporary is removed and `path` is untouched.
-void write_file_atomically(const std::string &path, std::string_view bytes) {
-  std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0)
-    fail("{}: cannot write npy file: cannot create {}: {}", path, tmp,
-         std::strerror(errno));
-  auto give_up = [&](const char *step, int err) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail("{}: cannot write npy file: {} {}: {}", path, step, tmp,
-         std::strerror(err));
-  };
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t put = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (put < 0 && errno == EINTR)
-      continue;
-    if (put <= 0)
-      give_up("writing", put < 0 ? errno : EIO);
-    done += static_cast<size_t>(put);
-  }
-  if (::fsync(fd) != 0)
-    give_up("flushing", errno);
-  if (::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    fail("{}: cannot write npy file: closing {}: {}", path, tmp,
-         std::strerror(err));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    fail("{}: cannot write npy file: renaming {} over it: {}", path, tmp,
-         std::strerror(err));
-  }
-}
-
 template <typename T>
 void decode(const char *src, size_t n, std::vector<double> &out) {
   for (size_t i = 0; i < n; ++i) {
@@ -498,7 +461,9 @@ void write_npy(const std::string &path, const NpyArray &array) {
     encode_int<uint8_t>(path, "bool", d, 0, 2, dst);
     break;
   }
-  write_file_atomically(path, bytes);
+  AtomicFile out(path, "cannot write npy file");
+  out.write(bytes);
+  out.commit();
 }
 
 } // namespace kiln
