@@ -40,8 +40,8 @@ const std::vector<IotaCase> &iota_cases() {
                                               {{3, 5, 7}, {3, 5, 7}, 2},
                                               {{3, 5, 7}, {3, 1, 7}, 0},
                                               {{3, 5, 7}, {3, 5, 7}, 1},
-                                              {{1000, 1030}, {1, 1030}, 1},
-                                              {{1000, 1030}, {1000, 1}, 0},
+                                              {{257, 1031}, {1, 1031}, 1},
+                                              {{257, 1031}, {257, 1}, 0},
                                               {{7}, {7}, 0},
                                               {{1}, {1}, 0}};
   return cases;
@@ -146,8 +146,8 @@ TEST(CpuFusedExt, IotaInReductionPrologue) {
   };
   const std::vector<Case> cases = {
       {{64, 10}, {0, 1}, false}, {{64, 10}, {1}, true},
-      {{64, 10}, {0}, false},    {{1000, 1030}, {1}, false},
-      {{1000, 1030}, {0}, true}, {{7, 1}, {0}, false},
+      {{64, 10}, {0}, false},    {{257, 1031}, {1}, false},
+      {{257, 1031}, {0}, true},  {{7, 1}, {0}, false},
       {{1, 7}, {1}, false}};
   for (Op op : {Op::Sum, Op::Mean, Op::Amax})
     for (DType dt : {DType::f32, DType::f64})
@@ -208,9 +208,9 @@ const std::vector<ExtraCase> &extra_cases() {
   static const std::vector<ExtraCase> cases = {
       {{64, 128}, {128}, {0}, true},       // bias gradient, I = 128
       {{64, 1000}, {1000}, {0}, false},    // I > 256: tiled
-      {{1000, 1030}, {1030}, {0}, true},   // large, tiled
+      {{257, 1031}, {1031}, {0}, true},    // large, tiled
       {{64, 128}, {64, 1}, {-1}, false},   // I == 1
-      {{1000, 1030}, {1}, {-1}, true},     // large, I == 1
+      {{257, 1031}, {1}, {-1}, true},      // large, I == 1
       {{64, 128}, {128}, {0, 1}, false},   // everything
       {{6, 70, 300}, {70, 1}, {1}, false}, // middle axis, O = 6, I = 300
       {{6, 7, 5}, {5}, {1}, true},         // middle axis, small
@@ -351,8 +351,8 @@ TEST(CpuFusedExt, EpilogueKinds) {
   };
   const std::vector<Case> cases = {{{64, 10}, {1}, true},
                                    {{64, 10}, {0}, false},
-                                   {{1000, 1030}, {0, 1}, false},
-                                   {{1000, 1030}, {0}, false},
+                                   {{257, 1031}, {0, 1}, false},
+                                   {{257, 1031}, {0}, false},
                                    {{6, 70, 300}, {1}, true},
                                    {{6, 70, 300}, {0, 2}, false},
                                    {{1}, {0}, false},
