@@ -36,22 +36,6 @@ std::string param_list(const Node &n) {
   return fmt::format("{}", fmt::join(ps, ", "));
 }
 
-// A one-node body graph for a standalone op, so that standalone ops go
-// through the same emitters as fused nodes.
-std::unique_ptr<Graph> single_node_body(const Node &n) {
-  auto body = std::make_unique<Graph>(std::string(op_name(n.op)));
-  std::vector<Value *> ins;
-  for (size_t k = 0; k < n.operands.size(); ++k)
-    ins.push_back(body->add_input(fmt::format("x{}", k), n.operands[k]->type));
-  std::vector<Type> types;
-  for (const Value *r : n.results)
-    types.push_back(r->type);
-  Node *m = body->append(n.op, ins, types, n.attrs);
-  for (Value *r : m->results)
-    body->add_output(r);
-  return body;
-}
-
 std::string type_list(const Graph &body) {
   std::vector<std::string> ts;
   for (const GraphOutput &o : body.outputs)
@@ -401,10 +385,10 @@ CudaKernel emit_cuda_kernel(const Node &n, const std::string &name) {
       fail("unknown fused kind '{}'", kind);
     }
     if (n.info().has(kElementwise))
-      return emit_elementwise(*single_node_body(n), name,
+      return emit_elementwise(*one_node_body(n), name,
                               std::string(op_name(n.op)));
     if (n.info().has(kReduction))
-      return emit_reduction_kernel(*single_node_body(n), name,
+      return emit_reduction_kernel(*one_node_body(n), name,
                                    std::string(op_name(n.op)));
     return emit_layout(n, name);
   } catch (const Error &e) {

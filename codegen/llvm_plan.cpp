@@ -408,16 +408,10 @@ bool is_llvm_kernel_op(const Node &n) {
 }
 
 std::unique_ptr<Graph> wrap_as_fused(const Node &n) {
-  auto body = std::make_unique<Graph>("body");
-  std::vector<Value *> ins;
-  for (size_t i = 0; i < n.operands.size(); ++i)
-    ins.push_back(body->add_input(fmt::format("a{}", i), n.operands[i]->type));
+  std::unique_ptr<Graph> body = one_node_body(n);
   std::vector<Type> types;
   for (const Value *r : n.results)
     types.push_back(r->type);
-  Node *inner = body->append(n.op, ins, types, n.attrs);
-  for (Value *r : inner->results)
-    body->add_output(r);
   auto g = std::make_unique<Graph>("wrap");
   std::vector<Value *> outer;
   for (size_t i = 0; i < n.operands.size(); ++i)

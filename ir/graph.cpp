@@ -92,6 +92,21 @@ void check_input_element(const Graph &g, size_t i, int64_t index, int64_t v) {
          in.value->name, g.name, index, v, in.range->lo, in.range->hi);
 }
 
+std::unique_ptr<Graph> one_node_body(const Node &n) {
+  auto body = std::make_unique<Graph>(std::string(op_name(n.op)));
+  std::vector<Value *> ins;
+  for (size_t k = 0; k < n.operands.size(); ++k)
+    ins.push_back(
+        body->add_input("a" + std::to_string(k), n.operands[k]->type));
+  std::vector<Type> types;
+  for (const Value *r : n.results)
+    types.push_back(r->type);
+  Node *m = body->append(n.op, ins, types, n.attrs);
+  for (Value *r : m->results)
+    body->add_output(r);
+  return body;
+}
+
 Value *Graph::find_input(std::string_view name) const {
   for (auto &in : inputs_)
     if (in.value->name == name)

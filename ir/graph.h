@@ -120,6 +120,11 @@ private:
 
 std::string_view input_kind_name(InputKind k);
 
+// A body graph holding one copy of node n (named after its op; inputs a0,
+// a1, ... of its operands' types; outputs its results), so that the code
+// generators treat a standalone op as a one-node fused body.
+std::unique_ptr<Graph> one_node_body(const Node &n);
+
 // Throws kiln::Error when element `index` (value `v`) of input i of g lies
 // outside the input's range; a no-op for inputs without one.
 void check_input_element(const Graph &g, size_t i, int64_t index, int64_t v);

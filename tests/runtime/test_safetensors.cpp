@@ -7,6 +7,8 @@
 
 #include "ir/error.h"
 
+#include "../support/files.h"
+
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -32,18 +34,8 @@ namespace fs = std::filesystem;
 namespace kiln {
 namespace {
 
-std::string read_bytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_bytes(const std::string &path, const std::string &bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-  ASSERT_TRUE(out.good()) << path;
-}
+using testing::read_bytes;
+using testing::write_bytes;
 
 template <typename T> std::vector<uint8_t> bytes_of(std::vector<T> values) {
   std::vector<uint8_t> out(values.size() * sizeof(T));
@@ -52,24 +44,8 @@ template <typename T> std::vector<uint8_t> bytes_of(std::vector<T> values) {
   return out;
 }
 
-// A python3 that can import safetensors and numpy: $KILN_PYTHON, else
-// python3 on PATH, else the system one. Empty when there is none.
 const std::string &safetensors_python() {
-  static const std::string found = [] {
-    std::vector<std::string> candidates;
-    if (const char *env = std::getenv("KILN_PYTHON"))
-      candidates.emplace_back(env);
-    candidates.emplace_back("python3");
-    candidates.emplace_back("/usr/bin/python3");
-    for (const std::string &py : candidates) {
-      std::string cmd = fmt::format(
-          "'{}' -c 'import safetensors.numpy, numpy' >/dev/null 2>&1", py);
-      if (std::system(cmd.c_str()) == 0)
-        return py;
-    }
-    return std::string();
-  }();
-  return found;
+  return testing::python_with("safetensors.numpy, numpy");
 }
 
 // Tensors of every dtype: odd sizes, a 0-d and an empty one.
@@ -103,39 +79,12 @@ void expect_same_tensors(const std::map<std::string, SafeTensor> &got,
   }
 }
 
-class SafeTensorsTest : public ::testing::Test {
+class SafeTensorsTest : public testing::TempDirTest {
 protected:
-  void SetUp() override {
-    std::string templ =
-        (fs::temp_directory_path() / "kiln-safetensors-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override {
-    ::chmod(dir_.c_str(), 0700);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string &name) const {
-    return (dir_ / name).string();
-  }
+  SafeTensorsTest() : TempDirTest("kiln-safetensors-test") {}
 
   int run_python(const std::string &script) {
-    std::string file = path("script.py");
-    write_bytes(file, script);
-    std::string cmd = fmt::format("'{}' '{}'", safetensors_python(), file);
-    return std::system(cmd.c_str());
-  }
-
-  // True when the test directory holds exactly these names.
-  bool only_files_are(std::vector<std::string> names) const {
-    std::vector<std::string> present;
-    for (const auto &entry : fs::directory_iterator(dir_))
-      present.push_back(entry.path().filename().string());
-    std::sort(present.begin(), present.end());
-    std::sort(names.begin(), names.end());
-    return present == names;
+    return TempDirTest::run_python(safetensors_python(), script);
   }
 
   // Expects loading p to throw a kiln::Error naming p and saying `what`.
@@ -159,8 +108,6 @@ protected:
       out += static_cast<char>((header.size() >> (8 * i)) & 0xff);
     return out + header + std::string(data_len, '\x11');
   }
-
-  fs::path dir_;
 };
 
 TEST_F(SafeTensorsTest, RoundTripsEveryDtypeWithMetadata) {

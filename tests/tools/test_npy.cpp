@@ -5,6 +5,8 @@
 
 #include "ir/error.h"
 
+#include "../support/files.h"
+
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -28,39 +30,10 @@ namespace fs = std::filesystem;
 namespace kiln {
 namespace {
 
-std::string read_bytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::read_bytes;
+using testing::write_bytes;
 
-void write_bytes(const std::string &path, const std::string &bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-  ASSERT_TRUE(out.good()) << path;
-}
-
-// A python3 that can import numpy: $KILN_PYTHON, else python3 on PATH, else
-// the system one (a pyenv python3 on PATH may lack Debian's python3-numpy).
-// Empty when there is none.
-const std::string &numpy_python() {
-  static const std::string found = [] {
-    std::vector<std::string> candidates;
-    if (const char *env = std::getenv("KILN_PYTHON"))
-      candidates.emplace_back(env);
-    candidates.emplace_back("python3");
-    candidates.emplace_back("/usr/bin/python3");
-    for (const std::string &py : candidates) {
-      std::string cmd =
-          fmt::format("'{}' -c 'import numpy' >/dev/null 2>&1", py);
-      if (std::system(cmd.c_str()) == 0)
-        return py;
-    }
-    return std::string();
-  }();
-  return found;
-}
+const std::string &numpy_python() { return testing::python_with("numpy"); }
 
 // The numbers the tests store: exact in every dtype, different per element.
 std::vector<double> sample_values(const std::string &dtype, size_t n) {
@@ -85,29 +58,13 @@ const std::vector<std::string> kDtypes = {"f32", "f64", "i32", "i64", "bool"};
 const std::vector<std::vector<int64_t>> kShapes = {
     {}, {0}, {5}, {2, 3}, {2, 0, 3}, {2, 3, 4}, {1, 1, 1, 1, 7}};
 
-class NpyTest : public ::testing::Test {
+class NpyTest : public testing::TempDirTest {
 protected:
-  void SetUp() override {
-    std::string templ =
-        (fs::temp_directory_path() / "kiln-npy-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string &name) const {
-    return (dir_ / name).string();
-  }
+  NpyTest() : TempDirTest("kiln-npy-test") {}
 
   // Runs a python script with numpy; returns its exit status.
   int run_python(const std::string &script) {
-    std::string file = path("script.py");
-    write_bytes(file, script);
-    std::string cmd = fmt::format("'{}' '{}'", numpy_python(), file);
-    return std::system(cmd.c_str());
+    return TempDirTest::run_python(numpy_python(), script);
   }
 
   // Expects read_npy(p) to throw a kiln::Error naming p and saying `what`.
@@ -140,16 +97,6 @@ protected:
     EXPECT_TRUE(only_files_are({})) << "a temporary file was left behind";
   }
 
-  // True when the test directory holds exactly these names.
-  bool only_files_are(std::vector<std::string> names) const {
-    std::vector<std::string> present;
-    for (const auto &entry : fs::directory_iterator(dir_))
-      present.push_back(entry.path().filename().string());
-    std::sort(present.begin(), present.end());
-    std::sort(names.begin(), names.end());
-    return present == names;
-  }
-
   // An .npy file with this header dict, padded as numpy pads it.
   static std::string raw_npy(const std::string &dict, const std::string &data,
                              int major = 1, int minor = 0) {
@@ -165,8 +112,6 @@ protected:
     out += dict + std::string(pad, ' ') + "\n" + data;
     return out;
   }
-
-  fs::path dir_;
 };
 
 void expect_same_array(const NpyArray &got, const NpyArray &want) {

@@ -1,0 +1,106 @@
+// File helpers shared by the tests of file formats (npy, safetensors): whole
+// file reads and writes, a python3 that can import given modules, and a
+// fixture with a fresh temporary directory.
+#pragma once
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace kiln::testing {
+
+inline std::string read_bytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline void write_bytes(const std::string &path, const std::string &bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// A python3 that can `import <modules>`: $KILN_PYTHON, else python3 on PATH,
+// else the system one (a pyenv python3 on PATH may lack Debian's packages).
+// Empty when there is none. Memoized per module list.
+inline const std::string &python_with(const std::string &modules) {
+  static std::map<std::string, std::string> found;
+  auto it = found.find(modules);
+  if (it != found.end())
+    return it->second;
+  std::vector<std::string> candidates;
+  if (const char *env = std::getenv("KILN_PYTHON"))
+    candidates.emplace_back(env);
+  candidates.emplace_back("python3");
+  candidates.emplace_back("/usr/bin/python3");
+  std::string py;
+  for (const std::string &c : candidates) {
+    std::string cmd =
+        fmt::format("'{}' -c 'import {}' >/dev/null 2>&1", c, modules);
+    if (std::system(cmd.c_str()) == 0) {
+      py = c;
+      break;
+    }
+  }
+  return found[modules] = py;
+}
+
+// A fixture owning a fresh directory under the system's temporary one.
+class TempDirTest : public ::testing::Test {
+protected:
+  explicit TempDirTest(std::string prefix) : prefix_(std::move(prefix)) {}
+
+  void SetUp() override {
+    std::string templ =
+        (std::filesystem::temp_directory_path() / (prefix_ + "-XXXXXX"))
+            .string();
+    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+    dir_ = templ;
+  }
+  void TearDown() override {
+    ::chmod(dir_.c_str(), 0700); // a test may have made it read-only
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::string path(const std::string &name) const {
+    return (dir_ / name).string();
+  }
+
+  // Runs a python script with the interpreter `py`; its exit status.
+  int run_python(const std::string &py, const std::string &script) {
+    std::string file = path("script.py");
+    write_bytes(file, script);
+    std::string cmd = fmt::format("'{}' '{}'", py, file);
+    return std::system(cmd.c_str());
+  }
+
+  // True when the directory holds exactly these names.
+  bool only_files_are(std::vector<std::string> names) const {
+    std::vector<std::string> present;
+    for (const auto &entry : std::filesystem::directory_iterator(dir_))
+      present.push_back(entry.path().filename().string());
+    std::sort(present.begin(), present.end());
+    std::sort(names.begin(), names.end());
+    return present == names;
+  }
+
+  std::filesystem::path dir_;
+
+private:
+  std::string prefix_;
+};
+
+} // namespace kiln::testing
