@@ -15,7 +15,7 @@ Node *Builder::create(Op op, std::vector<Value *> operands, Attrs attrs,
     std::vector<Type> in;
     for (Value *v : operands)
       in.push_back(v->type);
-    types = info.infer(in, attrs, declared);
+    types = info.infer(info.name, in, attrs, declared);
   } catch (const Error &e) {
     if (scope_.empty())
       throw;

@@ -62,15 +62,16 @@ std::vector<int> reduction_axes(const Attrs &attrs, int rank) {
   return reduce_axes(attrs, rank);
 }
 
-std::vector<Type> infer_explicit(std::span<const Type>, const Attrs &,
+std::vector<Type> infer_explicit(std::string_view op, std::span<const Type>,
+                                 const Attrs &,
                                  std::span<const Type> declared) {
   if (declared.empty())
-    fail("result type must be given");
+    fail("{} needs its result type", op);
   return {declared.begin(), declared.end()};
 }
 
-std::vector<Type> infer_random(std::span<const Type> in, const Attrs &,
-                               std::span<const Type> declared) {
+std::vector<Type> infer_random(std::string_view, std::span<const Type> in,
+                               const Attrs &, std::span<const Type> declared) {
   for (const Type &t : in)
     if (t.dtype != DType::i64 || t.rank() != 0)
       fail("random_uniform expects i64[] seed and offset, got {}", t.str());
@@ -79,7 +80,8 @@ std::vector<Type> infer_random(std::span<const Type> in, const Attrs &,
   return {declared[0]};
 }
 
-std::vector<Type> infer_iota(std::span<const Type>, const Attrs &attrs,
+std::vector<Type> infer_iota(std::string_view, std::span<const Type>,
+                             const Attrs &attrs,
                              std::span<const Type> declared) {
   if (declared.size() != 1)
     fail("iota needs one result type");
@@ -94,48 +96,49 @@ std::vector<Type> infer_iota(std::span<const Type>, const Attrs &attrs,
   return {t};
 }
 
-std::vector<Type> infer_cast(std::span<const Type> in, const Attrs &attrs,
-                             std::span<const Type>) {
+std::vector<Type> infer_cast(std::string_view, std::span<const Type> in,
+                             const Attrs &attrs, std::span<const Type>) {
   return one({dtype_attr(attrs, "dtype"), in[0].shape});
 }
 
-std::vector<Type> infer_unary(std::span<const Type> in, const Attrs &,
-                              std::span<const Type>) {
+std::vector<Type> infer_unary(std::string_view op, std::span<const Type> in,
+                              const Attrs &, std::span<const Type>) {
   if (in[0].dtype == DType::boolean)
-    fail("expects a numeric operand, got {}", in[0].str());
+    fail("{} expects a numeric operand, got {}", op, in[0].str());
   return one(in[0]);
 }
 
-std::vector<Type> infer_unary_float(std::span<const Type> in, const Attrs &,
+std::vector<Type> infer_unary_float(std::string_view op,
+                                    std::span<const Type> in, const Attrs &,
                                     std::span<const Type>) {
-  require_float(in[0], "op");
+  require_float(in[0], op);
   return one(in[0]);
 }
 
-std::vector<Type> infer_binary(std::span<const Type> in, const Attrs &,
-                               std::span<const Type>) {
-  same_dtype(in[0], in[1], "binary op");
+std::vector<Type> infer_binary(std::string_view op, std::span<const Type> in,
+                               const Attrs &, std::span<const Type>) {
+  same_dtype(in[0], in[1], op);
   if (in[0].dtype == DType::boolean)
-    fail("binary op expects numeric operands, got {}", in[0].str());
-  return one({in[0].dtype, broadcast_or_fail(in[0].shape, in[1].shape, "op")});
+    fail("{} expects numeric operands, got {}", op, in[0].str());
+  return one({in[0].dtype, broadcast_or_fail(in[0].shape, in[1].shape, op)});
 }
 
-std::vector<Type> infer_binary_float(std::span<const Type> in,
+std::vector<Type> infer_binary_float(std::string_view op,
+                                     std::span<const Type> in,
                                      const Attrs &attrs,
                                      std::span<const Type> declared) {
-  require_float(in[0], "op");
-  return infer_binary(in, attrs, declared);
+  require_float(in[0], op);
+  return infer_binary(op, in, attrs, declared);
 }
 
-std::vector<Type> infer_compare(std::span<const Type> in, const Attrs &,
-                                std::span<const Type>) {
-  same_dtype(in[0], in[1], "comparison");
-  return one({DType::boolean,
-              broadcast_or_fail(in[0].shape, in[1].shape, "comparison")});
+std::vector<Type> infer_compare(std::string_view op, std::span<const Type> in,
+                                const Attrs &, std::span<const Type>) {
+  same_dtype(in[0], in[1], op);
+  return one({DType::boolean, broadcast_or_fail(in[0].shape, in[1].shape, op)});
 }
 
-std::vector<Type> infer_where(std::span<const Type> in, const Attrs &,
-                              std::span<const Type>) {
+std::vector<Type> infer_where(std::string_view, std::span<const Type> in,
+                              const Attrs &, std::span<const Type>) {
   if (in[0].dtype != DType::boolean)
     fail("where expects a bool condition, got {}", in[0].str());
   same_dtype(in[1], in[2], "where");
@@ -144,10 +147,10 @@ std::vector<Type> infer_where(std::span<const Type> in, const Attrs &,
   return one({in[1].dtype, s});
 }
 
-std::vector<Type> infer_reduce(std::span<const Type> in, const Attrs &attrs,
-                               std::span<const Type>) {
+std::vector<Type> infer_reduce(std::string_view op, std::span<const Type> in,
+                               const Attrs &attrs, std::span<const Type>) {
   if (in[0].dtype == DType::boolean)
-    fail("reduction expects a numeric operand, got {}", in[0].str());
+    fail("{} expects a numeric operand, got {}", op, in[0].str());
   std::vector<int> axes = reduce_axes(attrs, in[0].rank());
   bool keep = attrs.get_bool("keepdims", false);
   Shape out;
@@ -161,17 +164,17 @@ std::vector<Type> infer_reduce(std::span<const Type> in, const Attrs &attrs,
   return one({in[0].dtype, out});
 }
 
-std::vector<Type> infer_softmax(std::span<const Type> in, const Attrs &attrs,
-                                std::span<const Type>) {
-  require_float(in[0], "softmax");
+std::vector<Type> infer_softmax(std::string_view op, std::span<const Type> in,
+                                const Attrs &attrs, std::span<const Type>) {
+  require_float(in[0], op);
   if (in[0].rank() == 0)
-    fail("softmax expects rank >= 1, got {}", in[0].str());
+    fail("{} expects rank >= 1, got {}", op, in[0].str());
   normalize_axis(attrs.get_int("axis", -1), in[0].rank());
   return one(in[0]);
 }
 
-std::vector<Type> infer_matmul(std::span<const Type> in, const Attrs &,
-                               std::span<const Type>) {
+std::vector<Type> infer_matmul(std::string_view, std::span<const Type> in,
+                               const Attrs &, std::span<const Type>) {
   const Type &a = in[0], &b = in[1];
   same_dtype(a, b, "matmul");
   if (!is_float(a.dtype))
@@ -190,8 +193,8 @@ std::vector<Type> infer_matmul(std::span<const Type> in, const Attrs &,
   return one({a.dtype, out});
 }
 
-std::vector<Type> infer_transpose(std::span<const Type> in, const Attrs &attrs,
-                                  std::span<const Type>) {
+std::vector<Type> infer_transpose(std::string_view, std::span<const Type> in,
+                                  const Attrs &attrs, std::span<const Type>) {
   const auto &perm = attrs.get_ints("perm");
   int r = in[0].rank();
   if (static_cast<int>(perm.size()) != r)
@@ -208,8 +211,8 @@ std::vector<Type> infer_transpose(std::span<const Type> in, const Attrs &attrs,
   return one({in[0].dtype, out});
 }
 
-std::vector<Type> infer_reshape(std::span<const Type> in, const Attrs &attrs,
-                                std::span<const Type>) {
+std::vector<Type> infer_reshape(std::string_view, std::span<const Type> in,
+                                const Attrs &attrs, std::span<const Type>) {
   const auto &shape = attrs.get_ints("shape");
   for (int64_t d : shape)
     if (d < 0)
@@ -220,7 +223,7 @@ std::vector<Type> infer_reshape(std::span<const Type> in, const Attrs &attrs,
   return one({in[0].dtype, shape});
 }
 
-std::vector<Type> infer_broadcast_to(std::span<const Type> in,
+std::vector<Type> infer_broadcast_to(std::string_view, std::span<const Type> in,
                                      const Attrs &attrs,
                                      std::span<const Type>) {
   const auto &shape = attrs.get_ints("shape");
@@ -234,8 +237,8 @@ std::vector<Type> infer_broadcast_to(std::span<const Type> in,
   return one({in[0].dtype, shape});
 }
 
-std::vector<Type> infer_one_hot(std::span<const Type> in, const Attrs &attrs,
-                                std::span<const Type>) {
+std::vector<Type> infer_one_hot(std::string_view, std::span<const Type> in,
+                                const Attrs &attrs, std::span<const Type>) {
   if (!is_int(in[0].dtype))
     fail("one_hot expects integer labels, got {}", in[0].str());
   int64_t c = attrs.get_int("num_classes");

@@ -41,7 +41,8 @@ struct HostTensor;
 // Result types of an op; throws kiln::Error with a message that names the
 // problem (the verifier adds the location). `declared` holds the types the
 // text or builder gave, used by kExplicitType ops.
-using InferFn = std::vector<Type> (*)(std::span<const Type> in,
+using InferFn = std::vector<Type> (*)(std::string_view op,
+                                      std::span<const Type> in,
                                       const Attrs &attrs,
                                       std::span<const Type> declared);
 // Gradients of the operands given the gradients of the results (entries may

@@ -7,8 +7,8 @@
 namespace kiln {
 
 #define KILN_INFER(name)                                                       \
-  std::vector<Type> name(std::span<const Type> in, const Attrs &attrs,         \
-                         std::span<const Type> declared);
+  std::vector<Type> name(std::string_view op, std::span<const Type> in,        \
+                         const Attrs &attrs, std::span<const Type> declared);
 #define KILN_VJP(name)                                                         \
   std::vector<Value *> name(Builder &b, const Node &n,                         \
                             std::span<Value *const> grads);

@@ -36,7 +36,7 @@ void verify_graph(const Graph &g, const std::string &where) {
       declared.push_back(r->type);
     std::vector<Type> inferred;
     try {
-      inferred = info.infer(in, n.attrs, declared);
+      inferred = info.infer(info.name, in, n.attrs, declared);
     } catch (const Error &e) {
       fail("verifier: {}: {}", at, e.what());
     }

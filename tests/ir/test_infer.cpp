@@ -4,6 +4,7 @@
 #include "ir/error.h"
 #include "ir/op.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -19,7 +20,7 @@ Type boolean(Shape s) { return {DType::boolean, std::move(s)}; }
 
 std::vector<Type> infer(Op op, std::vector<Type> in, Attrs attrs = {},
                         std::vector<Type> declared = {}) {
-  return op_info(op).infer(in, attrs, declared);
+  return op_info(op).infer(op_name(op), in, attrs, declared);
 }
 
 Type infer1(Op op, std::vector<Type> in, Attrs attrs = {},
@@ -128,8 +129,8 @@ TEST(Infer, EveryOpHasAValidExample) {
 
 TEST(Infer, ExplicitlyTypedOpsNeedADeclaredType) {
   EXPECT_EQ(infer_error(Op::Constant, {}, {{"value", 1.0}}),
-            "result type must be given");
-  EXPECT_EQ(infer_error(Op::Fused, {f32({2})}), "result type must be given");
+            "constant needs its result type");
+  EXPECT_EQ(infer_error(Op::Fused, {f32({2})}), "fused needs its result type");
 }
 
 TEST(Infer, Iota) {
@@ -171,8 +172,9 @@ TEST(Infer, UnaryNumeric) {
     SCOPED_TRACE(std::string(op_name(op)));
     EXPECT_EQ(infer1(op, {f32({2, 3})}), f32({2, 3}));
     EXPECT_EQ(infer1(op, {i64({})}), i64({}));
-    EXPECT_EQ(infer_error(op, {boolean({2})}),
-              "expects a numeric operand, got bool[2]");
+    EXPECT_EQ(
+        infer_error(op, {boolean({2})}),
+        fmt::format("{} expects a numeric operand, got bool[2]", op_name(op)));
   }
 }
 
@@ -181,10 +183,12 @@ TEST(Infer, UnaryFloat) {
     SCOPED_TRACE(std::string(op_name(op)));
     EXPECT_EQ(infer1(op, {f32({2, 3})}), f32({2, 3}));
     EXPECT_EQ(infer1(op, {f64({})}), f64({}));
-    EXPECT_EQ(infer_error(op, {i32({3})}),
-              "op expects a float operand, got i32[3]");
-    EXPECT_EQ(infer_error(op, {boolean({3})}),
-              "op expects a float operand, got bool[3]");
+    EXPECT_EQ(
+        infer_error(op, {i32({3})}),
+        fmt::format("{} expects a float operand, got i32[3]", op_name(op)));
+    EXPECT_EQ(
+        infer_error(op, {boolean({3})}),
+        fmt::format("{} expects a float operand, got bool[3]", op_name(op)));
   }
 }
 
@@ -195,23 +199,26 @@ TEST(Infer, BinaryArithmetic) {
     EXPECT_EQ(infer1(op, {f32({}), f32({4, 5})}), f32({4, 5}));
     EXPECT_EQ(infer1(op, {f64({4, 1, 6}), f64({5, 1})}), f64({4, 5, 6}));
     EXPECT_EQ(infer1(op, {i32({2, 1}), i32({1, 3})}), i32({2, 3}));
+    std::string_view name = op_name(op);
     EXPECT_EQ(infer_error(op, {f32({2}), f64({2})}),
-              "binary op operands must have one dtype, got f32[2] and f64[2]");
+              fmt::format("{} operands must have one dtype, got f32[2] and "
+                          "f64[2]",
+                          name));
     EXPECT_EQ(infer_error(op, {f32({2, 3}), f32({4})}),
-              "op cannot broadcast [2,3] with [4]");
+              fmt::format("{} cannot broadcast [2,3] with [4]", name));
     EXPECT_EQ(infer_error(op, {boolean({2}), boolean({2})}),
-              "binary op expects numeric operands, got bool[2]");
+              fmt::format("{} expects numeric operands, got bool[2]", name));
   }
 }
 
 TEST(Infer, Pow) {
   EXPECT_EQ(infer1(Op::Pow, {f32({2, 3}), f32({})}), f32({2, 3}));
   EXPECT_EQ(infer_error(Op::Pow, {i32({2}), i32({2})}),
-            "op expects a float operand, got i32[2]");
+            "pow expects a float operand, got i32[2]");
   EXPECT_EQ(infer_error(Op::Pow, {f32({2}), f32({3})}),
-            "op cannot broadcast [2] with [3]");
+            "pow cannot broadcast [2] with [3]");
   EXPECT_EQ(infer_error(Op::Pow, {f32({2}), f64({2})}),
-            "binary op operands must have one dtype, got f32[2] and f64[2]");
+            "pow operands must have one dtype, got f32[2] and f64[2]");
 }
 
 TEST(Infer, Comparisons) {
@@ -220,9 +227,11 @@ TEST(Infer, Comparisons) {
     EXPECT_EQ(infer1(op, {f32({2, 1}), f32({3})}), boolean({2, 3}));
     EXPECT_EQ(infer1(op, {boolean({2}), boolean({2})}), boolean({2}));
     EXPECT_EQ(infer_error(op, {f32({2}), i32({2})}),
-              "comparison operands must have one dtype, got f32[2] and i32[2]");
+              fmt::format("{} operands must have one dtype, got f32[2] and "
+                          "i32[2]",
+                          op_name(op)));
     EXPECT_EQ(infer_error(op, {f32({2}), f32({3})}),
-              "comparison cannot broadcast [2] with [3]");
+              fmt::format("{} cannot broadcast [2] with [3]", op_name(op)));
   }
 }
 
@@ -263,8 +272,9 @@ TEST(Infer, Reductions) {
               "axis -4 is out of range for rank 3");
     EXPECT_EQ(infer_error(op, {f32({})}, {{"axes", Axes{0}}}),
               "axis 0 is out of range for rank 0");
-    EXPECT_EQ(infer_error(op, {boolean({2})}),
-              "reduction expects a numeric operand, got bool[2]");
+    EXPECT_EQ(
+        infer_error(op, {boolean({2})}),
+        fmt::format("{} expects a numeric operand, got bool[2]", op_name(op)));
     EXPECT_EQ(infer_error(op, {x}, {{"keepdims", int64_t{1}}}),
               "attribute 'keepdims' must be true or false");
   }
@@ -279,9 +289,10 @@ TEST(Infer, Softmax) {
     EXPECT_EQ(infer_error(op, {f32({2, 3})}, {{"axis", int64_t{2}}}),
               "axis 2 is out of range for rank 2");
     EXPECT_EQ(infer_error(op, {f32({})}),
-              "softmax expects rank >= 1, got f32[]");
+              fmt::format("{} expects rank >= 1, got f32[]", op_name(op)));
     EXPECT_EQ(infer_error(op, {i32({2})}),
-              "softmax expects a float operand, got i32[2]");
+              fmt::format("{} expects a float operand, got i32[2]",
+                          op_name(op)));
   }
 }
 
