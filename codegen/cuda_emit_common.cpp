@@ -36,14 +36,15 @@ KILN_MATH1(fabs, fabsf, fabs)
 #undef KILN_MATH1
 __device__ __forceinline__ int kiln_fabs(int x) { return x < 0 ? -x : x; }
 __device__ __forceinline__ long long kiln_fabs(long long x) { return x < 0 ? -x : x; }
-__device__ __forceinline__ float kiln_fmax(float a, float b) { return fmaxf(a, b); }
-__device__ __forceinline__ double kiln_fmax(double a, double b) { return fmax(a, b); }
-__device__ __forceinline__ int kiln_fmax(int a, int b) { return a > b ? a : b; }
-__device__ __forceinline__ long long kiln_fmax(long long a, long long b) { return a > b ? a : b; }
-__device__ __forceinline__ float kiln_fmin(float a, float b) { return fminf(a, b); }
-__device__ __forceinline__ double kiln_fmin(double a, double b) { return fmin(a, b); }
-__device__ __forceinline__ int kiln_fmin(int a, int b) { return a < b ? a : b; }
-__device__ __forceinline__ long long kiln_fmin(long long a, long long b) { return a < b ? a : b; }
+// maximum/minimum: IEEE 754-2019, a NaN operand gives NaN (a + b is NaN).
+__device__ __forceinline__ float kiln_maximum(float a, float b) { return a != a || b != b ? a + b : fmaxf(a, b); }
+__device__ __forceinline__ double kiln_maximum(double a, double b) { return a != a || b != b ? a + b : fmax(a, b); }
+__device__ __forceinline__ int kiln_maximum(int a, int b) { return a > b ? a : b; }
+__device__ __forceinline__ long long kiln_maximum(long long a, long long b) { return a > b ? a : b; }
+__device__ __forceinline__ float kiln_minimum(float a, float b) { return a != a || b != b ? a + b : fminf(a, b); }
+__device__ __forceinline__ double kiln_minimum(double a, double b) { return a != a || b != b ? a + b : fmin(a, b); }
+__device__ __forceinline__ int kiln_minimum(int a, int b) { return a < b ? a : b; }
+__device__ __forceinline__ long long kiln_minimum(long long a, long long b) { return a < b ? a : b; }
 __device__ __forceinline__ float kiln_pow(float a, float b) { return powf(a, b); }
 __device__ __forceinline__ double kiln_pow(double a, double b) { return pow(a, b); }
 
@@ -71,7 +72,7 @@ struct kiln_red_sum {
   template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
 };
 struct kiln_red_max {
-  template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return kiln_fmax(a, b); }
+  template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return kiln_maximum(a, b); }
 };
 template <typename T, typename F>
 __device__ __forceinline__ T kiln_warp_reduce(T v, F f) {

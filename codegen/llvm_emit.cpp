@@ -206,10 +206,10 @@ private:
         return un(llvm::Intrinsic::sqrt);
       if (e.fn == "fabs")
         return un(llvm::Intrinsic::fabs);
-      if (e.fn == "fmax")
-        return bin(llvm::Intrinsic::maxnum);
-      if (e.fn == "fmin")
-        return bin(llvm::Intrinsic::minnum);
+      if (e.fn == "maximum")
+        return bin(llvm::Intrinsic::maximum);
+      if (e.fn == "minimum")
+        return bin(llvm::Intrinsic::minimum);
       if (e.fn == "pow")
         return bin(llvm::Intrinsic::pow);
       if (e.fn == "tanh")
@@ -614,7 +614,10 @@ private:
         accumulate(
             acc,
             [&](LValue *a, LValue *v, LValue *) {
-              return r.op == Op::Amax ? max(a, v) : add(a, v);
+              // amax propagates NaN (IEEE maximum), as the interpreter.
+              return r.op == Op::Amax ? b_.CreateBinaryIntrinsic(
+                                            llvm::Intrinsic::maximum, a, v)
+                                      : add(a, v);
             },
             /*write_extras=*/true);
         // The final reduced values, through the epilogue.

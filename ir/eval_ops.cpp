@@ -77,7 +77,7 @@ void eval_reduce(const Node &n, std::span<const HostTensor *const> in,
         o += (kept[a] == 1 ? 0 : c) * strides[a];
     }
     if (n.op == Op::Amax)
-      r.data[o] = std::max(r.data[o], x.data[i]);
+      r.data[o] = nan_max(r.data[o], x.data[i]);
     else
       r.data[o] += x.data[i];
   }

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <mutex>
 
@@ -146,8 +147,8 @@ private:
         {"sqrt", 1},
         {"tanh", 1},
         {"fabs", 1},
-        {"fmax", 2},
-        {"fmin", 2},
+        {"maximum", 2},
+        {"minimum", 2},
         {"pow", 2},
     }};
     auto fn = std::find_if(fns.begin(), fns.end(),
@@ -192,6 +193,18 @@ const ScalarExpr &scalar_expr(Op op) {
   return table[static_cast<size_t>(op)];
 }
 
+double nan_max(double a, double b) {
+  if (std::isnan(a) || std::isnan(b))
+    return std::numeric_limits<double>::quiet_NaN();
+  return std::fmax(a, b);
+}
+
+double nan_min(double a, double b) {
+  if (std::isnan(a) || std::isnan(b))
+    return std::numeric_limits<double>::quiet_NaN();
+  return std::fmin(a, b);
+}
+
 double eval_scalar(const ScalarExpr &e, const double *a) {
   auto k = [&](int i) { return eval_scalar(e.kids[i], a); };
   switch (e.kind) {
@@ -234,10 +247,10 @@ double eval_scalar(const ScalarExpr &e, const double *a) {
       return std::tanh(k(0));
     if (e.fn == "fabs")
       return std::fabs(k(0));
-    if (e.fn == "fmax")
-      return std::fmax(k(0), k(1));
-    if (e.fn == "fmin")
-      return std::fmin(k(0), k(1));
+    if (e.fn == "maximum")
+      return nan_max(k(0), k(1));
+    if (e.fn == "minimum")
+      return nan_min(k(0), k(1));
     if (e.fn == "pow")
       return std::pow(k(0), k(1));
     break;

@@ -8,7 +8,10 @@
 //   prod := unary (('*' | '/') unary)*
 //   unary:= '-' unary | NUMBER | '$' DIGIT | FN '(' expr (',' expr)* ')'
 //           | '(' expr ')'
-//   FN   := exp | log | sqrt | tanh | fabs | fmax | fmin | pow
+//   FN   := exp | log | sqrt | tanh | fabs | maximum | minimum | pow
+//
+// maximum/minimum are IEEE 754-2019's: a NaN operand gives NaN (as torch's
+// maximum, minimum, relu and amax do), unlike C's fmax/fmin.
 //
 // The reference interpreter evaluates the tree in double; the CUDA C and LLVM
 // emitters walk the same tree, so the three agree by construction.
@@ -56,5 +59,9 @@ const ScalarExpr &scalar_expr(Op op);
 // Evaluates in double; comparisons give 1 or 0, a select takes "then" when
 // its condition is non-zero.
 double eval_scalar(const ScalarExpr &e, const double *args);
+
+// IEEE 754-2019 maximum and minimum: NaN when either operand is NaN.
+double nan_max(double a, double b);
+double nan_min(double a, double b);
 
 } // namespace kiln

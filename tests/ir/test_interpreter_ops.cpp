@@ -286,6 +286,16 @@ TEST(InterpReduce, AmaxOverEachAxis) {
   EXPECT_EQ(k.data, (Data{3, -4}));
 }
 
+// A NaN in a row makes its amax NaN, as torch.amax does.
+TEST(InterpReduce, AmaxPropagatesNaN) {
+  Fixture f;
+  double nan = std::numeric_limits<double>::quiet_NaN();
+  Value *x = f.in(f64({2, 3}), {3, nan, 2, -5, -4, -6});
+  HostTensor r = f.run(f.b.amax(x, {1}));
+  EXPECT_TRUE(std::isnan(r.data[0]));
+  EXPECT_EQ(r.data[1], -4);
+}
+
 TEST(InterpReduce, ThreeDimensionalMiddleAndOuterAxes) {
   Fixture f;
   // x[i][j][k] = 100 i + 10 j + k, shape [2,3,2].

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 namespace kiln {
 namespace {
@@ -101,8 +102,8 @@ TEST(ScalarExpr, Functions) {
   EXPECT_EQ(eval("sqrt(16)"), 4);
   EXPECT_DOUBLE_EQ(eval("tanh(0.5)"), 0.46211715726000974);
   EXPECT_EQ(eval("fabs(-3)"), 3);
-  EXPECT_EQ(eval("fmax(2, 5)"), 5);
-  EXPECT_EQ(eval("fmin(2, 5)"), 2);
+  EXPECT_EQ(eval("maximum(2, 5)"), 5);
+  EXPECT_EQ(eval("minimum(2, 5)"), 2);
   EXPECT_EQ(eval("pow(2, 10)"), 1024);
   EXPECT_EQ(eval("pow($0, $1) + $2", {3, 2, 1}), 10);
 }
@@ -147,9 +148,25 @@ TEST(ScalarExpr, MalformedNumbersAreKilnErrors) {
             "scalar expression '1.2.3': malformed number at offset 0");
 }
 
+// maximum/minimum propagate NaN (torch.maximum, relu, amax do); C's fmax
+// would drop it.
+TEST(ScalarExpr, MaximumAndMinimumPropagateNaN) {
+  double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(nan_max(nan, 1)));
+  EXPECT_TRUE(std::isnan(nan_max(1, nan)));
+  EXPECT_TRUE(std::isnan(nan_min(nan, 1)));
+  EXPECT_TRUE(std::isnan(nan_min(-1, nan)));
+  EXPECT_EQ(nan_max(-1, 3), 3);
+  EXPECT_EQ(nan_min(-1, 3), -1);
+  double args[2] = {nan, 0};
+  for (Op op : {Op::Max, Op::Min, Op::Relu})
+    EXPECT_TRUE(std::isnan(eval_scalar(scalar_expr(op), args))) << op_name(op);
+}
+
 TEST(ScalarExpr, FunctionArityIsChecked) {
-  EXPECT_EQ(parse_error("fmax(1)"), "scalar expression 'fmax(1)': fmax "
-                                    "takes 2 arguments at offset 7");
+  EXPECT_EQ(parse_error("maximum(1)"), "scalar expression 'maximum(1)': "
+                                       "maximum takes 2 arguments at offset "
+                                       "10");
   EXPECT_EQ(parse_error("exp(1, 2)"), "scalar expression 'exp(1, 2)': exp "
                                       "takes 1 argument at offset 9");
 }

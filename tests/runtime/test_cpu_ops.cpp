@@ -6,6 +6,10 @@
 #include "ir/error.h"
 #include "ir/op.h"
 #include "ir/philox.h"
+#include "passes/fuse_elementwise.h"
+
+#include <cmath>
+#include <limits>
 
 namespace kiln {
 namespace {
@@ -262,6 +266,41 @@ TEST(CpuOps, OneHotRejectsOutOfRangeLabels) {
   std::vector<Array> in = {Array(l->type)};
   in[0].set(1, 4);
   EXPECT_THROW(exe->run(in), Error);
+}
+
+// NaN propagates through max, min, relu and amax (as in torch), fused and
+// standalone, at sizes that take the vectorized loops; the interpreter is
+// the reference (expect_close takes NaN only where NaN is wanted).
+TEST(CpuOps, MaxMinReluAndAmaxPropagateNaN) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    Graph g;
+    Value *x = g.add_input("x", {dt, {9, 37}});
+    Value *y = g.add_input("y", {dt, {37}});
+    Builder b(g);
+    g.add_output(b.max(x, y));
+    g.add_output(b.min(x, y));
+    g.add_output(b.relu(x));
+    g.add_output(b.amax(x, {1}));
+    g.add_output(b.amax(x, {0}));
+    g.add_output(b.amax(b.relu(x)));
+    std::vector<Array> in = random_inputs(g, 5);
+    double nan = std::numeric_limits<double>::quiet_NaN();
+    in[0].set(3 * 37 + 5, nan);
+    in[0].set(8 * 37 + 36, nan);
+    in[1].set(11, nan);
+    check_against_interpreter(g, in, "nan");
+    std::unique_ptr<Graph> fused = g.clone();
+    ASSERT_TRUE(run_fuse_elementwise(*fused));
+    check_against_interpreter(*fused, in, "nan, fused");
+    std::vector<Array> out = make_cpu_backend()->compile(g)->run(in);
+    EXPECT_TRUE(std::isnan(out[0].get(3 * 37 + 5)));
+    EXPECT_TRUE(std::isnan(out[1].get(11)));
+    EXPECT_TRUE(std::isnan(out[2].get(8 * 37 + 36)));
+    EXPECT_TRUE(std::isnan(out[3].get(3)));
+    EXPECT_FALSE(std::isnan(out[3].get(2)));
+    EXPECT_TRUE(std::isnan(out[4].get(5)));
+    EXPECT_TRUE(std::isnan(out[5].get(0)));
+  }
 }
 
 TEST(CpuOps, RandomUniformMatchesPhilox) {
