@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <numeric>
 #include <unordered_set>
 
 namespace kiln {
@@ -118,42 +119,52 @@ MemoryPlan plan_memory(const Graph &g) {
     }
 
   // 4. Placement.
-  std::vector<const Value *> order = owners;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](const Value *a, const Value *b) {
-                     return a->type.bytes() > b->type.bytes();
-                   });
-  std::vector<const Value *> placed;
-  for (const Value *v : order) {
-    int64_t bytes = static_cast<int64_t>(v->type.bytes());
-    int64_t size = align(std::max<int64_t>(bytes, 1));
+  std::vector<ArenaRequest> reqs;
+  for (const Value *v : owners) {
     auto [d, l] = plan.live.at(v);
-    std::vector<std::pair<int64_t, int64_t>> busy; // [offset, end)
-    for (const Value *p : placed) {
-      auto [pd, pl] = plan.live.at(p);
-      if (pd <= l && d <= pl) {
-        const auto &s = plan.slots.at(p);
-        busy.emplace_back(s.offset,
-                          s.offset + align(std::max<int64_t>(s.bytes, 1)));
-      }
-    }
-    std::sort(busy.begin(), busy.end());
-    int64_t offset = 0;
-    for (auto [b, e] : busy) {
-      if (offset + size <= b)
-        break;
-      offset = std::max(offset, e);
-    }
-    plan.slots[v] = {offset, bytes};
-    plan.arena_bytes = std::max(plan.arena_bytes, offset + size);
-    plan.no_reuse_bytes += size;
-    placed.push_back(v);
+    reqs.push_back({static_cast<int64_t>(v->type.bytes()), d, l, 0});
+    plan.no_reuse_bytes += align(std::max<int64_t>(reqs.back().bytes, 1));
   }
+  plan.arena_bytes = place_in_arena(reqs);
+  for (size_t k = 0; k < owners.size(); ++k)
+    plan.slots[owners[k]] = {reqs[k].offset, reqs[k].bytes};
   for (auto &[view, own] : plan.views)
     if (auto it = plan.slots.find(own); it != plan.slots.end())
       plan.slots[view] = {it->second.offset,
                           static_cast<int64_t>(view->type.bytes())};
   return plan;
+}
+
+int64_t place_in_arena(std::vector<ArenaRequest> &reqs) {
+  std::vector<size_t> order(reqs.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return reqs[a].bytes > reqs[b].bytes;
+  });
+  std::vector<size_t> placed;
+  int64_t total = 0;
+  for (size_t i : order) {
+    ArenaRequest &r = reqs[i];
+    // Address ranges of placed buffers alive at the same time, by offset.
+    std::vector<std::pair<int64_t, int64_t>> busy;
+    for (size_t j : placed) {
+      const ArenaRequest &p = reqs[j];
+      if (p.first <= r.last && r.first <= p.last)
+        busy.emplace_back(p.offset,
+                          p.offset + align(std::max<int64_t>(p.bytes, 1)));
+    }
+    std::sort(busy.begin(), busy.end());
+    int64_t off = 0, need = align(std::max<int64_t>(r.bytes, 1));
+    for (auto [b, e] : busy) {
+      if (off + need <= b)
+        break;
+      off = std::max(off, e);
+    }
+    r.offset = off;
+    total = std::max(total, off + need);
+    placed.push_back(i);
+  }
+  return total;
 }
 
 std::string memory_plan_summary(const MemoryPlan &plan) {

@@ -39,6 +39,18 @@ struct MemoryPlan {
   std::unordered_map<const Value *, std::pair<int, int>> live;
 };
 
+// One buffer to place: `bytes` live over node indices [first, last].
+struct ArenaRequest {
+  int64_t bytes = 0;
+  int first = 0, last = 0;
+  int64_t offset = 0; // set by place_in_arena
+};
+
+// The placement both memory-plan and the CPU runtime use: largest first,
+// each at the lowest 64-byte-aligned offset free over its whole interval
+// (intervals are closed). Returns the arena's size in bytes.
+int64_t place_in_arena(std::vector<ArenaRequest> &reqs);
+
 // Liveness-based buffer reuse: intervals from definition to last use
 // (closed, so a node never writes over its own operands); largest first,
 // each at the lowest 64-byte aligned offset free for its whole interval.

@@ -5,8 +5,8 @@
 #include "codegen/llvm_kernel.h"
 #include "codegen/llvm_plan.h"
 #include "ir/error.h"
+#include "passes/memory_plan.h"
 #include "runtime/cpu_host_ops.h"
-#include "runtime/cpu_memory.h"
 #include "runtime/cpu_thread_pool.h"
 
 #include <algorithm>
@@ -337,12 +337,12 @@ void CpuExecutable::build() {
       int last = i;
       for (int s : uses_[r])
         last = std::max(last, s);
-      reqs.push_back({r->type.bytes(), i, last});
+      reqs.push_back({static_cast<int64_t>(r->type.bytes()), i, last, 0});
       planned.push_back(r);
     }
-  size_t arena_bytes = plan_arena(reqs);
+  auto arena_bytes = static_cast<size_t>(place_in_arena(reqs));
   for (size_t k = 0; k < planned.size(); ++k)
-    loc_[planned[k]] = {Space::arena, 0, reqs[k].offset};
+    loc_[planned[k]] = {Space::arena, 0, static_cast<size_t>(reqs[k].offset)};
   arena_ =
       Array(Type{DType::f64, {static_cast<int64_t>((arena_bytes + 7) / 8)}});
   stats.arena_bytes = arena_bytes;
