@@ -575,24 +575,26 @@ private:
             },
             "c");
       };
+      // for r: for c: fn(r, c), over the work item's points.
+      auto each_point = [&](const std::function<void(LValue *, LValue *)> &fn) {
+        loop(
+            i64(0), i64(r.r_total),
+            [&](LValue *ri) {
+              loop(
+                  i64(0), cn, [&](LValue *c) { fn(ri, c); }, "c");
+            },
+            "r");
+      };
       // for r: for c: arr[c] = combine(arr[c], value(r, c))
       auto accumulate =
           [&](LValue *arr,
               const std::function<LValue *(LValue *, LValue *, LValue *)> &comb,
               bool write_extras) {
-            loop(
-                i64(0), i64(r.r_total),
-                [&](LValue *ri) {
-                  loop(
-                      i64(0), cn,
-                      [&](LValue *c) {
-                        LValue *p = slot(arr, c);
-                        LValue *v = value(ri, c, write_extras);
-                        b_.CreateStore(comb(b_.CreateLoad(dbl, p), v, c), p);
-                      },
-                      "c");
-                },
-                "r");
+            each_point([&](LValue *ri, LValue *c) {
+              LValue *p = slot(arr, c);
+              LValue *v = value(ri, c, write_extras);
+              b_.CreateStore(comb(b_.CreateLoad(dbl, p), v, c), p);
+            });
           };
       auto add = [&](LValue *a, LValue *v) {
         auto *i = llvm::cast<llvm::Instruction>(b_.CreateFAdd(a, v));
@@ -662,26 +664,17 @@ private:
                              p);
             },
             "c");
-      loop(
-          i64(0), i64(r.r_total),
-          [&](LValue *ri) {
-            loop(
-                i64(0), cn,
-                [&](LValue *c) {
-                  LValue *m = b_.CreateLoad(dbl, slot(acc, c));
-                  LValue *s = b_.CreateLoad(dbl, slot(sum, c));
-                  LValue *z = b_.CreateFSub(value(ri, c, false), m);
-                  LValue *y = r.op == Op::LogSoftmax
-                                  ? b_.CreateFSub(z, s)
-                                  : b_.CreateFDiv(b_.CreateUnaryIntrinsic(
-                                                      llvm::Intrinsic::exp, z),
-                                                  s);
-                  store(out_dtype, outp, out_index(ri, c),
-                        from_work(y, out_dtype));
-                },
-                "c");
-          },
-          "r");
+      each_point([&](LValue *ri, LValue *c) {
+        LValue *m = b_.CreateLoad(dbl, slot(acc, c));
+        LValue *s = b_.CreateLoad(dbl, slot(sum, c));
+        LValue *z = b_.CreateFSub(value(ri, c, false), m);
+        LValue *y =
+            r.op == Op::LogSoftmax
+                ? b_.CreateFSub(z, s)
+                : b_.CreateFDiv(
+                      b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, z), s);
+        store(out_dtype, outp, out_index(ri, c), from_work(y, out_dtype));
+      });
     });
   }
 
