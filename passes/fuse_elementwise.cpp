@@ -71,7 +71,9 @@
 #include "passes/rewrite.h"
 
 #include <algorithm>
+#include <bit>
 #include <deque>
+#include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -396,6 +398,7 @@ private:
     auto body = std::make_unique<Graph>("fused");
     Builder b(*body);
     std::unordered_map<const Value *, Value *> map;
+    std::map<std::pair<DType, uint64_t>, Value *> scalars;
     std::vector<Value *> inputs;
     auto get = [&](Value *v) {
       if (auto it = map.find(v); it != map.end())
@@ -410,14 +413,21 @@ private:
     for (Node *m : members) {
       if (gr.folded.count(m)) {
         const Type &t = m->result()->type;
-        if (m->op == Op::Constant)
-          map[m->result()] =
-              b.constant(m->attrs.get_float("value"), {t.dtype, {}});
-        else if (m->op == Op::Iota)
+        if (m->op == Op::Constant) {
+          // One body constant per (dtype, value bits): fills of different
+          // shapes outside become the same scalar inside.
+          double v = m->attrs.get_float("value");
+          auto key = std::pair{t.dtype, std::bit_cast<uint64_t>(v)};
+          auto it = scalars.find(key);
+          if (it == scalars.end())
+            it = scalars.emplace(key, b.constant(v, {t.dtype, {}})).first;
+          map[m->result()] = it->second;
+        } else if (m->op == Op::Iota) {
           map[m->result()] =
               b.iota(t, static_cast<int>(m->attrs.get_int("axis", 0)));
-        else
+        } else {
           map[m->result()] = get(m->operands[0]);
+        }
         continue;
       }
       std::vector<Value *> ops;
