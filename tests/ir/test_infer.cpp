@@ -290,9 +290,9 @@ TEST(Infer, Softmax) {
               "axis 2 is out of range for rank 2");
     EXPECT_EQ(infer_error(op, {f32({})}),
               fmt::format("{} expects rank >= 1, got f32[]", op_name(op)));
-    EXPECT_EQ(infer_error(op, {i32({2})}),
-              fmt::format("{} expects a float operand, got i32[2]",
-                          op_name(op)));
+    EXPECT_EQ(
+        infer_error(op, {i32({2})}),
+        fmt::format("{} expects a float operand, got i32[2]", op_name(op)));
   }
 }
 

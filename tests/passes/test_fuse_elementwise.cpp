@@ -190,8 +190,7 @@ TEST(FuseElementwise, OneHotOfAnInputKeepsItsLabelCheck) {
 // Fused against unfused on random graphs, f64, relative 1e-12; the kernel
 // contract holds for every fused node.
 TEST(FuseElementwise, RandomGraphsMatchTheInterpreter) {
-  int fused_nodes = 0, multi_op = 0, reductions = 0, extras = 0,
-      epilogues = 0;
+  int fused_nodes = 0, multi_op = 0, reductions = 0, extras = 0, epilogues = 0;
   for (uint64_t seed = 0; seed < 250; ++seed) {
     testing::RandomGraphOptions opt;
     opt.num_nodes = 8 + static_cast<int>(seed % 13);
