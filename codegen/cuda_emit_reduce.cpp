@@ -25,10 +25,9 @@
 
 #include "ir/error.h"
 #include "ir/interpreter.h"
+#include "ir/reduction_body.h"
 
 #include <fmt/format.h>
-
-#include <unordered_set>
 
 namespace kiln::cuda::detail {
 
@@ -74,81 +73,23 @@ int64_t prod(const Shape &s, size_t b, size_t e) {
 
 CudaKernel emit_reduction_kernel(const Graph &body, const std::string &name,
                                  const std::string &what) {
-  if (body.nodes().empty())
-    fail("cuda emitter: {}: reduction body is empty", name);
-  // The one reduction node R; the nodes before it are the prologue, the
-  // nodes after it the epilogue.
-  size_t red_pos = body.nodes().size();
-  for (size_t j = 0; j < body.nodes().size(); ++j)
-    if (body.nodes()[j]->info().has(kReduction)) {
-      if (red_pos != body.nodes().size())
-        fail("cuda emitter: {}: reduction body holds more than one "
-             "reduction",
-             name);
-      red_pos = j;
-    }
-  if (red_pos == body.nodes().size())
-    fail("cuda emitter: {}: reduction body has no reduction node", name);
-  const Node &red = *body.nodes()[red_pos];
-  const bool softmax = red.op == Op::Softmax || red.op == Op::LogSoftmax;
-  if (body.outputs.empty())
-    fail("cuda emitter: {}: reduction body has no outputs", name);
+  ReductionBody rb;
+  try {
+    rb = split_reduction_body(body);
+  } catch (const Error &e) {
+    fail("cuda emitter: {}: {}", name, e.what());
+  }
+  const Node &red = *body.nodes()[rb.reduce];
   const Value *x = red.operands[0];
   const Shape &xs = x->type.shape;
   const DType dt = x->type.dtype;
   const std::string T(reg_type(dt));
   const Type &rt = red.result()->type;
-
-  // Epilogue: elementwise ops and scalar constants over R's result and
-  // earlier epilogue values (scalar constants may sit anywhere in the body).
-  std::unordered_set<const Value *> epi = {red.result()};
-  for (size_t j = red_pos + 1; j < body.nodes().size(); ++j) {
-    const Node &n = *body.nodes()[j];
-    if (softmax)
-      fail("cuda emitter: {}: {} must be the last node of its body", name,
-           op_name(red.op));
-    if (n.op != Op::Constant && !n.info().has(kElementwise))
-      fail("cuda emitter: {}: {} cannot be part of a reduction epilogue", name,
-           op_name(n.op));
-    for (const Value *o : n.operands) {
-      bool scalar_const =
-          o->def && o->def->op == Op::Constant && o->type.numel() == 1;
-      if (!epi.count(o) && !scalar_const)
-        fail("cuda emitter: {}: the epilogue's {} reads {}, which is not the "
-             "reduction's result or an epilogue value",
-             name, op_name(n.op), o->type.str());
-    }
-    if (n.op != Op::Constant)
-      for (const Value *r : n.results)
-        epi.insert(r);
-  }
   const Value *out0 = body.outputs[0].value;
-  if (!epi.count(out0))
-    fail("cuda emitter: {}: output 0 must be the reduction's result or an "
-         "epilogue value",
-         name);
-  if (out0->type.shape != rt.shape)
-    fail("cuda emitter: {}: output 0 {} is not of the reduction's result "
-         "shape {}",
-         name, out0->type.str(), shape_str(rt.shape));
   const Type &ot = out0->type;
-  // Extra outputs: prologue values of the reduction input's shape.
   std::vector<const Value *> extras;
-  for (size_t o = 1; o < body.outputs.size(); ++o) {
-    const Value *v = body.outputs[o].value;
-    if (softmax)
-      fail("cuda emitter: {}: {} must be its body's only output", name,
-           op_name(red.op));
-    if (epi.count(v))
-      fail("cuda emitter: {}: output {} is an epilogue value; only output 0 "
-           "may be",
-           name, o);
-    if (v->type.shape != xs)
-      fail("cuda emitter: {}: extra output {} {} is not of the reduction "
-           "input's shape {}",
-           name, o, v->type.str(), shape_str(xs));
-    extras.push_back(v);
-  }
+  for (int o : rb.extras)
+    extras.push_back(body.outputs[o].value);
 
   CudaKernel k;
   k.name = name;

@@ -5,6 +5,7 @@
 #include "codegen/llvm_kernel.h"
 #include "ir/error.h"
 #include "ir/interpreter.h"
+#include "ir/reduction_body.h"
 
 #include <algorithm>
 #include <functional>
@@ -199,73 +200,24 @@ void plan_reduction(const Node &n, KernelPlan &p) {
   const auto &nodes = body.nodes();
   size_t nn = nodes.size();
   ReductionPlan &r = p.red;
-  r.reduce_node = -1;
-  for (size_t i = 0; i < nn; ++i) {
-    const Node &b = *nodes[i];
-    if (b.info().has(kReduction)) {
-      if (r.reduce_node >= 0)
-        fail("fused reduction body holds more than one reduction");
-      r.reduce_node = static_cast<int>(i);
-    } else if (!is_body_op(b)) {
-      fail("fused reduction body holds {}, which is not elementwise",
-           op_name(b.op));
-    }
-  }
-  if (r.reduce_node < 0)
-    fail("fused reduction body holds no reduction");
-  const int rn = r.reduce_node;
-  const Node &red = *nodes[rn];
-  bool softmax = red.op == Op::Softmax || red.op == Op::LogSoftmax;
+  ReductionBody rb = split_reduction_body(body);
   size_t nout = body.outputs.size();
-  if (nout == 0 || n.results.size() != nout)
+  if (n.results.size() != nout)
     fail("fused reduction has {} results but its body {} outputs",
          n.results.size(), nout);
-  auto idx = node_index(body);
-  auto def = [&](const Value *v) {
-    auto it = idx.find(v);
-    return it == idx.end() ? -1 : it->second;
-  };
-  const Value *reduced = red.result();
-  // The epilogue: elementwise ops and constants on the reduced value.
-  for (size_t i = rn + 1; i < nn; ++i) {
-    const Node &b = *nodes[i];
-    if (b.op == Op::Iota)
-      fail("fused reduction epilogue holds an iota");
-    for (const Value *o : b.operands) {
-      int d = def(o);
-      if (!(o == reduced || d > rn || (d >= 0 && nodes[d]->op == Op::Constant)))
-        fail("fused reduction epilogue {} reads a body input or a prologue "
-             "value",
-             op_name(b.op));
-    }
-  }
-  const Value *out0 = body.outputs[0].value;
-  if (out0 != reduced && def(out0) <= rn)
-    fail("fused reduction output 0 must be the reduction's result or an "
-         "epilogue value");
-  if (softmax && (out0 != reduced || nout != 1))
-    fail("fused {} must have the reduction's result as its only output",
-         op_name(red.op));
+  r.reduce_node = rb.reduce;
+  r.prologue = std::move(rb.prologue);
+  r.epilogue = std::move(rb.epilogue);
+  r.extras = std::move(rb.extras);
+  const Node &red = *nodes[r.reduce_node];
+  bool softmax = red.op == Op::Softmax || red.op == Op::LogSoftmax;
   const Type &xt = red.operands[0]->type;
   const Shape &xs = xt.shape;
-  for (size_t k = 1; k < nout; ++k) {
-    const Value *v = body.outputs[k].value;
-    if (def(v) >= rn)
-      fail("fused reduction output {} must be a prologue value", k);
-    if (v->type.shape != xs || n.results[k]->type.shape != xs)
-      fail("fused reduction output {} has shape {}, not the reduced "
+  for (int k : r.extras)
+    if (n.results[k]->type.shape != xs)
+      fail("fused reduction result {} has shape {}, not the reduced "
            "operand's {}",
            k, shape_str(n.results[k]->type.shape), shape_str(xs));
-    r.extras.push_back(static_cast<int>(k));
-  }
-  r.prologue.assign(nn, false);
-  mark_cone(body, red.operands[0], idx, r.prologue);
-  for (int k : r.extras)
-    mark_cone(body, body.outputs[k].value, idx, r.prologue);
-  r.epilogue.assign(nn, false);
-  r.epilogue[rn] = true; // stops the walk at the reduction
-  mark_cone(body, out0, idx, r.epilogue);
-  r.epilogue[rn] = false;
   r.op = red.op;
   int rank = xt.rank();
   std::vector<int> cls(rank, 0);

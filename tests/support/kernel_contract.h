@@ -3,12 +3,13 @@
 // every fused node of g keeps it, else what is wrong.
 #pragma once
 
+#include "ir/error.h"
 #include "ir/graph.h"
+#include "ir/reduction_body.h"
 
 #include <fmt/format.h>
 
 #include <string>
-#include <unordered_set>
 
 namespace kiln::testing {
 
@@ -42,51 +43,19 @@ inline std::string check_kernel_contract(const Graph &g) {
         if (!is_body_elementwise(*b))
           return at + ": body holds " + std::string(b->info().name);
     } else if (kind == "reduction") {
-      // Prologue, ONE reduction, epilogue (after sum/mean/amax only, on the
-      // reduced value and scalar constants); output 0 reduced, outputs 1..
-      // prologue values of the space's shape.
-      const Node *red = nullptr;
-      std::unordered_set<const Value *> prologue, epilogue;
-      for (auto &b : body.nodes()) {
-        if (b->info().has(kReduction)) {
-          if (red)
-            return at + ": more than one reduction";
-          red = b.get();
-          epilogue.insert(b->result());
-          continue;
-        }
-        if (!is_body_elementwise(*b))
-          return at + ": body holds " + std::string(b->info().name);
-        if (!red) {
-          prologue.insert(b->result());
-          continue;
-        }
-        bool plain =
-            red->op == Op::Sum || red->op == Op::Mean || red->op == Op::Amax;
-        if (!plain)
-          return at + ": an epilogue after " + std::string(red->info().name);
-        for (const Value *o : b->operands)
-          if (!epilogue.count(o) &&
-              !(o->def && o->def->op == Op::Constant && o->type.rank() == 0))
-            return at + ": epilogue reads a value from before the reduction";
-        epilogue.insert(b->result());
-      }
-      if (!red || body.outputs.empty())
-        return at + ": a reduction kernel needs its reduction and an output";
-      const Shape &space = red->operands[0]->type.shape;
-      for (const GraphInput &in : body.inputs())
-        if (!broadcasts_to(in.value->type.shape, space))
-          return at + ": input does not broadcast to the reduction space";
-      if (!epilogue.count(body.outputs[0].value) ||
-          body.outputs[0].value->type.shape != red->result()->type.shape)
-        return at + ": output 0 must be the reduced value";
-      for (size_t i = 1; i < body.outputs.size(); ++i) {
-        const Value *o = body.outputs[i].value;
-        if (!prologue.count(o) || o->type.shape != space)
-          return at + ": extra output " + std::to_string(i) +
-                 " is not a prologue value over the space";
-        if (red->op != Op::Sum && red->op != Op::Mean && red->op != Op::Amax)
-          return at + ": extra outputs after " + std::string(red->info().name);
+      // Prologue, ONE reduction, epilogue; output 0 reduced, outputs 1..
+      // prologue values of the space's shape (ir/reduction_body.h).
+      try {
+        ReductionBody rb = split_reduction_body(body);
+        const Shape &space = body.nodes()[rb.reduce]->operands[0]->type.shape;
+        for (const GraphInput &in : body.inputs())
+          if (!broadcasts_to(in.value->type.shape, space))
+            return at + ": input does not broadcast to the reduction space";
+        for (auto &b : body.nodes())
+          if (b->op == Op::Constant && b->result()->type.rank() != 0)
+            return at + ": body holds a non-scalar constant";
+      } catch (const Error &e) {
+        return at + ": " + e.what();
       }
     } else if (kind == "multi_tensor") {
       for (auto &b : body.nodes())
