@@ -20,9 +20,10 @@
 //    that sum divided by the count (both without keepdims, or both with
 //    it; the inner sum used once). The loss -mean(sum(onehot * logp, 1))
 //    becomes one reduction and a scalar epilogue.
-//  - sum(k * x) -> k * sum(x) and the same for mean, when k is a fill
-//    constant and x has the product's type: the scale moves to the smaller
-//    side of the reduction.
+//  - sum(k * x) -> k * sum(x) and the same for mean, when k is a finite
+//    fill constant and x has the product's type: the scale moves to the
+//    smaller side of the reduction. (With k inf or NaN the two differ on
+//    an empty x or on zeros in x, so the rule is left out.)
 //  - sum(one_hot(y), class axis) -> (0 <= y < C) as the one_hot's dtype
 //    (a row of one_hot(y) sums to 1 exactly when its label is in range).
 //    Cross-entropy's backward sums its scaled one-hot rows; this leaves it
@@ -41,6 +42,7 @@
 #include "passes/rewrite.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <unordered_set>
 
@@ -216,8 +218,14 @@ private:
     Value *s = make(Op::Sum, {x}, rt, attrs);
     if (n.op == Op::Sum)
       return s;
-    double count = static_cast<double>(y->type.numel() / rt.numel());
-    return make(Op::Div, {s, fill(count, {rt.dtype, {}})}, rt);
+    // The count of the outer mean is the product of y's reduced extents
+    // (not numel(y) / numel(result), which divides by zero when a kept axis
+    // is empty).
+    int64_t count = 1;
+    for (int a : oa)
+      count *= y->type.shape.at(static_cast<size_t>(a));
+    return make(Op::Div, {s, fill(static_cast<double>(count), {rt.dtype, {}})},
+                rt);
   }
 
   // sum(k * x) -> k * sum(x) (also mean) for a fill constant k.
@@ -232,7 +240,9 @@ private:
       k = const_value(b);
       x = a;
     }
-    if (!k || x->type != y->type)
+    // Only a finite k: k * sum(x) differs from sum(k * x) when k is inf or
+    // NaN and x is empty or holds zeros (sum(inf * []) = 0, inf * 0 = NaN).
+    if (!k || !std::isfinite(*k) || x->type != y->type)
       return nullptr;
     const Type &rt = n.result()->type;
     Value *s = make(n.op, {x}, rt, n.attrs);
