@@ -16,13 +16,19 @@ Node *Builder::create(Op op, std::vector<Value *> operands, Attrs attrs,
     for (Value *v : operands)
       in.push_back(v->type);
     types = info.infer(info.name, in, attrs, declared);
+    // A result too large to index (broadcasting two huge shapes) is an
+    // error here rather than an overflow wherever its size is used.
+    for (const Type &t : types)
+      (void)t.numel();
   } catch (const Error &e) {
     if (scope_.empty())
       throw;
     throw Error(fmt::format("{}: {}", scope_, e.what()));
   }
-  return g_.insert_before(pos_, op, std::move(operands), std::move(types),
-                          std::move(attrs), std::move(body));
+  Node *n = g_.insert_before(pos_, op, std::move(operands), std::move(types),
+                             std::move(attrs), std::move(body));
+  n->loc.scope = scope_;
+  return n;
 }
 
 Value *Builder::constant(double value, Type type) {
@@ -100,8 +106,8 @@ Value *Builder::reshape(Value *x, Shape shape) {
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1 && infer_at < 0)
       infer_at = static_cast<int>(i);
-    else
-      known *= shape[i];
+    else if (__builtin_mul_overflow(known, shape[i], &known))
+      known = 0; // too large: infer_reshape says so
   }
   if (infer_at >= 0 && known > 0 && x->type.numel() % known == 0)
     shape[infer_at] = x->type.numel() / known;

@@ -193,6 +193,7 @@ Graph::clone(std::unordered_map<const Value *, Value *> *out_map) const {
       types.push_back(r->type);
     Node *c = g->append(n->op, std::move(ops), std::move(types), n->attrs,
                         n->body ? n->body->clone() : nullptr);
+    c->loc = n->loc;
     for (size_t i = 0; i < n->results.size(); ++i) {
       c->results[i]->name = n->results[i]->name;
       map[n->results[i]] = c->results[i];
@@ -203,6 +204,19 @@ Graph::clone(std::unordered_map<const Value *, Value *> *out_map) const {
   if (out_map)
     *out_map = std::move(map);
   return g;
+}
+
+std::string located(const Node &n, std::string_view msg) {
+  if (!n.loc.file.empty())
+    return fmt::format("{}:{}:{}: error: {}", n.loc.file, n.loc.line, n.loc.col,
+                       msg);
+  if (!n.loc.scope.empty())
+    return fmt::format("{}: {}", n.loc.scope, msg);
+  return std::string(msg);
+}
+
+void fail_at_node(const Node &n, std::string_view msg) {
+  throw Error(located(n, msg));
 }
 
 } // namespace kiln

@@ -30,12 +30,24 @@ struct Value {
   int id = 0;          // creation order within the graph, for stable maps
 };
 
+// Where a node came from, for messages: its position in .kir text when it
+// was parsed, the module path ("fc2 (Linear)") when it was traced; empty for
+// a node a pass made (passes copy the location of the node they replace
+// where there is one).
+struct SourceLoc {
+  std::string file; // parsed: FILE:LINE:COL
+  int line = 0, col = 0;
+  std::string scope; // traced: the module path
+  bool empty() const { return file.empty() && scope.empty(); }
+};
+
 struct Node {
   Op op;
   std::vector<Value *> operands;
   std::vector<Value *> results;
   Attrs attrs;
   std::unique_ptr<Graph> body; // fused nodes only
+  SourceLoc loc;
 
   const OpInfo &info() const { return op_info(op); }
   Value *result() const { return results.at(0); }
@@ -119,6 +131,13 @@ private:
 };
 
 std::string_view input_kind_name(InputKind k);
+
+// A message about node n with its location: "FILE:LINE:COL: error: MSG" for
+// a parsed node (the form the `kiln` command prints as it is), "fc2 (Linear):
+// MSG" for a traced one, MSG alone when the node has none.
+std::string located(const Node &n, std::string_view msg);
+// Throws kiln::Error with located(n, msg).
+[[noreturn]] void fail_at_node(const Node &n, std::string_view msg);
 
 // A body graph holding one copy of node n (named after its op; inputs a0,
 // a1, ... of its operands' types; outputs its results), so that the code

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <unordered_map>
@@ -185,9 +186,10 @@ private:
       int64_t d = integer(tok_);
       if (d < 0)
         error(tok_.loc, fmt::format("bad shape: dimension {} is negative", d));
+      // Zero dims count as 1 (as in numel()), so strides fit as well.
       if (d > 0 && elements > kMaxElements / d)
         error(tok_.loc, "bad shape: too many elements");
-      elements *= d;
+      elements *= std::max<int64_t>(d, 1);
       t.shape.push_back(d);
       advance();
       if (accept(Tok::rbracket))
@@ -366,6 +368,9 @@ private:
         msg = fmt::format("{}: {}", info.name, msg);
       error(op_tok.loc, msg);
     }
+    n->loc.file = std::string(file_);
+    n->loc.line = op_tok.loc.line;
+    n->loc.col = op_tok.loc.col;
     if (n->results.size() != types.size())
       error(names[0].loc,
             fmt::format("{} has {} result{}, {} named", info.name,

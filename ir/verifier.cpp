@@ -1,6 +1,7 @@
 #include "ir/verifier.h"
 
 #include "ir/error.h"
+#include "ir/reduction_body.h"
 
 #include <fmt/format.h>
 
@@ -14,65 +15,131 @@ std::string describe(const Node &n, int index) {
   return fmt::format("node {} ({})", index, n.info().name);
 }
 
+// A constant is one value filled with its numeric `value`; anything else
+// would reach the interpreter and the code generators as an attribute
+// lookup failing far from the node.
+void verify_constant(const Node &n, const std::string &at) {
+  if (n.results.size() != 1)
+    fail("verifier: {}: constant has {} results, expected 1", at,
+         n.results.size());
+  const AttrValue *v = n.attrs.find("value");
+  if (!v)
+    fail("verifier: {}: constant has no 'value' attribute", at);
+  if (!std::holds_alternative<int64_t>(*v) &&
+      !std::holds_alternative<double>(*v))
+    fail("verifier: {}: constant 'value' must be a number, got {}", at,
+         attr_str(*v));
+}
+
+// The kinds of fused node the code generators know (the contracts in
+// passes/fuse_elementwise.cpp and passes/fuse_optimizer.cpp).
+void verify_fused_kind(const Node &n, const std::string &at) {
+  const AttrValue *k = n.attrs.find("kind");
+  if (!k)
+    fail("verifier: {}: fused node has no 'kind' attribute (expected "
+         "\"elementwise\", \"reduction\" or \"multi_tensor\")",
+         at);
+  const std::string *kind = std::get_if<std::string>(k);
+  if (!kind || (*kind != "elementwise" && *kind != "reduction" &&
+                *kind != "multi_tensor"))
+    fail("verifier: {}: fused node has kind {} (expected \"elementwise\", "
+         "\"reduction\" or \"multi_tensor\")",
+         at, attr_str(*k));
+  if (*kind == "reduction") {
+    try {
+      split_reduction_body(*n.body);
+    } catch (const Error &e) {
+      fail("verifier: {}: {}", at, e.what());
+    }
+    return;
+  }
+  for (auto &bp : n.body->nodes()) {
+    const Node &b = *bp;
+    if (!b.info().has(kElementwise) && b.op != Op::Constant && b.op != Op::Iota)
+      fail("verifier: {}: fused {} body holds {}, which is not elementwise", at,
+           *kind, b.info().name);
+  }
+}
+
 void verify_graph(const Graph &g, const std::string &where) {
   std::unordered_set<const Value *> defined;
   for (auto &in : g.inputs())
     defined.insert(in.value);
   int index = 0;
-  for (auto &np : g.nodes()) {
-    const Node &n = *np;
-    std::string at = fmt::format("{}{}", where, describe(n, index++));
-    const OpInfo &info = n.info();
-    if (info.arity >= 0 && static_cast<int>(n.operands.size()) != info.arity)
-      fail("verifier: {}: expects {} operands, got {}", at, info.arity,
-           n.operands.size());
-    for (size_t i = 0; i < n.operands.size(); ++i)
-      if (!n.operands[i] || !defined.count(n.operands[i]))
-        fail("verifier: {}: operand {} is not defined before use", at, i);
-    std::vector<Type> in, declared;
-    for (Value *v : n.operands)
-      in.push_back(v->type);
-    for (Value *r : n.results)
-      declared.push_back(r->type);
-    std::vector<Type> inferred;
-    try {
-      inferred = info.infer(info.name, in, n.attrs, declared);
-    } catch (const Error &e) {
-      fail("verifier: {}: {}", at, e.what());
-    }
-    if (inferred != declared) {
-      std::vector<std::string> a, b;
-      for (auto &t : declared)
-        a.push_back(t.str());
-      for (auto &t : inferred)
-        b.push_back(t.str());
-      fail("verifier: {}: result type {} does not match the inferred {}", at,
-           fmt::join(a, ", "), fmt::join(b, ", "));
-    }
-    if (n.op == Op::Fused) {
-      if (!n.body)
-        fail("verifier: {}: fused node without a body", at);
-      const Graph &body = *n.body;
-      if (body.inputs().size() != n.operands.size())
-        fail("verifier: {}: body has {} inputs for {} operands", at,
-             body.inputs().size(), n.operands.size());
+  const Node *current = nullptr;
+  try {
+    for (auto &np : g.nodes()) {
+      const Node &n = *np;
+      current = &n;
+      std::string at = fmt::format("{}{}", where, describe(n, index++));
+      const OpInfo &info = n.info();
+      if (info.arity >= 0 && static_cast<int>(n.operands.size()) != info.arity)
+        fail("verifier: {}: expects {} operands, got {}", at, info.arity,
+             n.operands.size());
       for (size_t i = 0; i < n.operands.size(); ++i)
-        if (body.inputs()[i].value->type != n.operands[i]->type)
-          fail("verifier: {}: body input {} is {}, operand is {}", at, i,
-               body.inputs()[i].value->type.str(), n.operands[i]->type.str());
-      if (body.outputs.size() != n.results.size())
-        fail("verifier: {}: body returns {} values for {} results", at,
-             body.outputs.size(), n.results.size());
-      for (size_t i = 0; i < n.results.size(); ++i)
-        if (body.outputs[i].value->type != n.results[i]->type)
-          fail("verifier: {}: body output {} is {}, result is {}", at, i,
-               body.outputs[i].value->type.str(), n.results[i]->type.str());
-      verify_graph(body, at + ": ");
-    } else if (n.body) {
-      fail("verifier: {}: only fused nodes have a body", at);
+        if (!n.operands[i] || !defined.count(n.operands[i]))
+          fail("verifier: {}: operand {} is not defined before use", at, i);
+      std::vector<Type> in, declared;
+      for (Value *v : n.operands)
+        in.push_back(v->type);
+      for (Value *r : n.results)
+        declared.push_back(r->type);
+      if (n.op == Op::Constant)
+        verify_constant(n, at);
+      for (Value *r : n.results)
+        try {
+          (void)r->type.numel();
+        } catch (const Error &e) {
+          fail("verifier: {}: result {}", at, e.what());
+        }
+      std::vector<Type> inferred;
+      try {
+        inferred = info.infer(info.name, in, n.attrs, declared);
+      } catch (const Error &e) {
+        fail("verifier: {}: {}", at, e.what());
+      }
+      if (inferred != declared) {
+        std::vector<std::string> a, b;
+        for (auto &t : declared)
+          a.push_back(t.str());
+        for (auto &t : inferred)
+          b.push_back(t.str());
+        fail("verifier: {}: result type {} does not match the inferred {}", at,
+             fmt::join(a, ", "), fmt::join(b, ", "));
+      }
+      if (n.op == Op::Fused) {
+        if (!n.body)
+          fail("verifier: {}: fused node without a body", at);
+        const Graph &body = *n.body;
+        if (body.inputs().size() != n.operands.size())
+          fail("verifier: {}: body has {} inputs for {} operands", at,
+               body.inputs().size(), n.operands.size());
+        for (size_t i = 0; i < n.operands.size(); ++i)
+          if (body.inputs()[i].value->type != n.operands[i]->type)
+            fail("verifier: {}: body input {} is {}, operand is {}", at, i,
+                 body.inputs()[i].value->type.str(), n.operands[i]->type.str());
+        if (body.outputs.size() != n.results.size())
+          fail("verifier: {}: body returns {} values for {} results", at,
+               body.outputs.size(), n.results.size());
+        for (size_t i = 0; i < n.results.size(); ++i)
+          if (body.outputs[i].value->type != n.results[i]->type)
+            fail("verifier: {}: body output {} is {}, result is {}", at, i,
+                 body.outputs[i].value->type.str(), n.results[i]->type.str());
+        verify_graph(body, at + ": ");
+        verify_fused_kind(n, at);
+      } else if (n.body) {
+        fail("verifier: {}: only fused nodes have a body", at);
+      }
+      for (Value *r : n.results)
+        defined.insert(r);
     }
-    for (Value *r : n.results)
-      defined.insert(r);
+  } catch (const Error &e) {
+    // Name the node's source position (or module path) when it has one;
+    // a message from a nested body is already located.
+    std::string_view msg = e.what();
+    if (current && msg.find(": error: ") == std::string_view::npos)
+      throw Error(located(*current, msg));
+    throw;
   }
   std::unordered_set<int> aliased;
   for (size_t i = 0; i < g.outputs.size(); ++i) {

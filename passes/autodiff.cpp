@@ -63,12 +63,14 @@ std::vector<Value *> append_gradients(Graph &g, Value *loss,
       continue;
     if (!n->info().vjp) {
       if (n->op == Op::Fused)
-        fail("autodiff: a fused node has no gradient; run autodiff before "
-             "fusion");
+        fail_at_node(*n, "autodiff: a fused node has no gradient; run "
+                         "autodiff before fusion");
       continue; // comparisons, one_hot, random: no gradient flows
     }
     if (gouts.size() != 1 || !gouts[0])
-      fail("autodiff: {} with several results has no gradient", n->info().name);
+      fail_at_node(*n, fmt::format("autodiff: {} with several results has "
+                                   "no gradient",
+                                   n->info().name));
     std::vector<Value *> gins = n->info().vjp(b, *n, gouts);
     for (size_t i = 0; i < n->operands.size(); ++i)
       if (gins.at(i) && depends.count(n->operands[i]))

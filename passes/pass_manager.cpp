@@ -102,6 +102,22 @@ void PassManager::dump(const Graph &g, int stage, std::string_view name) const {
     fail("KILN_DUMP: cannot write '{}'", path.string());
 }
 
+namespace {
+
+// "CONTEXT: MSG", keeping a located message's "FILE:LINE:COL: error: " in
+// front so that the `kiln` command shows the node's position first.
+std::string in_context(const std::string &context, std::string_view msg) {
+  constexpr std::string_view tag = ": error: ";
+  size_t at = msg.find(tag);
+  if (at == std::string_view::npos)
+    return fmt::format("{}: {}", context, msg);
+  size_t split = at + tag.size();
+  return fmt::format("{}{}: {}", msg.substr(0, split), context,
+                     msg.substr(split));
+}
+
+} // namespace
+
 bool PassManager::run(Graph &g) {
   records_.clear();
   annotate_with_.clear();
@@ -109,7 +125,7 @@ bool PassManager::run(Graph &g) {
     try {
       verify(g);
     } catch (const Error &e) {
-      fail("before the first pass: {}", e.what());
+      throw Error(in_context("before the first pass", e.what()));
     }
   }
   if (!opts_.dump_dir.empty())
@@ -122,7 +138,7 @@ bool PassManager::run(Graph &g) {
     try {
       changed = p->run(g);
     } catch (const Error &e) {
-      fail("pass '{}': {}", p->name, e.what());
+      throw Error(in_context(fmt::format("pass '{}'", p->name), e.what()));
     }
     auto t1 = std::chrono::steady_clock::now();
     records_.push_back({std::string(p->name), changed,
@@ -137,7 +153,8 @@ bool PassManager::run(Graph &g) {
       try {
         verify(g);
       } catch (const Error &e) {
-        fail("after pass '{}': {}", p->name, e.what());
+        throw Error(
+            in_context(fmt::format("after pass '{}'", p->name), e.what()));
       }
     }
     if (selected_for_print(p->name) && (changed || !opts_.print_after_change))
