@@ -1,7 +1,8 @@
 // IDX files: the MNIST container format. A file is a 4-byte magic
 // (0x00 0x00 <type code> <rank>), then `rank` big-endian uint32 dimensions,
 // then the elements in row-major order, big-endian. Files may be gzip
-// compressed; the reader accepts both forms (zlib passes plain files through).
+// compressed; the reader accepts both forms and checks the gzip CRC32/ISIZE
+// trailer.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +35,9 @@ struct IdxArray {
 };
 
 // Reads `path`, gzip-compressed or plain. Throws kiln::Error naming the path
-// for a missing file, a corrupt gzip stream, a bad magic, an unknown type
+// for a missing file, a directory, FIFO or other non-regular file (without
+// blocking on a FIFO), a corrupt or truncated gzip stream (bad deflate data,
+// a missing or wrong CRC32/ISIZE trailer), a bad magic, an unknown type
 // code, a payload shorter than the dimensions say (truncated) or longer
 // (trailing bytes).
 IdxArray read_idx(const std::string &path);
