@@ -6,10 +6,14 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <new>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -30,6 +34,18 @@ int main(int argc, char **argv) {
 #define KILN_COMMAND(name) kiln::add_##name##_command(app);
 #include "tools/commands.def"
 #undef KILN_COMMAND
+  app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION);
+  // CLI11 says only "A subcommand is required" for `kiln frob`: name it.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> known;
+    for (const CLI::App *sub : app.get_subcommands({}))
+      known.push_back(sub->get_name());
+    if (std::find(known.begin(), known.end(), argv[1]) == known.end()) {
+      report(fmt::format("unknown command '{}' (known commands: {})", argv[1],
+                         fmt::join(known, ", ")));
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
