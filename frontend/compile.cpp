@@ -41,11 +41,11 @@ TrainStep::TrainStep(Program program) : program_(std::move(program)) {
     fail("a train step needs data inputs named x and y");
 }
 
-float TrainStep::operator()(const Array &x, const Array &y) const {
+double TrainStep::operator()(const Array &x, const Array &y) const {
   std::vector<Array> in = program_.gather_inputs();
   in[x_] = x;
   in[y_] = y;
-  return static_cast<float>(program_.run(std::move(in))[0].get(0));
+  return program_.run(std::move(in))[0].get(0);
 }
 
 TrainStep compile_train_step(nn::Module &model, const LossFn &loss_fn,

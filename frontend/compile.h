@@ -3,7 +3,7 @@
 //   auto step = kiln::compile_train_step(model, nn::cross_entropy, opt,
 //                                        {DType::f32, {64, 784}},
 //                                        {DType::i32, {64}});
-//   for (...) float loss = step(x, y);   // x, y: Arrays of those types
+//   for (...) double loss = step(x, y);  // x, y: Arrays of those types
 //
 // The recorded graph is exactly what the familiar loop
 //   opt.zero_grad(); auto loss = loss_fn(model(Tensor::from(x, "x")),
@@ -44,8 +44,9 @@ class TrainStep {
 public:
   explicit TrainStep(Program program);
   // Runs one step: updates the parameters and optimizer state in place and
-  // returns the loss. x and y must have the types given at compile time.
-  float operator()(const Array &x, const Array &y) const;
+  // returns the loss (exact for f32 and f64 models alike). x and y must have
+  // the types given at compile time.
+  double operator()(const Array &x, const Array &y) const;
   const Graph &graph() const { return program_.graph(); }
   const Program &program() const { return program_; }
 

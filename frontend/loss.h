@@ -22,10 +22,12 @@ Tensor nll_loss(const Tensor &log_probs, const Tensor &labels);
 Tensor cross_entropy(const Tensor &logits, const Tensor &labels);
 
 // lambda/2 * sum over params of ||w||^2, to add to a loss. Its gradient is
-// lambda * w, so plain SGD on loss + l2_penalty(params, wd) follows the same
-// trajectory as SGD with weight_decay = wd (tested). With momentum or Adam
-// the two differ in how the term is scaled, as in torch; AdamW's decoupled
-// decay is another thing again.
+// lambda * w, exactly the term kiln's SGD (with or without momentum or
+// nesterov) and Adam add to the gradient for weight_decay = lambda before
+// anything else, so loss + l2_penalty(params, wd) follows the same
+// trajectory as weight_decay = wd with those optimizers (tested: bitwise
+// equal over 10 f64 steps). Only AdamW differs: its decoupled decay shrinks
+// the weights outside the adaptive step.
 Tensor l2_penalty(const std::vector<std::shared_ptr<Parameter>> &params,
                   double lambda);
 

@@ -37,7 +37,7 @@ void Optimizer::step() {
   t->builder().set_scope(kind_);
   begin_step(with_grad[0]->type().dtype);
   for (Parameter *p : with_grad) {
-    DType dt = p->type().dtype;
+    DType dt = lr_dtype(p->type().dtype);
     std::shared_ptr<double> cell = lr_;
     Tensor lr(
         t, t->lr(lr_.get(), dt, [cell, dt] { return make_scalar(*cell, dt); }));
@@ -105,6 +105,22 @@ void Optimizer::check_state(const std::string &name, const Type &type) const {
     fail("optimizer state '{}' is {}, expected a scalar", name, type.str());
 }
 
+std::map<std::string, Type> Optimizer::expected_state() const {
+  std::map<std::string, Type> out;
+  for (const auto &p : params_)
+    for (const std::string &slot : param_slots())
+      out.emplace(p->name() + "." + slot, p->type());
+  for (const std::string &slot : shared_slots()) {
+    // A shared slot takes the dtype of the first parameter stepped (see
+    // step()); before it exists, the first parameter's.
+    auto it = state_.find({nullptr, slot});
+    out.emplace(kind_ + "." + slot, it != state_.end()
+                                        ? it->second.type()
+                                        : Type{params_[0]->type().dtype, {}});
+  }
+  return out;
+}
+
 void Optimizer::load_state(const std::string &name, const Array &value) {
   check_state(name, value.type());
   auto [owner, slot] = resolve_state(name);
@@ -142,6 +158,18 @@ SGD::SGD(std::vector<std::shared_ptr<Parameter>> params, SGDOptions options)
     fail("sgd: momentum and weight_decay must be >= 0");
   if (o_.nesterov && (o_.momentum <= 0 || o_.dampening != 0))
     fail("sgd: nesterov momentum requires a momentum and zero dampening");
+}
+
+std::vector<std::string> SGD::param_slots() const {
+  if (o_.momentum == 0)
+    return {};
+  return {"momentum_buffer"};
+}
+
+std::vector<std::string> SGD::shared_slots() const {
+  if (o_.momentum == 0 || o_.dampening == 0)
+    return {};
+  return {"step"};
 }
 
 void SGD::begin_step(DType dtype) {
@@ -194,17 +222,21 @@ void Adam::begin_step(DType dtype) {
   Tensor step = shared_state("step", dtype) + 1.0;
   assign_shared("step", step);
   // The bias corrections depend on the step count only: computed once per
-  // step in the graph (not baked), so every step runs the same graph.
-  bc1_ = 1.0 - pow(scalar_like(step, o_.beta1), step);
-  bc2_sqrt_ = sqrt(1.0 - pow(scalar_like(step, o_.beta2), step));
+  // step in the graph (not baked), so every step runs the same graph; in
+  // f64 whatever the parameters' dtype (see the class comment).
+  Tensor t = cast(step, DType::f64);
+  bc1_ = 1.0 - pow(scalar_like(t, o_.beta1), t);
+  bc2_sqrt_ = sqrt(1.0 - pow(scalar_like(t, o_.beta2), t));
 }
 
 Tensor Adam::update(Parameter &p, const Tensor &w, const Tensor &g,
                     const Tensor &lr) {
+  // lr is f64 (lr_dtype): every scalar factor is formed in f64 and cast.
+  DType dt = w.dtype();
   Tensor grad = g, param = w;
   if (o_.weight_decay != 0) {
     if (decoupled_)
-      param = param * (1.0 - lr * o_.weight_decay);
+      param = param * cast(1.0 - lr * o_.weight_decay, dt);
     else
       grad = grad + w * o_.weight_decay;
   }
@@ -217,8 +249,8 @@ Tensor Adam::update(Parameter &p, const Tensor &w, const Tensor &g,
   Tensor v_next = v * o_.beta2 + grad * grad * (1 - o_.beta2);
   assign_state(p, "exp_avg", m_next);
   assign_state(p, "exp_avg_sq", v_next);
-  Tensor step_size = lr / cast(bc1_, w.dtype());
-  Tensor denom = sqrt(v_next) / cast(bc2_sqrt_, w.dtype()) + o_.eps;
+  Tensor step_size = cast(lr / bc1_, dt);
+  Tensor denom = sqrt(v_next) / cast(bc2_sqrt_, dt) + o_.eps;
   return param - step_size * (m_next / denom);
 }
 
