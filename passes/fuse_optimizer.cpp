@@ -5,9 +5,9 @@
 // elementwise node that produces such an aliased output and merges them into
 // ONE fused node of kind "multi_tensor": one launch for the whole model, as
 // PyTorch's fused=True optimizers are written by hand. A candidate whose
-// merge would make a cycle (some path from an earlier candidate through
-// another node into it) is left as it is. Plain elementwise nodes (a graph
-// that did not go through fuse-elementwise) are not touched.
+// merge would make a cycle (it depends on an earlier picked candidate,
+// directly or through other nodes) is left as it is. Plain elementwise nodes (a
+// graph that did not go through fuse-elementwise) are not touched.
 //
 // CONTRACT for the code generators: a multi_tensor body is the
 // concatenation of the merged kernels' bodies: a set of independent
@@ -39,33 +39,6 @@ bool is_elementwise_kernel(const Node &n) {
   return s && *s == "elementwise";
 }
 
-// Does a path leave `set` and come back into it?
-bool has_escape_path(const Graph &g,
-                     const std::unordered_set<const Node *> &set) {
-  auto users = g.users();
-  std::vector<const Node *> frontier;
-  for (const Node *n : set)
-    for (const Value *r : n->results)
-      if (auto it = users.find(r); it != users.end())
-        for (const Node *u : it->second)
-          if (!set.count(u))
-            frontier.push_back(u);
-  std::unordered_set<const Node *> seen;
-  while (!frontier.empty()) {
-    const Node *n = frontier.back();
-    frontier.pop_back();
-    if (set.count(n))
-      return true;
-    if (!seen.insert(n).second)
-      continue;
-    for (const Value *r : n->results)
-      if (auto it = users.find(r); it != users.end())
-        for (const Node *u : it->second)
-          frontier.push_back(u);
-  }
-  return false;
-}
-
 } // namespace
 
 bool run_fuse_optimizer(Graph &g) {
@@ -73,23 +46,33 @@ bool run_fuse_optimizer(Graph &g) {
   for (const GraphOutput &o : g.outputs)
     if (o.alias >= 0 && g.inputs()[o.alias].kind != InputKind::data)
       updates.insert(o.value);
+  // Merging the picked kernels into one node makes a cycle exactly when
+  // some picked kernel depends on another one, directly (it reads the
+  // other's result: one parameter's update reads a value another
+  // parameter's update produces) or through other nodes. The node list is
+  // topologically ordered, so one forward walk that taints every value
+  // depending on a picked kernel finds them: a candidate with a tainted
+  // operand is left as it is (and taints its results, as it depends on a
+  // picked kernel).
   std::vector<Node *> picked;
   std::unordered_set<const Node *> set;
+  std::unordered_set<const Value *> tainted;
   for (auto &np : g.nodes()) {
     Node *n = np.get();
-    if (!is_elementwise_kernel(*n))
-      continue;
-    bool produces = false;
-    for (const Value *r : n->results)
-      produces = produces || updates.count(r);
-    if (!produces)
-      continue;
-    set.insert(n);
-    if (has_escape_path(g, set)) {
-      set.erase(n);
-      continue;
+    bool depends = false;
+    for (const Value *o : n->operands)
+      depends = depends || tainted.count(o);
+    bool candidate = false;
+    if (!depends && is_elementwise_kernel(*n))
+      for (const Value *r : n->results)
+        candidate = candidate || updates.count(r);
+    if (candidate) {
+      set.insert(n);
+      picked.push_back(n);
     }
-    picked.push_back(n);
+    if (candidate || depends)
+      for (const Value *r : n->results)
+        tainted.insert(r);
   }
   if (picked.empty())
     return false;
@@ -135,12 +118,22 @@ bool run_fuse_optimizer(Graph &g) {
   attrs.set("chains", chains);
   Node *m = g.insert_before(picked.back(), Op::Fused, std::move(operands),
                             std::move(types), attrs, std::move(body));
+  // Every use of a merged kernel's result moves to the new node's, in one
+  // walk over the graph (not one per result).
+  std::unordered_map<const Value *, Value *> moved;
   size_t j = 0;
   for (Node *k : picked)
     for (Value *r : k->results) {
       m->results[j]->name = r->name;
-      g.replace_all_uses(r, m->results[j++]);
+      moved[r] = m->results[j++];
     }
+  for (auto &np : g.nodes())
+    for (Value *&o : np->operands)
+      if (auto it = moved.find(o); it != moved.end())
+        o = it->second;
+  for (GraphOutput &o : g.outputs)
+    if (auto it = moved.find(o.value); it != moved.end())
+      o.value = it->second;
   g.erase_nodes_if([&](const Node &n) { return set.count(&n) > 0; });
   topo_sort(g);
   number_fused_bodies(g);
