@@ -12,7 +12,9 @@ namespace kiln {
 
 class AtomicFile {
 public:
-  // Creates `path.tmp.<pid>`. Errors read "<path>: <what>: <step> <tmp>:
+  // Creates `path.tmp.<pid>`, first removing the `path.tmp.<pid>` files of
+  // writers that no longer run (killed before they could clean up; a live
+  // writer's file is left alone). Errors read "<path>: <what>: <step> <tmp>:
   // <reason>", e.g. "out.npy: cannot write npy file: writing ...".
   AtomicFile(std::string path, std::string what);
   AtomicFile(const AtomicFile &) = delete;

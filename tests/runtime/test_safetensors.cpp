@@ -515,5 +515,35 @@ TEST_F(SaveFailureTest, FailedRenameRemovesTheTemporary) {
   EXPECT_TRUE(only_files_are({"model.safetensors", "a-directory"}));
 }
 
+TEST_F(SaveFailureTest, StaleTemporariesOfDeadWritersAreRemoved) {
+  // A writer killed with -9 mid-save leaves model.safetensors.tmp.<pid>
+  // behind; the next save of the same file removes it, but never the
+  // temporary of a writer that is still running (here: our parent).
+  pid_t dead = ::fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0)
+    ::_exit(0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(dead, &status, 0), dead);
+  ASSERT_EQ(::kill(dead, 0), -1);
+  ASSERT_EQ(errno, ESRCH);
+  pid_t live = ::getppid();
+  ASSERT_EQ(::kill(live, 0), 0);
+
+  std::string stale = fmt::format("model.safetensors.tmp.{}", dead);
+  std::string running = fmt::format("model.safetensors.tmp.{}", live);
+  std::string other = fmt::format("other.safetensors.tmp.{}", dead);
+  std::string not_pid = fmt::format("model.safetensors.tmp.{}x", dead);
+  for (const std::string &name : {stale, running, other, not_pid})
+    write_bytes(path(name), "partial");
+  save_safetensors(target_, sample_tensors(), kMetadata);
+  EXPECT_FALSE(fs::exists(path(stale)));
+  EXPECT_TRUE(fs::exists(path(running)));
+  EXPECT_TRUE(fs::exists(path(other)));
+  EXPECT_TRUE(fs::exists(path(not_pid)));
+  EXPECT_TRUE(only_files_are({"model.safetensors", running, other, not_pid}));
+  expect_same_tensors(load_safetensors(target_).tensors, sample_tensors());
+}
+
 } // namespace
 } // namespace kiln
