@@ -3,7 +3,10 @@
 #include "ir/error.h"
 #include "runtime/safetensors.h"
 
+#include <cmath>
 #include <cstring>
+#include <set>
+#include <vector>
 
 namespace kiln {
 
@@ -34,13 +37,39 @@ SafeTensor to_safetensor(const Array &a) {
   return t;
 }
 
-// Checks that `t` holds exactly an Array of `type`.
+// Checks that `t` holds exactly an Array of `type` with finite values (a
+// NaN or inf weight or state would only show later as a diverged loss).
 void check_tensor(const std::string &path, const std::string &name,
                   const SafeTensor &t, const Type &type) {
   if (t.dtype != st_dtype(type.dtype) || t.shape != type.shape ||
       t.bytes.size() != type.bytes())
     fail("{}: tensor '{}' is {}{}, expected {}", path, name, t.dtype,
          shape_str(t.shape), type.str());
+  auto check = [&]<typename T>(T) {
+    size_t n = t.bytes.size() / sizeof(T);
+    for (size_t i = 0; i < n; ++i) {
+      T v;
+      std::memcpy(&v, t.bytes.data() + i * sizeof(T), sizeof(T));
+      if (!std::isfinite(v))
+        fail("{}: tensor '{}' holds non-finite values (element {} is {}); "
+             "the checkpoint is damaged or was saved after training diverged",
+             path, name, i, v);
+    }
+  };
+  if (type.dtype == DType::f32)
+    check(float{});
+  else if (type.dtype == DType::f64)
+    check(double{});
+}
+
+// "a, b, c" (the first 8, then how many more).
+std::string name_list(const std::vector<std::string> &names) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < 8; ++i)
+    out += (i ? ", " : "") + ("'" + names[i] + "'");
+  if (names.size() > 8)
+    out += fmt::format(" and {} more", names.size() - 8);
+  return out;
 }
 
 } // namespace
@@ -50,10 +79,17 @@ void save_checkpoint(const std::string &path, const nn::Module &model,
   std::map<std::string, SafeTensor> tensors;
   for (const auto &[name, p] : model.named_parameters())
     tensors["model." + name] = to_safetensor(p->value());
-  if (opt)
-    for (const auto &[name, a] : opt->named_state())
-      tensors["optim." + name] = to_safetensor(*a);
   CheckpointMetadata m = meta;
+  m.erase("optimizer");
+  if (opt) {
+    auto state = opt->named_state();
+    for (const auto &[name, type] : opt->expected_state()) {
+      auto it = state.find(name);
+      tensors["optim." + name] =
+          to_safetensor(it != state.end() ? *it->second : Array(type));
+    }
+    m["optimizer"] = opt->kind();
+  }
   m["format"] = "kiln-checkpoint-1";
   save_safetensors(path, tensors, m);
 }
@@ -68,42 +104,59 @@ CheckpointMetadata load_checkpoint(const std::string &path, nn::Module &model,
          path);
   // Validate everything before changing anything.
   auto params = model.named_parameters();
-  size_t used = 0;
+  std::set<std::string> param_names;
   for (const auto &[name, p] : params) {
     auto it = file.tensors.find("model." + name);
     if (it == file.tensors.end())
       fail("{}: parameter '{}' is missing", path, name);
     check_tensor(path, "model." + name, it->second, p->type());
-    ++used;
+    param_names.insert("model." + name);
   }
+  std::map<std::string, Type> expected;
+  if (opt) {
+    auto kind = file.metadata.find("optimizer");
+    if (kind == file.metadata.end())
+      fail("{}: holds no optimizer kind (metadata 'optimizer'), so no {} "
+           "optimizer state to resume from",
+           path, opt->kind());
+    if (kind->second != opt->kind())
+      fail("{}: holds the state of a {} optimizer, not {}", path, kind->second,
+           opt->kind());
+    expected = opt->expected_state();
+  }
+  std::vector<std::string> extra;
   std::vector<std::pair<std::string, Array>> state;
   for (const auto &[name, t] : file.tensors) {
-    if (name.rfind("model.", 0) == 0)
+    if (param_names.count(name))
       continue;
-    if (name.rfind("optim.", 0) != 0)
-      fail("{}: unexpected tensor '{}'", path, name);
-    if (!opt)
+    if (name.rfind("optim.", 0) == 0 && !opt)
+      continue; // the weights only, on purpose
+    auto want = name.rfind("optim.", 0) == 0 ? expected.find(name.substr(6))
+                                             : expected.end();
+    if (want == expected.end()) {
+      extra.push_back(name);
       continue;
-    auto dtype = t.dtype == "F32"   ? DType::f32
-                 : t.dtype == "F64" ? DType::f64
-                 : t.dtype == "I32" ? DType::i32
-                 : t.dtype == "I64" ? DType::i64
-                                    : DType::boolean;
-    Array a(Type{dtype, t.shape});
-    check_tensor(path, name, t, a.type());
+    }
+    check_tensor(path, name, t, want->second);
+    Array a(want->second);
     try {
-      opt->check_state(name.substr(6), a.type());
+      opt->check_state(want->first, a.type());
     } catch (const Error &e) {
       fail("{}: {}", path, e.what());
     }
     std::memcpy(a.data(), t.bytes.data(), t.bytes.size());
-    state.emplace_back(name.substr(6), std::move(a));
-    ++used;
+    state.emplace_back(want->first, std::move(a));
   }
-  if (opt == nullptr)
-    used = file.tensors.size();
-  if (used != file.tensors.size())
-    fail("{}: holds tensors this model does not have", path);
+  if (!extra.empty())
+    fail("{}: holds tensors this model{} does not have: {}", path,
+         opt ? " and its optimizer" : "", name_list(extra));
+  std::vector<std::string> missing;
+  for (const auto &[name, type] : expected)
+    if (!file.tensors.count("optim." + name))
+      missing.push_back("optim." + name);
+  if (!missing.empty())
+    fail("{}: {} optimizer state is missing: {}", path, opt->kind(),
+         name_list(missing));
   for (const auto &[name, p] : params) {
     const SafeTensor &t = file.tensors.at("model." + name);
     std::memcpy(p->value().data(), t.bytes.data(), t.bytes.size());

@@ -11,6 +11,13 @@ LRScheduler::LRScheduler(Optimizer &opt) : opt_(opt), base_lr_(opt.lr()) {}
 
 void LRScheduler::step() { opt_.set_lr(lr_at(++epoch_)); }
 
+void LRScheduler::set_step(int64_t epoch) {
+  if (epoch < 0)
+    fail("lr schedule: cannot jump to step {}", epoch);
+  epoch_ = epoch;
+  opt_.set_lr(lr_at(epoch_));
+}
+
 StepLR::StepLR(Optimizer &opt, int64_t step_size, double gamma)
     : LRScheduler(opt), step_size_(step_size), gamma_(gamma) {
   if (step_size <= 0)

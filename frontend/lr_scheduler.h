@@ -20,9 +20,13 @@ public:
   explicit LRScheduler(Optimizer &opt);
   virtual ~LRScheduler() = default;
 
-  // The lr for a given epoch (closed form).
+  // The lr for a given epoch (closed form, O(1)).
   virtual double lr_at(int64_t epoch) const = 0;
   void step();
+  // Jumps to `epoch` (as if step() had been called that many times since
+  // construction) in O(1), for resuming; throws kiln::Error for a negative
+  // epoch.
+  void set_step(int64_t epoch);
   int64_t last_epoch() const { return epoch_; }
   double base_lr() const { return base_lr_; }
   double last_lr() const { return opt_.lr(); }

@@ -221,14 +221,16 @@ protected:
   }
   // Loading `p` into the target throws a kiln::Error whose message names
   // `p` and contains `what`, and changes no parameter.
-  void expect_load_fails(const std::string &p, const std::string &what) {
+  void expect_load_fails(const std::string &p, const std::string &what,
+                         bool with_opt = true) {
     try {
-      load_checkpoint(p, *target_, target_opt_.get());
+      load_checkpoint(p, *target_, with_opt ? target_opt_.get() : nullptr);
       ADD_FAILURE() << "loading " << p << " succeeded";
     } catch (const Error &e) {
       std::string msg = e.what();
       EXPECT_NE(msg.find(p), std::string::npos) << msg;
       EXPECT_NE(msg.find(what), std::string::npos) << msg;
+      last_error_ = msg;
     }
     EXPECT_EQ(changed(before_, snapshot(*target_)), "")
         << "a failed load changed parameters";
@@ -239,8 +241,17 @@ protected:
   fs::path dir_;
   std::shared_ptr<Mlp> model_, target_;
   std::unique_ptr<optim::Optimizer> opt_, target_opt_;
-  std::string good_;
+  std::string good_, last_error_;
   std::map<std::string, std::vector<uint8_t>> before_;
+
+  // good_ edited by `edit`, written to `name`.
+  template <typename F> std::string edited(const std::string &name, F edit) {
+    SafeTensorsFile f = load_safetensors(good_);
+    edit(f);
+    std::string p = (dir_ / name).string();
+    save_safetensors(p, f.tensors, f.metadata);
+    return p;
+  }
 };
 
 TEST_F(BadCheckpoint, TheGoodFileLoads) {
@@ -302,6 +313,99 @@ TEST_F(BadCheckpoint, MistypedOptimizerState) {
   std::string p = (dir_ / "state.safetensors").string();
   save_safetensors(p, f.tensors, f.metadata);
   expect_load_fails(p, "fc1.bias.momentum_buffer");
+}
+
+// Item 8 of issue 15: optimizer state that is missing, another optimizer's,
+// or extra is an error naming the tensors, never a silent fresh start.
+TEST_F(BadCheckpoint, OneMomentumBufferMissing) {
+  std::string p = edited("one.safetensors", [](SafeTensorsFile &f) {
+    ASSERT_EQ(f.tensors.erase("optim.fc2.weight.momentum_buffer"), 1u);
+  });
+  expect_load_fails(p, "sgd optimizer state is missing: "
+                       "'optim.fc2.weight.momentum_buffer'");
+}
+
+TEST_F(BadCheckpoint, AllOptimizerStateMissing) {
+  std::string p = edited("none.safetensors", [](SafeTensorsFile &f) {
+    std::erase_if(f.tensors, [](const auto &kv) {
+      return kv.first.rfind("optim.", 0) == 0;
+    });
+  });
+  expect_load_fails(p, "'optim.fc1.bias.momentum_buffer', "
+                       "'optim.fc1.weight.momentum_buffer'");
+  // A checkpoint saved without an optimizer has no state to resume from.
+  std::string w = (dir_ / "weights.safetensors").string();
+  save_checkpoint(w, *model_, nullptr, {});
+  expect_load_fails(w, "holds no optimizer kind");
+}
+
+TEST_F(BadCheckpoint, AnotherOptimizersState) {
+  target_opt_ = make_opt(Opt::adam, *target_);
+  expect_load_fails(good_, "holds the state of a sgd optimizer, not adam");
+  // Without the metadata the tensors still give it away.
+  std::string p = edited("relabelled.safetensors", [](SafeTensorsFile &f) {
+    f.metadata["optimizer"] = "adam";
+  });
+  expect_load_fails(p, "'optim.fc1.bias.momentum_buffer'");
+  EXPECT_NE(last_error_.find("does not have"), std::string::npos)
+      << last_error_;
+}
+
+TEST_F(BadCheckpoint, ExtraOptimizerState) {
+  std::string p = edited("extra_state.safetensors", [](SafeTensorsFile &f) {
+    f.tensors["optim.fc1.weight.exp_avg"] =
+        f.tensors.at("optim.fc1.weight.momentum_buffer");
+  });
+  expect_load_fails(p, "does not have: 'optim.fc1.weight.exp_avg'");
+}
+
+// Loading the weights only (no optimizer) skips the optimizer state on
+// purpose, but a tensor that is no parameter of the model is still an error.
+TEST_F(BadCheckpoint, ExtraTensorWithoutOptimizer) {
+  load_checkpoint(good_, *target_, nullptr);
+  EXPECT_EQ(changed(snapshot(*model_), snapshot(*target_)), "");
+  manual_seed(6);
+  target_ = make_mlp(small_mlp());
+  std::string p = edited("extra.safetensors", [](SafeTensorsFile &f) {
+    f.tensors["model.fc9.weight"] = f.tensors.at("model.fc1.weight");
+    f.tensors["other"] = f.tensors.at("model.fc1.bias");
+  });
+  expect_load_fails(p, "does not have: 'model.fc9.weight', 'other'",
+                    /*with_opt=*/false);
+}
+
+// Item 18 of issue 15: a NaN in a checkpoint names the tensor (the loss
+// would only go NaN later, and `kiln train` blamed the lr).
+TEST_F(BadCheckpoint, NonFiniteValues) {
+  for (std::string name :
+       {"model.fc2.weight", "optim.fc3.bias.momentum_buffer"}) {
+    SCOPED_TRACE(name);
+    std::string p = edited("nan.safetensors", [&](SafeTensorsFile &f) {
+      float nan = std::nanf("");
+      std::memcpy(f.tensors.at(name).bytes.data() + 4, &nan, 4);
+    });
+    expect_load_fails(p, "tensor '" + name +
+                             "' holds non-finite values (element 1 is nan)");
+  }
+}
+
+// A checkpoint written before the first step holds the zero state every
+// slot starts from, so it resumes like a fresh optimizer.
+TEST_F(BadCheckpoint, SavedBeforeTheFirstStep) {
+  manual_seed(8);
+  auto fresh = make_mlp(small_mlp());
+  auto fresh_opt = make_opt(Opt::adam, *fresh);
+  std::string p = (dir_ / "fresh.safetensors").string();
+  save_checkpoint(p, *fresh, fresh_opt.get(), {});
+  SafeTensorsFile f = load_safetensors(p);
+  EXPECT_EQ(f.metadata.at("optimizer"), "adam");
+  EXPECT_TRUE(f.tensors.count("optim.adam.step"));
+  EXPECT_TRUE(f.tensors.count("optim.fc1.weight.exp_avg_sq"));
+  target_opt_ = make_opt(Opt::adam, *target_);
+  load_checkpoint(p, *target_, target_opt_.get());
+  train(*fresh, *fresh_opt, 0, 2);
+  train(*target_, *target_opt_, 0, 2);
+  EXPECT_EQ(changed(snapshot(*fresh), snapshot(*target_)), "");
 }
 
 TEST_F(BadCheckpoint, NotAKilnCheckpoint) {

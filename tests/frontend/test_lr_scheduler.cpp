@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <numbers>
 
 namespace kiln {
@@ -113,6 +115,45 @@ TEST(LRScheduler, LinearWarmupAloneHoldsTheBaseAfterward) {
   s.step();
   s.step();
   EXPECT_DOUBLE_EQ(f.opt.lr(), 0.1);
+}
+
+// Resuming jumps to a step: set_step(n) gives exactly the lr of n step()
+// calls, for every schedule, and is O(1): a step count of 2^62 (a corrupt
+// checkpoint's epoch times the steps per epoch) returns at once with a
+// finite lr instead of stepping for hours.
+TEST(LRScheduler, SetStepJumpsInConstantTime) {
+  using Make =
+      std::function<std::unique_ptr<optim::LRScheduler>(optim::Optimizer &)>;
+  std::vector<std::pair<std::string, Make>> kinds = {
+      {"step",
+       [](auto &o) { return std::make_unique<optim::StepLR>(o, 3, 0.5); }},
+      {"exponential",
+       [](auto &o) { return std::make_unique<optim::ExponentialLR>(o, 0.9); }},
+      {"cosine",
+       [](auto &o) {
+         return std::make_unique<optim::CosineAnnealingLR>(o, 10, 0.001);
+       }},
+      {"warmup_cosine", [](auto &o) {
+         return std::make_unique<optim::LinearWarmup>(
+             o, 4, std::make_unique<optim::CosineAnnealingLR>(o, 8), 0.25);
+       }}};
+  for (const auto &[name, make] : kinds) {
+    SCOPED_TRACE(name);
+    Fixture stepped, jumped;
+    auto a = make(stepped.opt), b = make(jumped.opt);
+    for (int64_t n = 0; n <= 25; ++n) {
+      b->set_step(n);
+      EXPECT_EQ(jumped.opt.lr(), stepped.opt.lr()) << n;
+      EXPECT_EQ(b->last_epoch(), n);
+      a->step();
+    }
+    b->set_step(int64_t{1} << 62);
+    EXPECT_EQ(b->last_epoch(), int64_t{1} << 62);
+    EXPECT_TRUE(std::isfinite(jumped.opt.lr()));
+    b->step(); // stepping on from there works
+    EXPECT_TRUE(std::isfinite(jumped.opt.lr()));
+    EXPECT_THROW(b->set_step(-1), Error);
+  }
 }
 
 TEST(LRScheduler, BadArgumentsThrow) {
