@@ -1,6 +1,7 @@
 #include "ir/lexer.h"
 
 #include "ir/error.h"
+#include "ir/escape.h"
 
 #include <fmt/format.h>
 
@@ -64,7 +65,7 @@ std::string describe(const Token &t) {
   case Tok::floating:
     return fmt::format("number {}", t.text);
   case Tok::string:
-    return fmt::format("string \"{}\"", t.text);
+    return fmt::format("string \"{}\"", escape_for_message(t.text));
   default:
     return fmt::format("'{}'", t.text);
   }
@@ -250,7 +251,8 @@ Token Lexer::next() {
     if (n == 0)
       error(start, fmt::format("invalid UTF-8 byte 0x{:02x}", u));
     error(start,
-          fmt::format("unexpected character '{}'", text_.substr(pos_, n)));
+          fmt::format("unexpected character '{}'",
+                      escape_for_message(text_.substr(pos_, n))));
   }
   if (u < 0x20 || u == 0x7f)
     error(start, fmt::format("unexpected byte 0x{:02x}", u));

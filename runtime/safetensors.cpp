@@ -10,6 +10,7 @@
 #include "runtime/atomic_file.h"
 
 #include "ir/error.h"
+#include "ir/escape.h"
 #include "ir/types.h"
 
 #include <fmt/format.h>
@@ -71,10 +72,11 @@ std::optional<uint64_t> checked_nbytes(const Shape &shape, size_t elem) {
   return n;
 }
 
-// A JSON value as it can be quoted in a message.
+// A JSON value as it can be quoted in a message: shortened, and escaped
+// because the file's strings may hold control characters.
 std::string excerpt(const json &v) {
   std::string s = v.dump();
-  return s.size() > 60 ? s.substr(0, 60) + "..." : s;
+  return escape_for_message(s.size() > 60 ? s.substr(0, 60) + "..." : s);
 }
 
 // Owns a file descriptor.
@@ -108,6 +110,12 @@ void read_exact(const Fd &f, void *dst, size_t n, uint64_t offset,
 // Parses the header, refusing duplicate keys at any level: nlohmann::json
 // would keep the last one, and a file that says two things is corrupt.
 json parse_header(const std::string &text, const std::string &path) {
+  // nlohmann::json stops at a NUL byte as if the input ended there, so
+  // "{...}\0<anything>" would parse; JSON text never holds a raw NUL.
+  if (size_t nul = text.find('\0'); nul != std::string::npos)
+    fail("{}: bad safetensors header: NUL byte at byte offset {} (header "
+         "byte {})",
+         path, 8 + nul, nul);
   std::vector<std::set<std::string>> keys;
   json::parser_callback_t check = [&](int /*depth*/, json::parse_event_t event,
                                       json &parsed) {
@@ -124,7 +132,8 @@ json parse_header(const std::string &text, const std::string &path) {
   try {
     return json::parse(text, check);
   } catch (const json::exception &e) {
-    fail("{}: bad safetensors header: invalid JSON: {}", path, e.what());
+    fail("{}: bad safetensors header: invalid JSON: {}", path,
+         escape_for_message(e.what()));
   }
 }
 
@@ -134,7 +143,7 @@ uint64_t get_unsigned(const json &v, const std::string &path,
       v.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()})
     fail("{}: bad safetensors header: tensor '{}': {} holds {}, not a "
          "non-negative integer",
-         path, name, field, excerpt(v));
+         path, escape_for_message(name), field, excerpt(v));
   return v.get<uint64_t>();
 }
 
@@ -148,7 +157,8 @@ struct Entry {
 Entry parse_entry(const std::string &path, const std::string &name,
                   const json &v, uint64_t data_len) {
   auto bad = [&](const std::string &what) {
-    fail("{}: bad safetensors header: tensor '{}': {}", path, name, what);
+    fail("{}: bad safetensors header: tensor '{}': {}", path,
+         escape_for_message(name), what);
   };
   if (!v.is_object())
     bad(fmt::format("expected an object with dtype, shape and data_offsets, "
@@ -156,7 +166,7 @@ Entry parse_entry(const std::string &path, const std::string &name,
                     excerpt(v)));
   for (const auto &[field, _] : v.items())
     if (field != "dtype" && field != "shape" && field != "data_offsets")
-      bad(fmt::format("unexpected field '{}'", field));
+      bad(fmt::format("unexpected field '{}'", escape_for_message(field)));
   if (!v.contains("dtype") || !v.contains("shape") ||
       !v.contains("data_offsets"))
     bad("needs dtype, shape and data_offsets");
@@ -170,7 +180,7 @@ Entry parse_entry(const std::string &path, const std::string &name,
   std::optional<size_t> elem = element_size(e.tensor.dtype);
   if (!elem)
     bad(fmt::format("unsupported dtype '{}' (supported: F32, F64, I32, I64)",
-                    e.tensor.dtype));
+                    escape_for_message(e.tensor.dtype)));
 
   const json &shape = v["shape"];
   if (!shape.is_array())
@@ -276,7 +286,9 @@ void save_safetensors(const std::string &path,
 
 SafeTensorsFile load_safetensors(const std::string &path) {
   Fd f;
-  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever
+  // before fstat could refuse it. Regular files ignore the flag.
+  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (f.fd < 0)
     fail("{}: cannot open safetensors file: {}", path, std::strerror(errno));
   struct stat st {};
@@ -323,7 +335,7 @@ SafeTensorsFile load_safetensors(const std::string &path) {
     for (const auto &[k, v] : value.items()) {
       if (!v.is_string())
         fail("{}: bad safetensors header: {} value '{}' is {}, not a string",
-             path, kMetadataKey, k, excerpt(v));
+             path, kMetadataKey, escape_for_message(k), excerpt(v));
       out.metadata[k] = v.get<std::string>();
     }
   }
@@ -337,11 +349,11 @@ SafeTensorsFile load_safetensors(const std::string &path) {
   for (const Entry &e : entries) {
     if (e.begin < at)
       fail("{}: corrupt safetensors file: tensors '{}' and '{}' overlap", path,
-           *prev, e.name);
+           escape_for_message(*prev), escape_for_message(e.name));
     if (e.begin > at)
       fail("{}: corrupt safetensors file: data bytes [{}, {}) before tensor "
            "'{}' belong to no tensor",
-           path, at, e.begin, e.name);
+           path, at, e.begin, escape_for_message(e.name));
     at = e.end;
     prev = &e.name;
   }

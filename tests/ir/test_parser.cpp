@@ -218,7 +218,7 @@ const BadCase kBadCases[] = {
   {"graph @g(%x: f32[2]) { // caf\xc3\n  return %x\n}\n", "1:30", "invalid UTF-8 byte 0xc3 in a comment"},
   {"graph @g(%x: f32[2]) { // \xc3\xa9t\xc3\xa9 ok\n  return %x $\n}\n", "2:13", "unexpected character '$'"},
   {"graph @g(%x: f32[2]) {\n  \x01\n}\n", "2:3", "unexpected byte 0x01"},
-  {"graph @g(%x: f32[2]) {\n  \xc3\xa9\n}\n", "2:3", "unexpected character '\xc3\xa9'"},
+  {"graph @g(%x: f32[2]) {\n  \xc3\xa9\n}\n", "2:3", "unexpected character '\\xc3\\xa9'"},
   {"graph @g(%x: f32[2]) {\n  %0 = sum(%x) {axes = [0, 1.5]} : f32[]\n  return %0\n}\n", "2:28", "list elements must be integers"},
   {"graph @g(%x: f32[2]) {\n  %0 = sum(%x) {axes = maybe} : f32[]\n  return %0\n}\n", "2:24", "bad attribute value 'maybe'"},
   {"graph @g(%x: f32[2]) {\n  %0 = sum(%x) {axes = [0], axes = [0]} : f32[]\n  return %0\n}\n", "2:29", "duplicate attribute 'axes'"},

@@ -14,17 +14,20 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -376,6 +379,89 @@ TEST_F(SafeTensorsTest, CorruptHeadersAreReported) {
   SafeTensorsFile f = load_safetensors(p);
   EXPECT_EQ(f.tensors.at("w").bytes, std::vector<uint8_t>(8, 0x11));
   EXPECT_EQ(f.metadata.at("k"), "v");
+}
+
+TEST_F(SafeTensorsTest, NulBytesInTheHeaderAreRejected) {
+  // nlohmann::json stops at a NUL as if the text ended there: a header
+  // "{...}\0<garbage>" used to load.
+  const std::string w8 =
+      R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})";
+  write_bytes(path("nul-pad.safetensors"),
+              raw_file(w8 + std::string(4, '\0'), 8));
+  expect_load_error(path("nul-pad.safetensors"),
+                    fmt::format("NUL byte at byte offset {}", 8 + w8.size()));
+  write_bytes(path("nul-garbage.safetensors"),
+              raw_file(std::string("{}\0 not json at all", 19), 0));
+  expect_load_error(path("nul-garbage.safetensors"),
+                    "NUL byte at byte offset 10 (header byte 2)");
+  std::string in_key = w8;
+  in_key[2] = '\0';
+  write_bytes(path("nul-key.safetensors"), raw_file(in_key, 8));
+  expect_load_error(path("nul-key.safetensors"), "NUL byte at byte offset 10");
+}
+
+// True when every byte of `s` is printable ASCII or a newline.
+bool printable_ascii(const std::string &s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return c == '\n' || (c >= 0x20 && c < 0x7f);
+  });
+}
+
+TEST_F(SafeTensorsTest, FileBytesInMessagesAreEscaped) {
+  struct Case {
+    std::string header;
+    std::string what;
+  };
+  const std::vector<Case> cases = {
+      // A terminal escape sequence in a tensor name (valid JSON).
+      {R"({"w\u001b[31m": 3})", "tensor 'w\\x1b[31m': expected an object"},
+      {R"({"w": {"dtype": "F\u00e9", "shape": [2], "data_offsets": [0, 8]}})",
+       "unsupported dtype 'F\\xc3\\xa9'"},
+      {"{\"w\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": "
+       "[0, 8], \"\xc3\xa9\": 1}}",
+       "unexpected field '\\xc3\\xa9'"},
+      // Invalid UTF-8: nlohmann's message quotes the bytes it read.
+      {"{\"w\xff\xfe\": 1}", "invalid JSON"},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.what);
+    write_bytes(path("esc.safetensors"), raw_file(c.header, 8));
+    expect_load_error(path("esc.safetensors"), c.what);
+    try {
+      load_safetensors(path("esc.safetensors"));
+    } catch (const Error &e) {
+      EXPECT_TRUE(printable_ascii(e.what())) << e.what();
+    }
+  }
+}
+
+TEST_F(SafeTensorsTest, AFifoIsRejectedWithoutBlocking) {
+  // open(2) on a FIFO waits for a writer; the load must refuse it at once.
+  std::string p = path("fifo.safetensors");
+  ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0) << std::strerror(errno);
+  auto result = std::async(std::launch::async, [p]() -> std::string {
+    try {
+      load_safetensors(p);
+      return "no error";
+    } catch (const Error &e) {
+      return e.what();
+    }
+  });
+  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    // Set the stuck reader free (a writer that opens and closes), then fail.
+    for (int i = 0;
+         i < 100 && result.wait_for(std::chrono::milliseconds(100)) !=
+                        std::future_status::ready;
+         ++i) {
+      int fd = ::open(p.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0)
+        ::close(fd);
+    }
+    FAIL() << "load_safetensors blocked on a FIFO for 10 s";
+  }
+  std::string msg = result.get();
+  EXPECT_NE(msg.find(p), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
 }
 
 class SaveFailureTest : public SafeTensorsTest {
