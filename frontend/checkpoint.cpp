@@ -120,7 +120,7 @@ CheckpointMetadata load_checkpoint(const std::string &path, nn::Module &model,
            "optimizer state to resume from",
            path, opt->kind());
     if (kind->second != opt->kind())
-      fail("{}: holds the state of a {} optimizer, not {}", path, kind->second,
+      fail("{}: holds {} optimizer state, not {}", path, kind->second,
            opt->kind());
     expected = opt->expected_state();
   }

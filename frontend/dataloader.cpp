@@ -187,6 +187,14 @@ DataLoader::DataLoader(const Dataset &data, DataLoaderOptions options)
   if (options_.batch_size < 1)
     fail("dataloader: batch_size is {}, expected at least 1",
          options_.batch_size);
+  // An epoch without a batch would make a training loop do nothing (and
+  // average its loss over zero steps): say so here, where it is known.
+  if (data_.size() == 0)
+    fail("dataloader: the dataset is empty, so there is no batch to load");
+  if (num_batches() == 0)
+    fail("dataloader: drop_last with {} examples and batch_size {} leaves no "
+         "batch",
+         data_.size(), options_.batch_size);
 }
 
 size_t DataLoader::num_batches() const {

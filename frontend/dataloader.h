@@ -69,7 +69,8 @@ public:
   };
 
   // `data` must outlive the loader and its iterators. Throws kiln::Error for
-  // batch_size < 1.
+  // batch_size < 1 and when an epoch would have no batch (an empty dataset,
+  // or drop_last with fewer examples than batch_size).
   DataLoader(const Dataset &data, DataLoaderOptions options);
 
   // Starts the next epoch (epoch() then increments).

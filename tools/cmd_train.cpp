@@ -4,6 +4,10 @@
 // batch size gets one compiled step (the last, smaller batch its own),
 // evaluation its own small graph; after every epoch it prints the train loss,
 // test accuracy and time, and writes a safetensors checkpoint atomically.
+// --resume continues a checkpoint with its optimizer state (the same
+// optimizer, every state tensor present), or with --reset-optimizer its
+// weights only; a checkpoint already at --epochs, an empty data set or a
+// damaged checkpoint is an error before anything trains.
 #include "frontend/checkpoint.h"
 #include "frontend/compile.h"
 #include "frontend/dataloader.h"
@@ -22,10 +26,12 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 
 namespace kiln {
@@ -45,6 +51,7 @@ struct TrainArgs {
   std::string device = "best";
   std::string checkpoint = "kiln-mlp.safetensors";
   std::string resume;
+  bool reset_optimizer = false;
   std::string dump_ir;
   std::string data_dir;
   size_t train_subset = 0; // 0: all
@@ -94,6 +101,22 @@ Array batch_y(const Batch &b) {
   return y;
 }
 
+// The checkpoint's metadata 'epoch', strictly: digits only (no sign, space or
+// suffix), within int range.
+int checkpoint_epoch(const std::string &path, const CheckpointMetadata &meta) {
+  auto it = meta.find("epoch");
+  if (it == meta.end())
+    fail("{}: checkpoint metadata has no 'epoch'", path);
+  const std::string &s = it->second;
+  int epoch = -1;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), epoch);
+  if (s.empty() || s[0] < '0' || s[0] > '9' || ec != std::errc() ||
+      end != s.data() + s.size())
+    fail("{}: metadata 'epoch' is '{}', expected a whole number from 0 to {}",
+         path, s, std::numeric_limits<int>::max());
+  return epoch;
+}
+
 // Accuracy of `model` on `data` (eval mode: no dropout, no backward).
 double evaluate(nn::Module &model, const Dataset &data) {
   model.eval();
@@ -117,6 +140,8 @@ double evaluate(nn::Module &model, const Dataset &data) {
 void train(const TrainArgs &a) {
   if (a.epochs < 1 || a.batch_size < 1)
     fail("--epochs and --batch-size must be at least 1");
+  if (a.reset_optimizer && a.resume.empty())
+    fail("--reset-optimizer needs --resume");
   set_default_backend(backend_by_name(a.device));
   fmt::print("kiln train: MLP 784-256-128-10 on Fashion-MNIST, {} "
              "(batch {}, lr {}, {} schedule, {} epochs), backend {}\n",
@@ -133,6 +158,13 @@ void train(const TrainArgs &a) {
                                                            : train_full.size());
   Subset test_set =
       take_first(test_full, a.test_subset ? a.test_subset : test_full.size());
+  // Nothing to train on or to evaluate is an error, not a NaN loss or an
+  // accuracy of 0.
+  if (train_set.size() == 0)
+    fail("the training set is empty: {} holds no training examples",
+         train_full.dir());
+  if (test_set.size() == 0)
+    fail("the test set is empty: {} holds no test examples", test_full.dir());
 
   manual_seed(a.seed);
   auto model = make_mlp({.dropout = a.dropout});
@@ -146,18 +178,34 @@ void train(const TrainArgs &a) {
 
   int first_epoch = 0;
   if (!a.resume.empty()) {
-    CheckpointMetadata meta = load_checkpoint(a.resume, *model, opt.get());
-    auto epoch_it = meta.find("epoch");
-    int parsed = -1;
-    if (epoch_it != meta.end())
-      std::sscanf(epoch_it->second.c_str(), "%d", &parsed);
-    if (parsed < 0)
-      fail("{}: checkpoint metadata has no valid 'epoch'", a.resume);
-    first_epoch = parsed;
+    CheckpointMetadata meta;
+    try {
+      meta = load_checkpoint(a.resume, *model,
+                             a.reset_optimizer ? nullptr : opt.get());
+    } catch (const Error &e) {
+      // Optimizer state that does not fit (missing, another optimizer's)
+      // can be left behind on request.
+      std::string_view msg = e.what();
+      if (!a.reset_optimizer && (msg.find("optimizer state") != msg.npos ||
+                                 msg.find("optimizer kind") != msg.npos ||
+                                 msg.find("'optim.") != msg.npos))
+        fail("{}; --reset-optimizer resumes the weights only, with fresh "
+             "optimizer state",
+             msg);
+      throw;
+    }
+    first_epoch = checkpoint_epoch(a.resume, meta);
+    if (first_epoch >= a.epochs)
+      fail("checkpoint {} is at epoch {}; --epochs {} trains nothing", a.resume,
+           first_epoch, a.epochs);
     if (schedule)
-      for (int64_t i = 0; i < first_epoch * steps_per_epoch; ++i)
-        schedule->step();
-    fmt::print("resumed from {} after epoch {}\n", a.resume, first_epoch);
+      schedule->set_step(first_epoch * steps_per_epoch);
+    if (a.reset_optimizer)
+      fmt::print("resumed the weights from {} after epoch {} (fresh {} "
+                 "optimizer state)\n",
+                 a.resume, first_epoch, opt->kind());
+    else
+      fmt::print("resumed from {} after epoch {}\n", a.resume, first_epoch);
   }
 
   // One compiled step per batch size (the last batch may be smaller).
@@ -185,7 +233,7 @@ void train(const TrainArgs &a) {
     ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, a.epochs),
                     steps_per_epoch);
     for (const Batch &b : loader) {
-      float loss =
+      double loss =
           step_for(static_cast<int64_t>(b.size()))(batch_x(b), batch_y(b));
       if (!std::isfinite(loss))
         fail("the loss became {} at epoch {} step {}; try a smaller --lr", loss,
@@ -207,7 +255,6 @@ void train(const TrainArgs &a) {
     if (!a.checkpoint.empty())
       save_checkpoint(a.checkpoint, *model, opt.get(),
                       {{"epoch", std::to_string(epoch + 1)},
-                       {"optimizer", a.optimizer},
                        {"lr", fmt::format("{}", a.lr)},
                        {"test_accuracy", fmt::format("{:.4f}", accuracy)}});
   }
@@ -248,6 +295,9 @@ void add_train_command(CLI::App &app) {
                   "safetensors file written after every epoch ('' to skip)")
       ->capture_default_str();
   cmd->add_option("--resume", args->resume, "continue from this checkpoint");
+  cmd->add_flag("--reset-optimizer", args->reset_optimizer,
+                "with --resume: load the weights only and start the "
+                "optimizer state afresh");
   cmd->add_option("--dump-ir", args->dump_ir,
                   "write the step IR after every pass to this folder");
   cmd->add_option("--data-dir", args->data_dir,

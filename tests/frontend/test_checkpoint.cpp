@@ -341,7 +341,7 @@ TEST_F(BadCheckpoint, AllOptimizerStateMissing) {
 
 TEST_F(BadCheckpoint, AnotherOptimizersState) {
   target_opt_ = make_opt(Opt::adam, *target_);
-  expect_load_fails(good_, "holds the state of a sgd optimizer, not adam");
+  expect_load_fails(good_, "holds sgd optimizer state, not adam");
   // Without the metadata the tensors still give it away.
   std::string p = edited("relabelled.safetensors", [](SafeTensorsFile &f) {
     f.metadata["optimizer"] = "adam";
