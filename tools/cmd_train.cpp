@@ -152,30 +152,10 @@ void train(const TrainArgs &a) {
     set_compile_options({.dump_dir = a.dump_ir});
   }
 
-  FashionMnist train_full(Split::train, a.data_dir);
-  FashionMnist test_full(Split::test, a.data_dir);
-  Subset train_set = take_first(train_full, a.train_subset ? a.train_subset
-                                                           : train_full.size());
-  Subset test_set =
-      take_first(test_full, a.test_subset ? a.test_subset : test_full.size());
-  // Nothing to train on or to evaluate is an error, not a NaN loss or an
-  // accuracy of 0.
-  if (train_set.size() == 0)
-    fail("the training set is empty: {} holds no training examples",
-         train_full.dir());
-  if (test_set.size() == 0)
-    fail("the test set is empty: {} holds no test examples", test_full.dir());
-
+  // The checkpoint first: a bad one fails before the data set is read.
   manual_seed(a.seed);
   auto model = make_mlp({.dropout = a.dropout});
   auto opt = make_optimizer(a, *model);
-  DataLoader loader(train_set, {.batch_size = a.batch_size,
-                                .shuffle = true,
-                                .seed = a.seed,
-                                .drop_last = false});
-  int64_t steps_per_epoch = static_cast<int64_t>(loader.num_batches());
-  auto schedule = make_schedule(a, *opt, steps_per_epoch * a.epochs);
-
   int first_epoch = 0;
   if (!a.resume.empty()) {
     CheckpointMetadata meta;
@@ -198,8 +178,6 @@ void train(const TrainArgs &a) {
     if (first_epoch >= a.epochs)
       fail("checkpoint {} is at epoch {}; --epochs {} trains nothing", a.resume,
            first_epoch, a.epochs);
-    if (schedule)
-      schedule->set_step(first_epoch * steps_per_epoch);
     if (a.reset_optimizer)
       fmt::print("resumed the weights from {} after epoch {} (fresh {} "
                  "optimizer state)\n",
@@ -207,6 +185,30 @@ void train(const TrainArgs &a) {
     else
       fmt::print("resumed from {} after epoch {}\n", a.resume, first_epoch);
   }
+
+  FashionMnist train_full(Split::train, a.data_dir);
+  FashionMnist test_full(Split::test, a.data_dir);
+  Subset train_set = take_first(train_full, a.train_subset ? a.train_subset
+                                                           : train_full.size());
+  Subset test_set =
+      take_first(test_full, a.test_subset ? a.test_subset : test_full.size());
+  // Nothing to train on or to evaluate is an error, not a NaN loss or an
+  // accuracy of 0.
+  if (train_set.size() == 0)
+    fail("the training set is empty: {} holds no training examples",
+         train_full.dir());
+  if (test_set.size() == 0)
+    fail("the test set is empty: {} holds no test examples", test_full.dir());
+
+  DataLoader loader(train_set, {.batch_size = a.batch_size,
+                                .shuffle = true,
+                                .seed = a.seed,
+                                .drop_last = false});
+  int64_t steps_per_epoch = static_cast<int64_t>(loader.num_batches());
+  auto schedule = make_schedule(a, *opt, steps_per_epoch * a.epochs);
+
+  if (schedule && first_epoch > 0) // O(1), whatever the epoch
+    schedule->set_step(first_epoch * steps_per_epoch);
 
   // One compiled step per batch size (the last batch may be smaller).
   std::map<int64_t, TrainStep> steps;
