@@ -217,6 +217,12 @@ std::vector<Type> infer_reshape(std::string_view, std::span<const Type> in,
   for (int64_t d : shape)
     if (d < 0)
       fail("reshape to {} has a negative dimension", shape_str(shape));
+  // Checked before numel(), whose own error would not name the op.
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, std::max<int64_t>(d, 1), &n) ||
+        n > (int64_t{1} << 56))
+      fail("reshape to {} has more than 2^56 elements", shape_str(shape));
   if (numel(shape) != in[0].numel())
     fail("reshape cannot turn {} ({} elements) into {}", in[0].str(),
          in[0].numel(), shape_str(shape));

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace kiln {
 
 std::string_view dtype_name(DType t) {
@@ -44,11 +46,22 @@ size_t dtype_size(DType t) {
   return 0;
 }
 
+// The product of the dimensions, zeros counted as 1, is bounded so that
+// element counts, byte sizes (8 bytes an element) and every stride fit in
+// int64 with room to spare; the parser applies the same bound to types.
 int64_t numel(const Shape &s) {
+  constexpr int64_t kMaxElements = int64_t{1} << 56;
   int64_t n = 1;
-  for (int64_t d : s)
-    n *= d;
-  return n;
+  bool empty = false;
+  for (int64_t d : s) {
+    if (d < 0)
+      fail("shape {} has a negative dimension", shape_str(s));
+    empty = empty || d == 0;
+    if (__builtin_mul_overflow(n, std::max<int64_t>(d, 1), &n) ||
+        n > kMaxElements)
+      fail("shape {} has more than 2^56 elements", shape_str(s));
+  }
+  return empty ? 0 : n;
 }
 
 std::string shape_str(const Shape &s) {

@@ -17,6 +17,8 @@
 //     highest end; no-reuse is the sum of the aligned sizes.
 #include "passes/memory_plan.h"
 
+#include "ir/error.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -123,7 +125,13 @@ MemoryPlan plan_memory(const Graph &g) {
   for (const Value *v : owners) {
     auto [d, l] = plan.live.at(v);
     reqs.push_back({static_cast<int64_t>(v->type.bytes()), d, l, 0});
-    plan.no_reuse_bytes += align(std::max<int64_t>(reqs.back().bytes, 1));
+    // The arena is never larger than this sum, so checking it suffices.
+    if (__builtin_add_overflow(plan.no_reuse_bytes,
+                               align(std::max<int64_t>(reqs.back().bytes, 1)),
+                               &plan.no_reuse_bytes))
+      fail("memory-plan: graph @{}: the buffers up to %{} ({}, {} bytes) "
+           "add up to more than 2^63 bytes",
+           g.name, v->name, v->type.str(), reqs.back().bytes);
   }
   plan.arena_bytes = place_in_arena(reqs);
   for (size_t k = 0; k < owners.size(); ++k)
@@ -156,12 +164,16 @@ int64_t place_in_arena(std::vector<ArenaRequest> &reqs) {
     std::sort(busy.begin(), busy.end());
     int64_t off = 0, need = align(std::max<int64_t>(r.bytes, 1));
     for (auto [b, e] : busy) {
-      if (off + need <= b)
+      if (need <= b - off) // off + need <= b, without overflow
         break;
       off = std::max(off, e);
     }
     r.offset = off;
-    total = std::max(total, off + need);
+    int64_t end = 0;
+    if (__builtin_add_overflow(off, need, &end))
+      fail("memory plan: an arena buffer of {} bytes ends past 2^63 bytes",
+           r.bytes);
+    total = std::max(total, end);
     placed.push_back(i);
   }
   return total;

@@ -247,5 +247,128 @@ TEST(Verifier, InputUpdatedTwice) {
   EXPECT_EQ(verify_error(g), "verifier: input %m is updated in place twice");
 }
 
+// --- constants and fused kinds (issue 15, item 3) ---------------------------
+
+TEST(Verifier, ConstantNeedsOneResult) {
+  Graph g;
+  g.append(Op::Constant, {}, {f32({}), f32({})}, {{"value", 1.0}});
+  EXPECT_EQ(verify_error(g),
+            "verifier: node 0 (constant): constant has 2 results, expected 1");
+}
+
+TEST(Verifier, ConstantNeedsANumericValue) {
+  Graph g;
+  g.append(Op::Constant, {}, {f32({})});
+  EXPECT_EQ(verify_error(g),
+            "verifier: node 0 (constant): constant has no 'value' attribute");
+  Graph h;
+  h.append(Op::Constant, {}, {f32({})}, {{"value", std::string("one")}});
+  EXPECT_EQ(verify_error(h), "verifier: node 0 (constant): constant 'value' "
+                             "must be a number, got \"one\"");
+  Graph l;
+  l.append(Op::Constant, {}, {f32({})},
+           {{"value", std::vector<int64_t>{1, 2}}});
+  EXPECT_EQ(verify_error(l), "verifier: node 0 (constant): constant 'value' "
+                             "must be a number, got [1, 2]");
+}
+
+TEST(Verifier, FusedNeedsAKnownKind) {
+  Graph g;
+  Value *x = g.add_input("x", f32({2}));
+  g.append(Op::Fused, {x, x}, {f32({2})}, {}, mul_add_body());
+  EXPECT_EQ(verify_error(g),
+            "verifier: node 0 (fused): fused node has no 'kind' attribute "
+            "(expected \"elementwise\", \"reduction\" or \"multi_tensor\")");
+  Graph h;
+  Value *y = h.add_input("y", f32({2}));
+  h.append(Op::Fused, {y, y}, {f32({2})}, {{"kind", std::string("odd")}},
+           mul_add_body());
+  EXPECT_EQ(verify_error(h),
+            "verifier: node 0 (fused): fused node has kind \"odd\" (expected "
+            "\"elementwise\", \"reduction\" or \"multi_tensor\")");
+  Graph k;
+  Value *z = k.add_input("z", f32({2}));
+  k.append(Op::Fused, {z, z}, {f32({2})}, {{"kind", int64_t{1}}},
+           mul_add_body());
+  EXPECT_EQ(verify_error(k),
+            "verifier: node 0 (fused): fused node has kind 1 (expected "
+            "\"elementwise\", \"reduction\" or \"multi_tensor\")");
+}
+
+TEST(Verifier, FusedKindMustMatchTheBody) {
+  auto sum_body = [] {
+    auto body = std::make_unique<Graph>("body");
+    Builder b(*body);
+    Value *a = body->add_input("a", f32({2}));
+    body->add_output(b.sum(a));
+    return body;
+  };
+  Graph g;
+  Value *x = g.add_input("x", f32({2}));
+  g.append(Op::Fused, {x}, {f32({})}, {{"kind", std::string("elementwise")}},
+           sum_body());
+  EXPECT_EQ(verify_error(g), "verifier: node 0 (fused): fused elementwise "
+                             "body holds sum, which is not elementwise");
+  Graph h;
+  Value *y = h.add_input("y", f32({2}));
+  h.append(Op::Fused, {y, y}, {f32({2})}, {{"kind", std::string("reduction")}},
+           mul_add_body());
+  EXPECT_EQ(verify_error(h), "verifier: node 0 (fused): fused reduction body "
+                             "holds no reduction");
+  Graph k;
+  Value *z = k.add_input("z", f32({2}));
+  k.append(Op::Fused, {z}, {f32({})}, {{"kind", std::string("reduction")}},
+           sum_body());
+  EXPECT_EQ(verify_error(k), "<no error>");
+}
+
+// --- sizes (issue 15, item 2) ------------------------------------------------
+
+TEST(Verifier, ResultTooLargeToIndex) {
+  Graph g;
+  Value *x = g.add_input("x", f32({int64_t{1} << 30, 1}));
+  Value *y = g.add_input("y", f32({int64_t{1} << 30}));
+  g.append(Op::Add, {x, y}, {f32({int64_t{1} << 30, int64_t{1} << 30})});
+  EXPECT_EQ(verify_error(g), "verifier: node 0 (add): result shape "
+                             "[1073741824,1073741824] has more than 2^56 "
+                             "elements");
+}
+
+TEST(Verifier, ReshapeToAnOverflowingShape) {
+  Graph g;
+  Value *x = g.add_input("x", f32({2, 3}));
+  g.append(Op::Reshape, {x}, {f32({6})},
+           {{"shape", std::vector<int64_t>{INT64_MAX, 3}}});
+  EXPECT_EQ(verify_error(g), "verifier: node 0 (reshape): reshape to "
+                             "[9223372036854775807,3] has more than 2^56 "
+                             "elements");
+}
+
+TEST(Builder, RefusesAResultTooLargeToIndex) {
+  Graph g;
+  Builder b(g);
+  Value *x = g.add_input("x", f32({int64_t{1} << 40, 1}));
+  Value *y = g.add_input("y", f32({int64_t{1} << 40}));
+  try {
+    b.add(x, y);
+    FAIL() << "no error";
+  } catch (const Error &e) {
+    EXPECT_STREQ(e.what(),
+                 "shape [1099511627776,1099511627776] has more than 2^56 "
+                 "elements");
+  }
+  EXPECT_THROW(b.reshape(x, {INT64_MAX, 4, -1}), Error);
+}
+
+TEST(Numel, IsCheckedAndZeroDimsStillBound) {
+  EXPECT_EQ(numel({2, 3}), 6);
+  EXPECT_EQ(numel({}), 1);
+  EXPECT_EQ(numel({0, 5}), 0);
+  EXPECT_EQ(numel({int64_t{1} << 56}), int64_t{1} << 56);
+  EXPECT_THROW(numel({INT64_MAX, 3}), Error);
+  EXPECT_THROW(numel({0, int64_t{1} << 40, int64_t{1} << 40}), Error);
+  EXPECT_THROW(numel({-1, 2}), Error);
+}
+
 } // namespace
 } // namespace kiln
