@@ -1,11 +1,13 @@
 #include "codegen/cuda_emit_common.h"
 
 #include "ir/error.h"
+#include "ir/host_tensor.h"
 #include "ir/scalar_expr.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 
 namespace kiln::cuda {
 
@@ -48,8 +50,10 @@ __device__ __forceinline__ long long kiln_minimum(long long a, long long b) { re
 __device__ __forceinline__ float kiln_pow(float a, float b) { return powf(a, b); }
 __device__ __forceinline__ double kiln_pow(double a, double b) { return pow(a, b); }
 
-// Conversions with the reference interpreter's rules: float to integer
-// truncates and maps non-finite values to 0; anything to bool is != 0.
+// Conversions with the reference interpreter's rules (round_to): float to
+// integer truncates toward zero, saturates to the integer's range and maps
+// NaN to 0 (cvt.rzi's rule, written out so that no C++ conversion is out of
+// range); anything to bool is != 0.
 template <typename T> struct kiln_is_int { static constexpr bool value = false; };
 template <> struct kiln_is_int<int> { static constexpr bool value = true; };
 template <> struct kiln_is_int<long long> { static constexpr bool value = true; };
@@ -61,7 +65,20 @@ __device__ __forceinline__ To kiln_cvt(From x) {
   if constexpr (sizeof(To) == 1) {
     return x != From(0);
   } else if constexpr (kiln_is_int<To>::value && kiln_is_flt<From>::value) {
-    return isfinite(x) ? static_cast<To>(x) : To(0);
+    if (x != x)
+      return To(0);
+    if constexpr (sizeof(To) == 4) {
+      if (x >= From(2147483648.0))
+        return 2147483647;
+      if (x <= From(-2147483648.0))
+        return -2147483647 - 1;
+    } else {
+      if (x >= From(9223372036854775808.0))
+        return 9223372036854775807LL;
+      if (x <= From(-9223372036854775808.0))
+        return -9223372036854775807LL - 1;
+    }
+    return static_cast<To>(x);
   } else {
     return static_cast<To>(x);
   }
@@ -180,9 +197,15 @@ std::string literal(DType t, double v) {
     return s + suffix;
   }
   case DType::i32:
-    return fmt::format("{}", static_cast<int32_t>(v));
+    // INT32_MIN and INT64_MIN are not literals in C (the minus applies to
+    // a positive literal that does not fit): spelled as an expression.
+    if (saturate_to_i32(v) == std::numeric_limits<int32_t>::min())
+      return "(-2147483647 - 1)";
+    return fmt::format("{}", saturate_to_i32(v));
   case DType::i64:
-    return fmt::format("{}LL", static_cast<int64_t>(v));
+    if (saturate_to_i64(v) == std::numeric_limits<int64_t>::min())
+      return "(-9223372036854775807LL - 1)";
+    return fmt::format("{}LL", saturate_to_i64(v));
   case DType::boolean:
     return v != 0 ? "true" : "false";
   }

@@ -1,10 +1,13 @@
 #include "codegen/llvm_scalar.h"
 
 #include "ir/error.h"
+#include "ir/host_tensor.h"
 
 #include <llvm/IR/Intrinsics.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace kiln {
 
@@ -59,8 +62,8 @@ LValue *ScalarIr::as_cond(LValue *v) {
 }
 
 // A working-type (or i1) value converted to a register of dtype `d`, with
-// the interpreter's rounding: floats round, integers truncate toward zero
-// (non-finite values give 0), bool is x != 0.
+// the interpreter's rounding (ir/host_tensor.h, round_to): floats round,
+// integers truncate toward zero and saturate (NaN gives 0), bool is x != 0.
 LValue *ScalarIr::from_work(LValue *v, DType d) {
   bool bit = v->getType()->isIntegerTy(1);
   LType *t = storage_type(d);
@@ -74,12 +77,10 @@ LValue *ScalarIr::from_work(LValue *v, DType d) {
   case DType::i64: {
     if (bit)
       return b_.CreateZExt(v, t);
-    LValue *sat =
-        b_.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {t, v->getType()}, {v});
-    LValue *mag = b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, v);
-    LValue *bad =
-        b_.CreateFCmpUEQ(mag, llvm::ConstantFP::getInfinity(v->getType()));
-    return b_.CreateSelect(bad, llvm::ConstantInt::get(t, 0), sat);
+    // llvm.fptosi.sat is exactly round_to's rule: truncate, saturate to
+    // the range (infinities included), NaN -> 0.
+    return b_.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {t, v->getType()},
+                              {v});
   }
   }
   return v;
@@ -174,11 +175,18 @@ LValue *ScalarIr::constant(const Node &c) {
   case DType::f64:
     return llvm::ConstantFP::get(b_.getDoubleTy(), v);
   case DType::i32:
-  case DType::i64:
-    return llvm::ConstantInt::get(
-        storage_type(t.dtype),
-        static_cast<uint64_t>(static_cast<int64_t>(std::isfinite(v) ? v : 0)),
-        /*IsSigned=*/true);
+  case DType::i64: {
+    // round_to's rule; an integer attribute is taken exactly.
+    const AttrValue *a = c.attrs.find("value");
+    const int64_t *exact = a ? std::get_if<int64_t>(a) : nullptr;
+    int64_t i = exact ? *exact : saturate_to_i64(v);
+    if (t.dtype == DType::i32)
+      i = std::clamp<int64_t>(i, std::numeric_limits<int32_t>::min(),
+                              std::numeric_limits<int32_t>::max());
+    return llvm::ConstantInt::get(storage_type(t.dtype),
+                                  static_cast<uint64_t>(i),
+                                  /*IsSigned=*/true);
+  }
   case DType::boolean:
     return b_.getInt1(v != 0);
   }

@@ -4,10 +4,38 @@
 #include "ir/op_impl.h"
 #include "ir/philox.h"
 
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <array>
 #include <cmath>
+#include <limits>
+#include <new>
 #include <unordered_map>
 
 namespace kiln {
+
+int64_t saturate_to_i64(double x) {
+  if (std::isnan(x))
+    return 0;
+  // 2^63 is exact in double; INT64_MAX is not.
+  if (x >= 0x1p63)
+    return std::numeric_limits<int64_t>::max();
+  if (x <= -0x1p63)
+    return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(x);
+}
+
+int32_t saturate_to_i32(double x) {
+  if (std::isnan(x))
+    return 0;
+  if (x >= 0x1p31)
+    return std::numeric_limits<int32_t>::max();
+  if (x <= -0x1p31)
+    return std::numeric_limits<int32_t>::min();
+  return static_cast<int32_t>(x);
+}
 
 double round_to(DType dtype, double x) {
   switch (dtype) {
@@ -16,14 +44,126 @@ double round_to(DType dtype, double x) {
   case DType::f64:
     return x;
   case DType::i32:
-    return std::isfinite(x) ? static_cast<double>(static_cast<int32_t>(x)) : 0;
+    return saturate_to_i32(x);
   case DType::i64:
-    return std::isfinite(x) ? static_cast<double>(static_cast<int64_t>(x)) : 0;
+    return static_cast<double>(saturate_to_i64(x));
   case DType::boolean:
     return x != 0 ? 1.0 : 0.0;
   }
   return x;
 }
+
+int64_t HostTensor::int_at(int64_t i) const {
+  if (!i64.empty())
+    return i64.at(static_cast<size_t>(i));
+  return saturate_to_i64(data.at(static_cast<size_t>(i)));
+}
+
+void check_host_allocation(int64_t bytes, std::string_view what) {
+  static const int64_t physical = [] {
+    long pages = ::sysconf(_SC_PHYS_PAGES), size = ::sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || size <= 0)
+      return std::numeric_limits<int64_t>::max();
+    int64_t total = 0;
+    if (__builtin_mul_overflow(int64_t{pages}, int64_t{size}, &total))
+      return std::numeric_limits<int64_t>::max();
+    return total;
+  }();
+  if (bytes > physical)
+    fail("out of memory: {} needs {} bytes ({:.1f} GiB), more than this "
+         "machine's {:.1f} GiB of memory",
+         what, bytes, static_cast<double>(bytes) / (1 << 30),
+         static_cast<double>(physical) / (1 << 30));
+}
+
+namespace {
+
+// Bytes the interpreter holds for a value of type t: one double per element
+// (and one int64 more for i64).
+int64_t host_bytes(const Type &t) {
+  return t.numel() * (t.dtype == DType::i64 ? 16 : 8);
+}
+
+void check_value_allocation(const Value *v) {
+  check_host_allocation(host_bytes(v->type),
+                        fmt::format("%{} ({}) in the interpreter",
+                                    v->name.empty() ? "?" : v->name,
+                                    v->type.str()));
+}
+
+// Offset into a tensor of shape `from` broadcast to `to` of the element at
+// linear index i of `to`.
+int64_t broadcast_offset(const Shape &to, const std::vector<int64_t> &strides,
+                         int64_t i) {
+  int64_t off = 0;
+  for (size_t a = to.size(); a-- > 0;) {
+    off += (i % to[a]) * strides[a];
+    i /= to[a];
+  }
+  return off;
+}
+
+// Sets r.i64 to exact values when the node moves i64 values without
+// arithmetic; returns false when the result is arithmetic (computed in
+// double by eval).
+bool eval_exact_i64(const Node &n, std::span<const HostTensor *const> in,
+                    HostTensor &r) {
+  auto n_out = static_cast<size_t>(r.numel());
+  switch (n.op) {
+  case Op::Reshape:
+  case Op::Transpose:
+  case Op::BroadcastTo: {
+    // The op applied to element indices (exact in double: no tensor has
+    // 2^53 elements) says where each result element comes from.
+    HostTensor idx(Type{DType::f64, in[0]->type.shape});
+    for (size_t k = 0; k < idx.data.size(); ++k)
+      idx.data[k] = static_cast<double>(k);
+    std::array<const HostTensor *, 1> args{&idx};
+    std::vector<HostTensor> moved;
+    n.info().eval(n, args, moved);
+    r.i64.resize(n_out);
+    for (size_t k = 0; k < n_out; ++k)
+      r.i64[k] = in[0]->int_at(static_cast<int64_t>(moved.at(0).data[k]));
+    return true;
+  }
+  case Op::Where: {
+    const Shape &to = r.type.shape;
+    std::vector<std::vector<int64_t>> st;
+    for (const HostTensor *t : in)
+      st.push_back(broadcast_strides(t->type.shape, to));
+    r.i64.resize(n_out);
+    for (size_t k = 0; k < n_out; ++k) {
+      auto i = static_cast<int64_t>(k);
+      bool c = in[0]->data[broadcast_offset(to, st[0], i)] != 0;
+      const HostTensor &src = *in[c ? 1 : 2];
+      r.i64[k] = src.int_at(broadcast_offset(to, st[c ? 1 : 2], i));
+    }
+    return true;
+  }
+  case Op::Cast:
+    if (in[0]->type.dtype == DType::f32 || in[0]->type.dtype == DType::f64)
+      return false;
+    r.i64.resize(n_out);
+    for (size_t k = 0; k < n_out; ++k)
+      r.i64[k] = in[0]->int_at(static_cast<int64_t>(k));
+    return true;
+  case Op::Constant: {
+    const AttrValue *v = n.attrs.find("value");
+    const int64_t *i = v ? std::get_if<int64_t>(v) : nullptr;
+    if (!i)
+      return false;
+    r.i64.assign(n_out, *i);
+    return true;
+  }
+  case Op::Fused:
+    // The body's interpretation made them exact.
+    return r.i64.size() == n_out;
+  default:
+    return false;
+  }
+}
+
+} // namespace
 
 std::vector<HostTensor> interpret(const Graph &g,
                                   const std::vector<HostTensor> &inputs) {
@@ -39,24 +179,59 @@ std::vector<HostTensor> interpret(const Graph &g,
     if (inputs[i].numel() != v->type.numel())
       fail("input %{} of @{} holds {} values for {}", v->name, g.name,
            inputs[i].numel(), v->type.str());
+    if (v->type.dtype == DType::i64 && !inputs[i].i64.empty() &&
+        inputs[i].i64.size() != inputs[i].data.size())
+      fail("input %{} of @{} holds {} exact i64 values for {}", v->name, g.name,
+           inputs[i].i64.size(), v->type.str());
     if (g.inputs()[i].range)
       for (int64_t k = 0; k < inputs[i].numel(); ++k)
-        check_input_element(g, i, k, static_cast<int64_t>(inputs[i].data[k]));
-    env[v] = inputs[i];
+        check_input_element(g, i, k, inputs[i].int_at(k));
+    HostTensor &t = env[v] = inputs[i];
+    if (t.type.dtype == DType::i64 && t.i64.empty()) {
+      check_value_allocation(v);
+      t.i64.resize(t.data.size());
+      for (size_t k = 0; k < t.data.size(); ++k)
+        t.i64[k] = saturate_to_i64(t.data[k]);
+    }
   }
   for (auto &np : g.nodes()) {
     const Node &n = *np;
     std::vector<const HostTensor *> in;
     for (const Value *v : n.operands)
       in.push_back(&env.at(v));
+    // Huge results are refused up front, naming the value: a failed
+    // allocation of many GiB says nothing useful (and aborts under ASan).
+    for (const Value *r : n.results)
+      check_value_allocation(r);
     std::vector<HostTensor> out;
-    n.info().eval(n, in, out);
+    try {
+      n.info().eval(n, in, out);
+    } catch (const std::bad_alloc &) {
+      std::vector<std::string> what;
+      for (const Value *r : n.results)
+        what.push_back(fmt::format("%{} ({}, {} bytes)", r->name, r->type.str(),
+                                   host_bytes(r->type)));
+      fail("out of memory: the interpreter cannot hold {} of {}",
+           fmt::join(what, ", "), n.info().name);
+    }
     for (size_t i = 0; i < n.results.size(); ++i) {
       HostTensor &t = out.at(i);
       t.type = n.results[i]->type;
       if (t.type.dtype != DType::f64)
         for (double &x : t.data)
           x = round_to(t.type.dtype, x);
+      if (t.type.dtype == DType::i64) {
+        if (eval_exact_i64(n, in, t)) {
+          for (size_t k = 0; k < t.data.size(); ++k)
+            t.data[k] = static_cast<double>(t.i64[k]);
+        } else {
+          t.i64.resize(t.data.size());
+          for (size_t k = 0; k < t.data.size(); ++k)
+            t.i64[k] = saturate_to_i64(t.data[k]);
+        }
+      } else {
+        t.i64.clear();
+      }
       env[n.results[i]] = std::move(t);
     }
   }
@@ -97,8 +272,8 @@ void eval_iota(const Node &n, std::span<const HostTensor *const>,
 void eval_random_uniform(const Node &n, std::span<const HostTensor *const> in,
                          std::vector<HostTensor> &out) {
   const Type &t = n.result()->type;
-  auto seed = static_cast<uint64_t>(static_cast<int64_t>(in[0]->item()));
-  auto offset = static_cast<uint64_t>(static_cast<int64_t>(in[1]->item()));
+  auto seed = static_cast<uint64_t>(in[0]->int_at(0));
+  auto offset = static_cast<uint64_t>(in[1]->int_at(0));
   HostTensor r(t);
   for (int64_t i = 0; i < r.numel(); ++i)
     r.data[i] = philox_uniform(seed, offset, static_cast<uint64_t>(i));

@@ -1,5 +1,7 @@
 #include "runtime/array.h"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -8,6 +10,10 @@ namespace kiln {
 
 Array::Array(Type type) : type_(std::move(type)) {
   size_t n = std::max<size_t>(type_.bytes(), 1);
+  // A buffer larger than the machine is refused by size, not by a failed
+  // (or, under ASan, aborting) allocation.
+  check_host_allocation(static_cast<int64_t>(n),
+                        fmt::format("an array of {}", type_.str()));
   size_t padded = (n + 63) / 64 * 64;
   void *p = std::aligned_alloc(64, padded);
   if (!p)
@@ -43,10 +49,10 @@ void Array::set(int64_t i, double v) {
     as<double>()[i] = v;
     break;
   case DType::i32:
-    as<int32_t>()[i] = static_cast<int32_t>(v);
+    as<int32_t>()[i] = saturate_to_i32(v);
     break;
   case DType::i64:
-    as<int64_t>()[i] = static_cast<int64_t>(v);
+    as<int64_t>()[i] = saturate_to_i64(v);
     break;
   case DType::boolean:
     as<uint8_t>()[i] = v != 0;
@@ -63,6 +69,11 @@ Array Array::clone() const {
 
 Array Array::from_host(const HostTensor &t) {
   Array a(t.type);
+  if (t.type.dtype == DType::i64 && !t.i64.empty()) {
+    for (int64_t i = 0; i < t.numel(); ++i)
+      a.as<int64_t>()[i] = t.int_at(i); // exact beyond 2^53
+    return a;
+  }
   for (int64_t i = 0; i < t.numel(); ++i)
     a.set(i, t.data[i]);
   return a;
@@ -72,6 +83,8 @@ HostTensor Array::to_host() const {
   HostTensor t(type_);
   for (int64_t i = 0; i < numel(); ++i)
     t.data[i] = get(i);
+  if (type_.dtype == DType::i64)
+    t.i64.assign(as<int64_t>(), as<int64_t>() + numel());
   return t;
 }
 

@@ -77,6 +77,7 @@ std::vector<HostTensor> read_inputs(const Graph &g,
                              dtype_name(in.value->type.dtype))
                : "");
     tensors.emplace_back(t, std::move(a.data));
+    tensors.back().i64 = std::move(a.i64); // exact beyond 2^53
   }
   return tensors;
 }
@@ -116,7 +117,8 @@ void run_run(const RunArgs &a) {
                  v->name.find_first_not_of("0123456789") != std::string::npos;
     fmt::print("out{}{}: {}\n", i, named ? " %" + v->name : "", summary(t));
     if (!a.out_dir.empty()) {
-      NpyArray arr{std::string(dtype_name(t.type.dtype)), t.type.shape, t.data};
+      NpyArray arr{std::string(dtype_name(t.type.dtype)), t.type.shape, t.data,
+                   t.i64};
       write_npy((std::filesystem::path(a.out_dir) / fmt::format("out{}.npy", i))
                     .string(),
                 arr);

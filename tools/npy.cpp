@@ -11,6 +11,7 @@
 #include "runtime/atomic_file.h"
 
 #include "ir/error.h"
+#include "ir/escape.h"
 #include "ir/types.h"
 
 #include <fmt/format.h>
@@ -138,7 +139,7 @@ public:
         h.shape = parse_shape();
         have_shape = true;
       } else {
-        error(fmt::format("unexpected key '{}'", key));
+        error(fmt::format("unexpected key '{}'", escape_for_message(key)));
       }
       skip_ws();
       if (eat(','))
@@ -258,10 +259,15 @@ private:
 };
 
 std::string read_whole_file(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // open() of a FIFO blocks until a writer comes: check the kind first, and
+  // open without blocking in case the path is swapped for one in between
+  // (fstat below then refuses it).
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    fail("{}: cannot read npy file: not a regular file", path);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     fail("{}: cannot open npy file: {}", path, std::strerror(errno));
-  struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     fail("{}: cannot read npy file: not a regular file", path);
@@ -376,7 +382,7 @@ NpyArray read_npy(const std::string &path) {
   if (!type)
     fail("{}: unsupported npy dtype '{}' (supported: <f4, <f8, <i4, <i8, "
          "|b1)",
-         path, h.descr);
+         path, escape_for_message(h.descr));
   if (h.fortran_order)
     fail("{}: unsupported npy array: fortran_order is True (only C order is "
          "supported; save numpy.ascontiguousarray(a))",
@@ -412,6 +418,9 @@ NpyArray read_npy(const std::string &path) {
     break;
   case DType::i64:
     decode<int64_t>(src, out.data.size(), out.data);
+    out.i64.resize(out.data.size());
+    if (!out.i64.empty())
+      std::memcpy(out.i64.data(), src, out.i64.size() * 8);
     break;
   case DType::boolean:
     for (size_t i = 0; i < out.data.size(); ++i)
@@ -455,7 +464,14 @@ void write_npy(const std::string &path, const NpyArray &array) {
     encode_int<int32_t>(path, "i32", d, -0x1p31, 0x1p31, dst);
     break;
   case DType::i64:
-    encode_int<int64_t>(path, "i64", d, -0x1p63, 0x1p63, dst);
+    if (!array.i64.empty()) {
+      if (array.i64.size() != d.size())
+        fail("{}: cannot write npy: {} exact i64 values for {} elements", path,
+             array.i64.size(), d.size());
+      std::memcpy(dst, array.i64.data(), d.size() * 8);
+    } else {
+      encode_int<int64_t>(path, "i64", d, -0x1p63, 0x1p63, dst);
+    }
     break;
   case DType::boolean:
     encode_int<uint8_t>(path, "bool", d, 0, 2, dst);

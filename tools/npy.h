@@ -17,13 +17,17 @@ namespace kiln {
 
 // An array as numbers. `data` holds the elements in C (row-major) order as
 // doubles, whatever the dtype: exact for f32, f64, i32 and bool, and for i64
-// values within +-2^53.
+// values within +-2^53. For "i64", `i64` holds the exact values: read_npy
+// fills both, and write_npy writes `i64` when it is not empty (else `data`).
 struct NpyArray {
   std::string dtype; // "f32", "f64", "i32", "i64", "bool"
   std::vector<int64_t> shape;
   std::vector<double> data;
+  std::vector<int64_t> i64 = {};
 };
 
+// Throws kiln::Error for anything but a regular file (a FIFO, a directory,
+// a device) before opening it, so a FIFO cannot block the read.
 NpyArray read_npy(const std::string &path);
 
 // Writes atomically: a temporary `path.tmp.<pid>` is written, flushed and

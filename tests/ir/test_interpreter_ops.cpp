@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
 
 namespace kiln {
@@ -200,6 +201,106 @@ TEST(InterpCast, FloatToIntTruncates) {
   Value *x = f.in(f32({6}), {2.75, -2.75, 0.5, -0.5, 3.0, 1e3});
   EXPECT_EQ(f.run(f.b.cast(x, DType::i32)).data, (Data{2, -2, 0, 0, 3, 1000}));
   EXPECT_EQ(f.run(f.b.cast(x, DType::i64)).data, (Data{2, -2, 0, 0, 3, 1000}));
+}
+
+// Out-of-range float -> int casts saturate, NaN gives 0: one rule on every
+// backend (CUDA's cvt.rzi; torch on CUDA). The CPU backend's twin is in
+// tests/runtime/test_cpu_ops.cpp.
+TEST(InterpCast, FloatToIntSaturatesAndNaNIsZero) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Fixture f;
+  Value *x = f.in(f64({7}), {inf, -inf, nan, 1e20, -1e20, 2.9, -2.9});
+  EXPECT_EQ(f.run(f.b.cast(x, DType::i32)).data,
+            (Data{2147483647.0, -2147483648.0, 0, 2147483647.0, -2147483648.0,
+                  2, -2}));
+  HostTensor r = f.run(f.b.cast(x, DType::i64));
+  EXPECT_EQ(r.i64,
+            (std::vector<int64_t>{std::numeric_limits<int64_t>::max(),
+                                  std::numeric_limits<int64_t>::min(), 0,
+                                  std::numeric_limits<int64_t>::max(),
+                                  std::numeric_limits<int64_t>::min(), 2, -2}));
+  EXPECT_EQ(f.run(f.b.cast(x, DType::boolean)).data,
+            (Data{1, 1, 1, 1, 1, 1, 1}));
+  Value *y = f.in(f32({4}), {inf, -inf, nan, 3e9f});
+  EXPECT_EQ(f.run(f.b.cast(y, DType::i32)).data,
+            (Data{2147483647.0, -2147483648.0, 0, 2147483647.0}));
+}
+
+TEST(InterpCast, SaturatingConversions) {
+  EXPECT_EQ(saturate_to_i64(0x1p63), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(saturate_to_i64(-0x1p63), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(saturate_to_i64(std::nan("")), 0);
+  EXPECT_EQ(saturate_to_i64(-0x1p62), -(int64_t{1} << 62));
+  EXPECT_EQ(saturate_to_i32(0x1p31), 2147483647);
+  EXPECT_EQ(saturate_to_i32(-0x1p31 - 1), -2147483647 - 1);
+  EXPECT_EQ(saturate_to_i32(-2.5), -2);
+}
+
+// i64 values beyond 2^53 are held exactly where no arithmetic touches them.
+TEST(InterpI64, ExactThroughInputsLayoutWhereAndConstants) {
+  const int64_t big = (int64_t{1} << 62) + 1; // 4611686018427387905
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  Graph g;
+  Builder b(g);
+  Value *x = g.add_input("x", i64({2, 2}));
+  Value *c = g.add_input("c", boolean({2}));
+  Value *t = b.transpose(x);
+  Value *r = b.reshape(t, {4});
+  Value *k = b.create(Op::Constant, {}, {{"value", max}}, {i64({2})})->result();
+  Value *w = b.where(c, b.reshape(x, {2, 2}), b.broadcast_to(k, {2, 2}));
+  g.add_output(x);
+  g.add_output(r);
+  g.add_output(w);
+  verify(g);
+  HostTensor xin(i64({2, 2}), {0, 0, 0, 0});
+  xin.i64 = {big, -big, max, std::numeric_limits<int64_t>::min()};
+  for (size_t i = 0; i < 4; ++i)
+    xin.data[i] = static_cast<double>(xin.i64[i]);
+  std::vector<HostTensor> out =
+      interpret(g, {xin, HostTensor(boolean({2}), {1, 0})});
+  EXPECT_EQ(out[0].i64, xin.i64);
+  EXPECT_EQ(out[1].i64,
+            (std::vector<int64_t>{big, max, -big,
+                                  std::numeric_limits<int64_t>::min()}));
+  EXPECT_EQ(out[2].i64, (std::vector<int64_t>{big, max, max, max}));
+  // Without exact values, data is what the input holds.
+  std::vector<HostTensor> plain =
+      interpret(g, {HostTensor(i64({2, 2}), {1, 2, 3, 4}),
+                    HostTensor(boolean({2}), {1, 1})});
+  EXPECT_EQ(plain[1].i64, (std::vector<int64_t>{1, 3, 2, 4}));
+}
+
+TEST(InterpI64, ExactThroughAFusedBody) {
+  const int64_t big = (int64_t{1} << 62) + 1;
+  Fixture f;
+  Value *x = f.in(i64({1}), {0});
+  f.feeds[0].i64 = {big};
+  auto body = std::make_unique<Graph>("body");
+  Value *a = body->add_input("a", i64({1}));
+  Value *bc =
+      body->append(Op::Cast, {a}, {i64({1})}, {{"dtype", std::string("i64")}})
+          ->result();
+  body->add_output(bc);
+  Value *y = f.b.create(Op::Fused, {x}, {{"kind", std::string("elementwise")}},
+                        {i64({1})}, std::move(body))
+                 ->result();
+  EXPECT_EQ(f.run(y).i64, (std::vector<int64_t>{big}));
+}
+
+// A tensor larger than the machine is refused up front, naming it and its
+// size, before any allocation (which would abort under ASan).
+TEST(InterpErrors, HugeTensorNamesTheValueAndSize) {
+  Graph g;
+  Builder b(g);
+  Value *k = b.constant(1.0, f32({int64_t{1} << 40}));
+  k->name = "huge";
+  g.add_output(k);
+  std::string e = error_of([&] { interpret(g, {}); });
+  EXPECT_NE(e.find("out of memory: %huge (f32[1099511627776]) in the "
+                   "interpreter needs 8796093022208 bytes"),
+            std::string::npos)
+      << e;
 }
 
 TEST(InterpCast, BoolConversions) {
@@ -573,6 +674,8 @@ TEST(InterpErrors, RoundTo) {
   EXPECT_EQ(round_to(DType::f64, 0.1), 0.1);
   EXPECT_EQ(round_to(DType::i32, -3.9), -3);
   EXPECT_EQ(round_to(DType::i64, 1e12 + 0.5), 1e12);
+  EXPECT_EQ(round_to(DType::i32, 1e10), 2147483647.0);
+  EXPECT_EQ(round_to(DType::i64, -1e30), -0x1p63);
   EXPECT_EQ(round_to(DType::boolean, -0.1), 1);
   EXPECT_EQ(round_to(DType::boolean, 0.0), 0);
 }

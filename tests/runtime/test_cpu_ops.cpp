@@ -4,6 +4,7 @@
 #include "cpu_test_util.h"
 
 #include "ir/error.h"
+#include "ir/interpreter.h"
 #include "ir/op.h"
 #include "ir/philox.h"
 #include "passes/fuse_elementwise.h"
@@ -300,6 +301,53 @@ TEST(CpuOps, MaxMinReluAndAmaxPropagateNaN) {
     EXPECT_FALSE(std::isnan(out[3].get(2)));
     EXPECT_TRUE(std::isnan(out[4].get(5)));
     EXPECT_TRUE(std::isnan(out[5].get(0)));
+  }
+}
+
+// Out-of-range float -> int casts saturate and NaN gives 0, as on the
+// interpreter (tests/ir/test_interpreter_ops.cpp) and CUDA: llvm.fptosi.sat.
+TEST(CpuOps, FloatToIntCastsSaturate) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> x = {inf, -inf, nan, 1e20, -1e20, 2.9, -2.9};
+  const int64_t i64max = std::numeric_limits<int64_t>::max();
+  const int64_t i64min = std::numeric_limits<int64_t>::min();
+  const std::vector<int32_t> want32 = {
+      2147483647, -2147483647 - 1, 0, 2147483647, -2147483647 - 1, 2, -2};
+  const std::vector<int64_t> want64 = {i64max, i64min, 0, i64max,
+                                       i64min, 2,      -2};
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (bool fuse : {false, true}) {
+      Graph g;
+      Value *in = g.add_input("x", {dt, {7}});
+      Builder b(g);
+      // The add keeps each cast an elementwise kernel of its own input.
+      Value *y = b.add(in, b.scalar(0, dt));
+      g.add_output(b.cast(y, DType::i32));
+      g.add_output(b.cast(y, DType::i64));
+      g.add_output(b.cast(y, DType::boolean));
+      if (fuse) {
+        ASSERT_TRUE(run_fuse_elementwise(g));
+      }
+      Array a(Type{dt, {7}});
+      for (int64_t i = 0; i < 7; ++i)
+        a.set(i, x[i]);
+      std::vector<Array> args{a};
+      std::vector<Array> out = make_cpu_backend()->compile(g)->run(args);
+      std::string what =
+          fmt::format("{}{}", dtype_name(dt), fuse ? ", fused" : "");
+      for (int64_t i = 0; i < 7; ++i) {
+        EXPECT_EQ(out[0].as<int32_t>()[i], want32[i]) << what << " at " << i;
+        EXPECT_EQ(out[1].as<int64_t>()[i], want64[i]) << what << " at " << i;
+        EXPECT_EQ(out[2].get(i), 1.0) << what << " at " << i;
+      }
+      // The interpreter gives the same (check_against_interpreter cannot
+      // compare the infinite inputs).
+      std::vector<HostTensor> ref = interpret(g, {a.to_host()});
+      for (size_t k = 0; k < 3; ++k)
+        for (int64_t i = 0; i < 7; ++i)
+          EXPECT_EQ(out[k].get(i), ref[k].data[i]) << what << " output " << k;
+    }
   }
 }
 

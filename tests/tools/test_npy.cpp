@@ -11,15 +11,21 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -134,7 +140,7 @@ TEST_F(NpyTest, RoundTripsEveryDtypeAndShape) {
       size_t n = 1;
       for (int64_t d : shape)
         n *= static_cast<size_t>(d);
-      NpyArray a{dtype, shape, sample_values(dtype, n)};
+      NpyArray a{dtype, shape, sample_values(dtype, n), {}};
       std::string p = path(fmt::format("a{}.npy", cases++));
       write_npy(p, a);
       expect_same_array(read_npy(p), a);
@@ -510,6 +516,49 @@ TEST_F(NpyTest, FailedWriteLeavesTheOldFile) {
   } catch (const Error &e) {
     EXPECT_NE(std::string(e.what()).find(missing), std::string::npos);
   }
+}
+
+// i64 values beyond 2^53 round-trip exactly (`i64`), INT64_MAX included.
+TEST_F(NpyTest, I64RoundTripsExactly) {
+  const int64_t big = (int64_t{1} << 62) + 1; // 4611686018427387905
+  const std::vector<int64_t> v = {big, std::numeric_limits<int64_t>::max(),
+                                  std::numeric_limits<int64_t>::min(), -big};
+  NpyArray a{"i64", {4}, std::vector<double>(4, 0.0), v};
+  write_npy(path("i.npy"), a);
+  NpyArray r = read_npy(path("i.npy"));
+  EXPECT_EQ(r.i64, v);
+  EXPECT_EQ(r.data[0], static_cast<double>(big)); // data: rounded
+  std::string bytes = read_bytes(path("i.npy"));
+  int64_t last = 0;
+  std::memcpy(&last, bytes.data() + bytes.size() - 8, 8);
+  EXPECT_EQ(last, -big);
+  a.i64.pop_back();
+  fs::remove(path("i.npy"));
+  expect_write_error(a, "3 exact i64 values for 4 elements");
+}
+
+// A FIFO is refused before it is opened: open() would block until a writer
+// comes. The read runs on another thread so that a regression fails the
+// test instead of hanging it.
+TEST_F(NpyTest, FifoIsRefusedWithoutBlocking) {
+  std::string p = path("fifo.npy");
+  ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0) << std::strerror(errno);
+  auto result = std::async(std::launch::async, [p] {
+    try {
+      read_npy(p);
+    } catch (const Error &e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  });
+  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    // Unblock the reader (a writer appears, then goes) before failing.
+    int fd = ::open(p.c_str(), O_WRONLY);
+    if (fd >= 0)
+      ::close(fd);
+    FAIL() << "read_npy blocked on a FIFO";
+  }
+  EXPECT_EQ(result.get(), p + ": cannot read npy file: not a regular file");
 }
 
 } // namespace
