@@ -78,8 +78,10 @@ std::vector<Value *> vjp_sigmoid(Builder &b, const Node &n,
 
 std::vector<Value *> vjp_relu(Builder &b, const Node &n,
                               std::span<Value *const> g) {
+  // torch's threshold_backward: 0 where x <= 0, else the gradient, so a
+  // NaN input passes its gradient through (torch 1.13: relu'(nan) = 1).
   Value *x = in(n, 0), *z = zero_like(b, x);
-  return {b.where(b.gt(x, z), g[0], z)};
+  return {b.where(b.le(x, z), z, g[0])};
 }
 
 std::vector<Value *> vjp_add(Builder &b, const Node &n,
@@ -117,20 +119,30 @@ std::vector<Value *> vjp_pow(Builder &b, const Node &n,
   return {to_operand(b, n, 0, ga), to_operand(b, n, 1, gb)};
 }
 
+// torch's maximum/minimum backward: an exact tie splits the gradient half
+// and half; where the operands are unordered (a NaN) both get all of it.
+// An operand that lost (a_loses / c_loses) gets 0.
+namespace {
+std::vector<Value *> tie_split_grad(Builder &b, const Node &n, Value *g,
+                                    Value *a_loses, Value *c_loses) {
+  Value *a = in(n, 0), *c = in(n, 1), *z = zero_like(b, g);
+  Value *tie = b.eq(a, c);
+  Value *half = b.mul(g, 0.5);
+  return {to_operand(b, n, 0, b.where(tie, half, b.where(a_loses, z, g))),
+          to_operand(b, n, 1, b.where(tie, half, b.where(c_loses, z, g)))};
+}
+} // namespace
+
 std::vector<Value *> vjp_max(Builder &b, const Node &n,
                              std::span<Value *const> g) {
-  Value *a = in(n, 0), *c = in(n, 1), *z = zero_like(b, g[0]);
-  Value *take_a = b.ge(a, c);
-  return {to_operand(b, n, 0, b.where(take_a, g[0], z)),
-          to_operand(b, n, 1, b.where(take_a, z, g[0]))};
+  Value *a = in(n, 0), *c = in(n, 1);
+  return tie_split_grad(b, n, g[0], b.lt(a, c), b.gt(a, c));
 }
 
 std::vector<Value *> vjp_min(Builder &b, const Node &n,
                              std::span<Value *const> g) {
-  Value *a = in(n, 0), *c = in(n, 1), *z = zero_like(b, g[0]);
-  Value *take_a = b.le(a, c);
-  return {to_operand(b, n, 0, b.where(take_a, g[0], z)),
-          to_operand(b, n, 1, b.where(take_a, z, g[0]))};
+  Value *a = in(n, 0), *c = in(n, 1);
+  return tie_split_grad(b, n, g[0], b.gt(a, c), b.lt(a, c));
 }
 
 std::vector<Value *> vjp_where(Builder &b, const Node &n,

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <limits>
 
 namespace kiln {
 namespace {
@@ -324,10 +325,9 @@ TEST(Autodiff, AbsAndReluAtZero) {
   EXPECT_EQ(gr[0].data, (Data{-1, 0, 11}));
 }
 
-TEST(Autodiff, BinaryMaxAndMinTiesGoToTheFirstOperand) {
-  // Documented behaviour: where a == b, max and min pass the whole gradient
-  // to the first operand (PyTorch's maximum splits it half and half; either
-  // is a valid subgradient, and the sum over both operands is the same).
+TEST(Autodiff, BinaryMaxAndMinTiesSplitTheGradientAsTorch) {
+  // As torch.maximum/minimum: where a == b each operand gets half of the
+  // gradient (amax splits ties too).
   Graph g;
   Builder b(g);
   Value *a = g.add_input("a", f64({3}), InputKind::param);
@@ -337,8 +337,43 @@ TEST(Autodiff, BinaryMaxAndMinTiesGoToTheFirstOperand) {
       g, {a, c},
       {HostTensor(f64({3}), {1, 2, 5}), HostTensor(f64({3}), {3, 2, 4})});
   // Element 0: max is b, min is a. Element 1: tie. Element 2: max a, min b.
-  EXPECT_EQ(gr[0].data, (Data{10, 11, 1}));
-  EXPECT_EQ(gr[1].data, (Data{1, 0, 10}));
+  EXPECT_EQ(gr[0].data, (Data{10, 5.5, 1}));
+  EXPECT_EQ(gr[1].data, (Data{1, 5.5, 10}));
+}
+
+TEST(Autodiff, MaxMinReluAtTiesAndNaNMatchTorch) {
+  // The numbers torch 1.13 gives (f64, backward of ones):
+  //   torch.maximum(a, b), a = [1, 2, 3, nan, 1, nan], b = [1, 3, 2, 1, nan,
+  //   nan]: a.grad = [0.5, 0, 1, 1, 1, 1], b.grad = [0.5, 1, 0, 1, 1, 1];
+  //   torch.minimum: a.grad = [0.5, 1, 0, 1, 1, 1], b.grad = [0.5, 0, 1, 1,
+  //   1, 1] (a NaN operand leaves both with the whole gradient);
+  //   torch.relu(x), x = [-1, 0, 2, nan, inf, -inf]: x.grad = [0, 0, 1, 1,
+  //   1, 0] (threshold_backward: 0 only where x <= 0).
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  HostTensor av(f64({6}), {1, 2, 3, nan, 1, nan});
+  HostTensor bv(f64({6}), {1, 3, 2, 1, nan, nan});
+  for (Op op : {Op::Max, Op::Min}) {
+    Graph g;
+    Builder b(g);
+    Value *a = g.add_input("a", f64({6}), InputKind::param);
+    Value *c = g.add_input("b", f64({6}), InputKind::param);
+    g.add_output(b.sum(b.op(op, {a, c})));
+    auto gr = grads_of(g, {a, c}, {av, bv});
+    Data win_a =
+        op == Op::Max ? Data{0.5, 0, 1, 1, 1, 1} : Data{0.5, 1, 0, 1, 1, 1};
+    Data win_b =
+        op == Op::Max ? Data{0.5, 1, 0, 1, 1, 1} : Data{0.5, 0, 1, 1, 1, 1};
+    EXPECT_EQ(gr[0].data, win_a) << op_name(op);
+    EXPECT_EQ(gr[1].data, win_b) << op_name(op);
+  }
+  Graph g;
+  Builder b(g);
+  Value *x = g.add_input("x", f64({6}), InputKind::param);
+  g.add_output(b.sum(b.relu(x)));
+  auto gr =
+      grads_of(g, {x}, {HostTensor(f64({6}), {-1, 0, 2, nan, inf, -inf})});
+  EXPECT_EQ(gr[0].data, (Data{0, 0, 1, 1, 1, 0}));
 }
 
 TEST(Autodiff, AmaxTiesSplitTheGradientEvenly) {
