@@ -20,7 +20,7 @@ namespace kiln {
 ThreadPool &ThreadPool::global() {
   static ThreadPool *pool = [] {
     auto *p = new ThreadPool(0);
-    set_blas_threads(p->size());
+    set_blas_threads(1); // GEMMs run on the pool (run_gemm)
     return p;
   }();
   return *pool;
@@ -250,14 +250,14 @@ void CpuExecutable::add_matmul(const Node &n) {
   g.c_off = batch_offsets(batch, batch, g.m * g.n);
   size_t cbytes = n.result()->type.bytes();
   launches_.push_back({{loc_.at(sa), loc_.at(sb), loc_.at(n.result())},
-                       [g, cbytes](void *const *p) {
+                       [g, cbytes, this](void *const *p) {
                          if (g.m == 0 || g.n == 0)
                            return;
                          if (g.k == 0) {
                            std::memset(p[2], 0, cbytes);
                            return;
                          }
-                         run_gemm(g, p[0], p[1], p[2]);
+                         run_gemm(g, p[0], p[1], p[2], pool_);
                        }});
   ++stats.gemm_launches;
 }

@@ -23,8 +23,11 @@
 // to keep it across runs. Aliased outputs are returned as the input Arrays.
 // One executable runs one step at a time (run() is not reentrant); separate
 // executables may run from separate threads (launches take turns on the
-// pool). KILN_NUM_THREADS sets the pool size (default: every core); OpenBLAS
-// gets as many threads, used while the pool's workers sleep.
+// pool). KILN_NUM_THREADS sets the pool size (default: every core). GEMMs
+// run as single-threaded OpenBLAS calls on the pool's threads, one per tile.
+// Results are bitwise the same for any thread count: work splits (kernel
+// chunks, GEMM tiles) depend on the shapes only, and every output element is
+// computed by one thread in a fixed order.
 //
 // Reductions parallelise over output rows / column tiles: a full reduction
 // of one large array runs on one thread (vectorized).

@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -13,21 +14,66 @@ namespace kiln {
 
 void set_blas_threads(int n) { openblas_set_num_threads(n); }
 
-void run_gemm(const GemmCall &g, const void *a, const void *b, void *c) {
+GemmTiles gemm_tiles(int64_t m, int64_t n, int64_t k) {
+  // Halve the larger side (to a multiple of 16, OpenBLAS's register block)
+  // while a tile keeps at least kTileMacs multiply-adds and there are at
+  // most kMaxTiles: square-ish tiles repack the least of A and B.
+  constexpr double kTileMacs = 1 << 20;
+  constexpr int64_t kMaxTiles = 64;
+  auto count = [](int64_t d, int64_t t) { return t > 0 ? (d + t - 1) / t : 1; };
+  GemmTiles t{std::max<int64_t>(m, 1), std::max<int64_t>(n, 1), 1, 1};
+  for (;;) {
+    bool by_m = t.tm >= t.tn;
+    int64_t side = by_m ? t.tm : t.tn;
+    int64_t half = ((side + 1) / 2 + 15) / 16 * 16;
+    if (half >= side)
+      break;
+    int64_t tm = by_m ? half : t.tm, tn = by_m ? t.tn : half;
+    if (static_cast<double>(tm) * static_cast<double>(tn) *
+                static_cast<double>(k) <
+            kTileMacs ||
+        count(m, tm) * count(n, tn) > kMaxTiles)
+      break;
+    t.tm = tm;
+    t.tn = tn;
+  }
+  t.nm = count(m, t.tm);
+  t.nn = count(n, t.tn);
+  return t;
+}
+
+void run_gemm(const GemmCall &g, const void *a, const void *b, void *c,
+              ThreadPool &pool) {
+  // OpenBLAS's own threading splits a GEMM by its thread count, and its
+  // results change with the split (and with the shape of each call): it runs
+  // single-threaded, one call per tile of a fixed tiling, on the pool.
+  if (openblas_get_num_threads() != 1)
+    openblas_set_num_threads(1);
   auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
   auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
-  for (size_t p = 0; p < g.c_off.size(); ++p) {
-    if (g.f64)
-      cblas_dgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, 1.0,
-                  static_cast<const double *>(a) + g.a_off[p], g.lda,
-                  static_cast<const double *>(b) + g.b_off[p], g.ldb, 0.0,
-                  static_cast<double *>(c) + g.c_off[p], g.n);
-    else
-      cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, 1.0f,
-                  static_cast<const float *>(a) + g.a_off[p], g.lda,
-                  static_cast<const float *>(b) + g.b_off[p], g.ldb, 0.0f,
-                  static_cast<float *>(c) + g.c_off[p], g.n);
-  }
+  GemmTiles t = gemm_tiles(g.m, g.n, g.k);
+  int64_t per = t.nm * t.nn;
+  auto items = static_cast<int64_t>(g.c_off.size()) * per;
+  pool.parallel_for(items, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t w = lo; w < hi; ++w) {
+      int64_t p = w / per, i = (w % per) / t.nn, j = w % t.nn;
+      int64_t m0 = i * t.tm, n0 = j * t.tn;
+      int64_t mm = std::min(t.tm, g.m - m0), nn = std::min(t.tn, g.n - n0);
+      int64_t ao = g.a_off[p] + (g.trans_a ? m0 : m0 * g.lda);
+      int64_t bo = g.b_off[p] + (g.trans_b ? n0 * g.ldb : n0);
+      int64_t co = g.c_off[p] + m0 * g.n + n0;
+      if (g.f64)
+        cblas_dgemm(CblasRowMajor, ta, tb, mm, nn, g.k, 1.0,
+                    static_cast<const double *>(a) + ao, g.lda,
+                    static_cast<const double *>(b) + bo, g.ldb, 0.0,
+                    static_cast<double *>(c) + co, g.n);
+      else
+        cblas_sgemm(CblasRowMajor, ta, tb, mm, nn, g.k, 1.0f,
+                    static_cast<const float *>(a) + ao, g.lda,
+                    static_cast<const float *>(b) + bo, g.ldb, 0.0f,
+                    static_cast<float *>(c) + co, g.n);
+    }
+  });
 }
 
 namespace {

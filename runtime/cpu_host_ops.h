@@ -19,8 +19,19 @@ struct GemmCall {
   int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0;
   std::vector<int64_t> a_off, b_off, c_off;
 };
-void run_gemm(const GemmCall &g, const void *a, const void *b, void *c);
-// OpenBLAS's thread count (one pool's worth: the workers sleep meanwhile).
+// Each product is cut into the tiles of gemm_tiles(m, n, k), one
+// single-threaded OpenBLAS call each, run on `pool`: the tiling depends on
+// the shape only, so the result is bitwise the same for any thread count
+// (OpenBLAS's own threading is not: its split, and so its rounding, follows
+// its thread count). Sets OpenBLAS to one thread.
+void run_gemm(const GemmCall &g, const void *a, const void *b, void *c,
+              ThreadPool &pool);
+// tm x tn tiles of C, nm x nn of them.
+struct GemmTiles {
+  int64_t tm, tn, nm, nn;
+};
+GemmTiles gemm_tiles(int64_t m, int64_t n, int64_t k);
+// OpenBLAS's thread count (tests: what KILN_NUM_THREADS used to set).
 void set_blas_threads(int n);
 
 // dst = transpose(src, perm) for src of type `in`.

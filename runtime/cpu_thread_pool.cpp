@@ -69,19 +69,26 @@ void ThreadPool::parallel_for(int64_t work, int64_t grain,
                               const std::function<void(int64_t, int64_t)> &fn) {
   if (work <= 0)
     return;
+  // The chunks depend on (work, grain) only, never on the pool's size, and
+  // the inline path runs the same chunks in order: a kernel's result for an
+  // item may depend on where its range starts and ends (a vectorized body
+  // and a scalar remainder round exp or log differently), so this keeps
+  // results bitwise the same for any thread count.
   grain = std::max<int64_t>(grain, 1);
-  int64_t max_chunks = static_cast<int64_t>(size()) * 4;
-  int64_t nchunks = std::min((work + grain - 1) / grain, max_chunks);
+  int64_t nchunks = std::min((work + grain - 1) / grain, kMaxChunks);
+  int64_t chunk = (work + nchunks - 1) / nchunks;
+  nchunks = (work + chunk - 1) / chunk;
   if (nchunks <= 1 || workers_.empty() || in_worker) {
-    fn(0, work);
+    for (int64_t b = 0; b < work; b += chunk)
+      fn(b, std::min(work, b + chunk));
     return;
   }
   std::lock_guard<std::mutex> launch(launch_mu_);
   Job j;
   j.fn = &fn;
   j.work = work;
-  j.chunk = (work + nchunks - 1) / nchunks;
-  j.nchunks = (work + j.chunk - 1) / j.chunk;
+  j.chunk = chunk;
+  j.nchunks = nchunks;
   {
     std::lock_guard<std::mutex> lk(mu_);
     job_ = &j;

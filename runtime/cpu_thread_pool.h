@@ -1,6 +1,7 @@
 // One fork-join thread pool for the CPU backend: the calling thread plus
-// size()-1 workers, which sleep between launches (so OpenBLAS, called from
-// the caller between launches, gets the cores to itself).
+// size()-1 workers, which sleep between launches. How work is split never
+// depends on the pool's size, so results are bitwise the same for any
+// thread count (GEMMs too: runtime/cpu_host_ops.h).
 #pragma once
 
 #include <atomic>
@@ -25,12 +26,15 @@ public:
 
   // Calls fn(begin, end) on disjoint chunks covering [0, work), each of at
   // least `grain` items (the last may be shorter), on the caller and the
-  // workers; returns when all are done. Runs inline when one chunk suffices
-  // or when called from inside a worker. fn must not throw.
+  // workers; returns when all are done. The chunk boundaries depend only on
+  // `work` and `grain` (at most kMaxChunks chunks), not on the pool's size:
+  // with one thread, or when called from inside a worker, the same chunks
+  // run in order on the caller. fn must not throw.
   void parallel_for(int64_t work, int64_t grain,
                     const std::function<void(int64_t, int64_t)> &fn);
+  static constexpr int64_t kMaxChunks = 64;
 
-  // The process-wide pool (every core); sets OpenBLAS to as many threads.
+  // The process-wide pool (every core, or KILN_NUM_THREADS).
   static ThreadPool &global();
 
 private:
