@@ -25,8 +25,14 @@ std::string read_source(const std::string &path) {
     return ss.str();
   }
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
+  auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status))
     fail("cannot read '{}': it is a directory", path);
+  // Opening a FIFO waits for a writer, possibly forever; a device may never
+  // end. '-' reads a pipe on purpose.
+  if (std::filesystem::exists(status) &&
+      !std::filesystem::is_regular_file(status))
+    fail("cannot read '{}': not a regular file (use '-' to read stdin)", path);
   std::ifstream in(path, std::ios::binary);
   if (!in)
     fail("cannot open '{}': {}", path, std::strerror(errno));
