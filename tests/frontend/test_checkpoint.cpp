@@ -68,7 +68,7 @@ void train(nn::Module &m, optim::Optimizer &opt, int first, int last) {
   TrainStep step = compile_train_step(m, nn::cross_entropy, opt, kX, kY);
   for (int k = first; k < last; ++k) {
     auto [x, y] = batch(k);
-    float l = step(x, y);
+    double l = step(x, y);
     ASSERT_TRUE(std::isfinite(l));
   }
 }

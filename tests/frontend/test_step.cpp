@@ -92,8 +92,8 @@ TEST(Step, BothPathsComputeTheSameTrajectory) {
     manual_seed(100 + k); // the same dropout masks on both sides
     double la = familiar_step(*a, opt_a, x, y);
     manual_seed(100 + k);
-    float lb = step(x, y);
-    EXPECT_EQ(static_cast<float>(la), lb) << k;
+    double lb = step(x, y);
+    EXPECT_EQ(la, lb) << k;
   }
   // One executable served both paths and every iteration.
   EXPECT_EQ(compile_cache_size(), 1u);
@@ -307,7 +307,7 @@ TEST(Step, MlpLearnsFashionMnistSubset) {
       Array x = make_array(b.x_shape, std::span<const float>(b.x));
       Array y = make_array({static_cast<int64_t>(b.size())},
                            std::span<const int32_t>(b.y));
-      float l = step(x, y);
+      double l = step(x, y);
       if (e == 0 && n == 0)
         first = l;
       total += l;
