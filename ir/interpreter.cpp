@@ -85,10 +85,13 @@ int64_t host_bytes(const Type &t) {
 }
 
 void check_value_allocation(const Value *v) {
-  check_host_allocation(host_bytes(v->type),
-                        fmt::format("%{} ({}) in the interpreter",
-                                    v->name.empty() ? "?" : v->name,
-                                    v->type.str()));
+  std::string name = !v->name.empty() ? "%" + v->name
+                     : v->def
+                         ? fmt::format("the result of {}", v->def->info().name)
+                         : std::string("an input");
+  check_host_allocation(
+      host_bytes(v->type),
+      fmt::format("{} ({}) in the interpreter", name, v->type.str()));
 }
 
 // Offset into a tensor of shape `from` broadcast to `to` of the element at

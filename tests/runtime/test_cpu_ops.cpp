@@ -351,6 +351,21 @@ TEST(CpuOps, FloatToIntCastsSaturate) {
   }
 }
 
+// A buffer larger than the machine is refused by its size, naming the
+// array's type, before allocating (a failed allocation aborts under ASan).
+TEST(CpuOps, HugeArrayIsRefusedBySize) {
+  try {
+    Array a(Type{DType::f32, {int64_t{1} << 42}});
+    FAIL() << "no error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "out of memory: an array of f32[4398046511104] needs "
+                  "17592186044416 bytes"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(CpuOps, RandomUniformMatchesPhilox) {
   Graph g;
   Value *seed = g.add_input("seed", {DType::i64, {}});
