@@ -89,9 +89,15 @@ void check_value_allocation(const Value *v) {
                      : v->def
                          ? fmt::format("the result of {}", v->def->info().name)
                          : std::string("an input");
-  check_host_allocation(
-      host_bytes(v->type),
-      fmt::format("{} ({}) in the interpreter", name, v->type.str()));
+  try {
+    check_host_allocation(
+        host_bytes(v->type),
+        fmt::format("{} ({}) in the interpreter", name, v->type.str()));
+  } catch (const Error &e) {
+    if (!v->def)
+      throw;
+    fail_at_node(*v->def, e.what()); // where the value is defined
+  }
 }
 
 // Offset into a tensor of shape `from` broadcast to `to` of the element at

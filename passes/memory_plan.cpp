@@ -129,9 +129,12 @@ MemoryPlan plan_memory(const Graph &g) {
     if (__builtin_add_overflow(plan.no_reuse_bytes,
                                align(std::max<int64_t>(reqs.back().bytes, 1)),
                                &plan.no_reuse_bytes))
-      fail("memory-plan: graph @{}: the buffers up to %{} ({}, {} bytes) "
-           "add up to more than 2^63 bytes",
-           g.name, v->name, v->type.str(), reqs.back().bytes);
+      fail_at_node(*v->def,
+                   fmt::format("memory-plan: graph @{}: the buffers up to "
+                               "%{} ({}, {} bytes) add up to more than 2^63 "
+                               "bytes",
+                               g.name, v->name, v->type.str(),
+                               reqs.back().bytes));
   }
   plan.arena_bytes = place_in_arena(reqs);
   for (size_t k = 0; k < owners.size(); ++k)
