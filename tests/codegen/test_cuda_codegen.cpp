@@ -215,7 +215,7 @@ TEST_F(CudaCodegen, IotaGraphCompilesStandaloneAndFused) {
 // Float -> int casts saturate (NaN -> 0) and integer constants are clamped
 // and spelled as valid C (INT64_MIN is not a literal): the source compiles,
 // standalone and fused. The values are checked on the interpreter and the
-// CPU backend; a GPU run checks them in tests/runtime/test_cuda_backend.cpp.
+// CPU backend (no GPU was at hand to run these kernels).
 TEST_F(CudaCodegen, SaturatingCastsAndExtremeIntConstantsCompile) {
   auto build = [] {
     auto g = std::make_unique<Graph>("casts");
