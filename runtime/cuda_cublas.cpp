@@ -29,16 +29,21 @@ const Lib &lib() {
   static Lib l;
   static std::once_flag once;
   std::call_once(once, [] {
+    // KILN_CUBLAS names the library explicitly (the emulated cuBLAS of
+    // tests/cudaemu, or one outside the loader's path): only that one.
     std::vector<std::string> names = {"libcublas.so.13", "libcublas.so"};
     for (const char *var : {"CUDA_HOME", "CUDA_PATH"})
       if (const char *h = std::getenv(var); h && *h)
         names.push_back(std::string(h) + "/lib64/libcublas.so.13");
     names.push_back("/usr/local/cuda/lib64/libcublas.so.13");
+    const char *explicit_path = std::getenv("KILN_CUBLAS");
+    if (explicit_path && *explicit_path)
+      names = {explicit_path};
     for (const std::string &n : names)
       if ((l.lib = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL)))
         break;
     if (!l.lib) {
-      l.error = "cuBLAS not found (libcublas.so.13)";
+      l.error = fmt::format("cuBLAS not found ({})", names.front());
       return;
     }
     auto sym = [&](auto &f, const char *name) {

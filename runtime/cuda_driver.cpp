@@ -2,6 +2,7 @@
 
 #include "ir/error.h"
 
+#include <cstdlib>
 #include <dlfcn.h>
 #include <mutex>
 
@@ -17,9 +18,13 @@ struct Loaded {
 
 Loaded load() {
   Loaded l;
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  // KILN_CUDA_DRIVER names the driver library explicitly (the emulated
+  // device of tests/cudaemu, or a driver outside the loader's path).
+  const char *env = std::getenv("KILN_CUDA_DRIVER");
+  std::string path = env && *env ? env : "libcuda.so.1";
+  void *lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
-    l.reason = "no CUDA driver (libcuda.so.1 cannot be loaded)";
+    l.reason = fmt::format("no CUDA driver ({} cannot be loaded)", path);
     return l;
   }
   auto init = reinterpret_cast<decltype(&::cuInit)>(dlsym(lib, "cuInit"));

@@ -1,0 +1,527 @@
+// The emulated CUDA device's own tests (kiln_cudaemu_tests): threads and
+// blocks, barriers and warp shuffles (and the errors a GPU would hang or
+// misbehave on), range-checked memory, stream capture and graph replay,
+// cuBLAS's column-major semantics and argument checks, and fault injection
+// into kiln's generated kernels: a deleted __syncthreads or a halved
+// shuffle mask must make a run fail. The binary points kiln at the
+// emulated libraries itself (KILN_CUDA_DRIVER, KILN_NVRTC, KILN_CUBLAS).
+#include "codegen/cuda_nvrtc.h"
+#include "ir/builder.h"
+#include "ir/error.h"
+#include "runtime/backend.h"
+#include "runtime/cuda_backend.h"
+#include "runtime/cuda_driver.h"
+
+#include <cublas_v2.h>
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+namespace kiln {
+namespace {
+
+// Before anything loads a library: the emulated ones, this build's cache.
+const bool env_set = [] {
+  setenv("KILN_CUDA_DRIVER", KILN_CUDAEMU_DRIVER_PATH, 1);
+  setenv("KILN_NVRTC", KILN_CUDAEMU_NVRTC_PATH, 1);
+  setenv("KILN_CUBLAS", KILN_CUDAEMU_CUBLAS_PATH, 1);
+  setenv("KILN_CUDAEMU_CACHE", KILN_CUDAEMU_DEFAULT_CACHE, 0);
+  setenv("KILN_KERNEL_CACHE", "0", 1);
+  unsetenv("KILN_CUDAEMU_INJECT");
+  return true;
+}();
+
+const char *const kOrders[] = {"forward", "reverse", "random"};
+
+const cuda::Driver &drv() {
+  std::string why;
+  const cuda::Driver *d = cuda::Driver::get(&why);
+  if (!d)
+    throw std::runtime_error("the emulated driver does not load: " + why);
+  return *d;
+}
+
+// A context current on this thread (the runtime's Context does the same).
+void use_context() {
+  const cuda::Driver &d = drv();
+  CUdevice dev;
+  CUcontext ctx;
+  cuda::check(d, d.cuDeviceGet(&dev, 0), "cuDeviceGet");
+  cuda::check(d, d.cuDevicePrimaryCtxRetain(&ctx, dev), "retain");
+  cuda::check(d, d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+}
+
+struct Kernel {
+  CUmodule mod = nullptr;
+  CUfunction fn = nullptr;
+};
+
+Kernel load(const std::string &src, const char *name) {
+  use_context();
+  const cuda::Driver &d = drv();
+  cuda::NvrtcOptions o;
+  cuda::NvrtcResult r = cuda::nvrtc_compile(src, name, o, nullptr);
+  Kernel k;
+  cuda::check(d, d.cuModuleLoadData(&k.mod, r.binary.data()), "load");
+  cuda::check(d, d.cuModuleGetFunction(&k.fn, k.mod, name), "function");
+  return k;
+}
+
+// Launches `k` with the given int* device buffer; returns the result and,
+// when it failed, the emulator's message.
+CUresult launch(const Kernel &k, unsigned grid, unsigned block, CUdeviceptr buf,
+                std::string *msg = nullptr, CUstream s = nullptr) {
+  const cuda::Driver &d = drv();
+  void *params[] = {&buf};
+  CUresult r =
+      d.cuLaunchKernel(k.fn, grid, 1, 1, block, 1, 1, 0, s, params, nullptr);
+  if (r != CUDA_SUCCESS && msg) {
+    const char *m = nullptr;
+    d.cuGetErrorString(r, &m);
+    *msg = m ? m : "";
+  }
+  return r;
+}
+
+struct DeviceInts {
+  CUdeviceptr p = 0;
+  size_t n;
+  explicit DeviceInts(size_t count) : n(count) {
+    cuda::check(drv(), drv().cuMemAlloc(&p, n * 4), "cuMemAlloc");
+    std::vector<int> zero(n, 0);
+    put(zero);
+  }
+  ~DeviceInts() { drv().cuMemFree(p); }
+  void put(const std::vector<int> &v) {
+    cuda::check(drv(), drv().cuMemcpyHtoD(p, v.data(), n * 4), "HtoD");
+  }
+  std::vector<int> get() const {
+    std::vector<int> v(n);
+    cuda::check(drv(), drv().cuMemcpyDtoH(v.data(), p, n * 4), "DtoH");
+    return v;
+  }
+};
+
+class CudaEmu : public ::testing::Test {
+protected:
+  void SetUp() override { setenv("KILN_CUDAEMU_ORDER", "forward", 1); }
+  void TearDown() override {
+    setenv("KILN_CUDAEMU_ORDER", "forward", 1);
+    unsetenv("KILN_CUDAEMU_INJECT");
+  }
+};
+
+TEST_F(CudaEmu, EveryThreadOfEveryBlockRunsWithItsIndices) {
+  Kernel k = load(R"(
+extern "C" __global__ void __launch_bounds__(64) ids(int *out) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  out[i] = i * 10 + (int)gridDim.x;
+})",
+                  "ids");
+  DeviceInts out(3 * 64);
+  for (const char *order : kOrders) {
+    setenv("KILN_CUDAEMU_ORDER", order, 1);
+    ASSERT_EQ(launch(k, 3, 64, out.p), CUDA_SUCCESS) << order;
+    std::vector<int> v = out.get();
+    for (int i = 0; i < 3 * 64; ++i)
+      ASSERT_EQ(v[i], i * 10 + 3) << order << " " << i;
+  }
+}
+
+// A block-wide reversal through shared memory: right in every order with
+// the barrier; without it, wrong in at least one order (forward: thread 0
+// reads slot 63 before thread 63 wrote it).
+TEST_F(CudaEmu, AMissingBarrierShowsAsAnOrderDependentResult) {
+  const char *src = R"(
+extern "C" __global__ void rev(int *io) {
+  __shared__ int tile[64];
+  tile[threadIdx.x] = io[blockIdx.x * 64 + threadIdx.x];
+  BARRIER
+  io[blockIdx.x * 64 + threadIdx.x] = tile[63 - threadIdx.x];
+})";
+  auto run = [&](const std::string &barrier, const char *order) {
+    std::string s = src;
+    s.replace(s.find("BARRIER"), 7, barrier);
+    Kernel k = load(s, "rev");
+    DeviceInts io(2 * 64);
+    std::vector<int> in(2 * 64);
+    for (int i = 0; i < 128; ++i)
+      in[i] = i + 1000;
+    io.put(in);
+    setenv("KILN_CUDAEMU_ORDER", order, 1);
+    EXPECT_EQ(launch(k, 2, 64, io.p), CUDA_SUCCESS);
+    std::vector<int> v = io.get();
+    for (int i = 0; i < 128; ++i)
+      if (v[i] != in[(i / 64) * 64 + 63 - i % 64])
+        return false;
+    return true;
+  };
+  int wrong = 0;
+  for (const char *order : kOrders) {
+    EXPECT_TRUE(run("__syncthreads();", order)) << order;
+    wrong += !run("", order);
+  }
+  EXPECT_GT(wrong, 0) << "a missing barrier went unnoticed in every order";
+}
+
+TEST_F(CudaEmu, ABarrierReachedByOnlySomeThreadsIsReported) {
+  Kernel k = load(R"(
+extern "C" __global__ void half_barrier(int *out) {
+  if (threadIdx.x < 16)
+    return;
+  __syncthreads();
+  out[threadIdx.x] = 1;
+})",
+                  "half_barrier");
+  DeviceInts out(32);
+  std::string msg;
+  EXPECT_EQ(launch(k, 1, 32, out.p, &msg), CUDA_ERROR_LAUNCH_FAILED);
+  EXPECT_NE(msg.find("half_barrier"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("__syncthreads reached by 16 of 32 threads"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("exited"), std::string::npos) << msg;
+}
+
+TEST_F(CudaEmu, WarpShufflesExchangeValues) {
+  Kernel k = load(R"(
+extern "C" __global__ void shuffles(int *out) {
+  int v = threadIdx.x * 100;
+  int i = threadIdx.x;
+  out[i] = __shfl_xor_sync(0xffffffffu, v, 3);
+  out[64 + i] = __shfl_down_sync(0xffffffffu, v, 2);
+  out[128 + i] = __shfl_up_sync(0xffffffffu, v, 1);
+  out[192 + i] = __shfl_sync(0xffffffffu, v, 7);
+  out[256 + i] = __shfl_xor_sync(0xffffffffu, v, 1, 8);
+})",
+                  "shuffles");
+  DeviceInts out(5 * 64);
+  for (const char *order : kOrders) {
+    setenv("KILN_CUDAEMU_ORDER", order, 1);
+    ASSERT_EQ(launch(k, 1, 64, out.p), CUDA_SUCCESS);
+    std::vector<int> v = out.get();
+    for (int t = 0; t < 64; ++t) {
+      int lane = t % 32, base = t - lane;
+      EXPECT_EQ(v[t], (base + (lane ^ 3)) * 100);
+      EXPECT_EQ(v[64 + t], (lane + 2 < 32 ? t + 2 : t) * 100);
+      EXPECT_EQ(v[128 + t], (lane >= 1 ? t - 1 : t) * 100);
+      EXPECT_EQ(v[192 + t], (base + 7) * 100);
+      EXPECT_EQ(v[256 + t], (t ^ 1) * 100);
+    }
+  }
+}
+
+TEST_F(CudaEmu, AShuffleWithAnExitedLaneIsReported) {
+  Kernel k = load(R"(
+extern "C" __global__ void lost_lane(int *out) {
+  if (threadIdx.x == 5)
+    return;
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, (int)threadIdx.x, 1);
+})",
+                  "lost_lane");
+  DeviceInts out(32);
+  std::string msg;
+  EXPECT_EQ(launch(k, 1, 32, out.p, &msg), CUDA_ERROR_LAUNCH_FAILED);
+  EXPECT_NE(msg.find("waits for lane 5"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("exited"), std::string::npos) << msg;
+}
+
+TEST_F(CudaEmu, AShuffleMaskWithoutTheCallingLaneIsReported) {
+  Kernel k = load(R"(
+extern "C" __global__ void bad_mask(int *out) {
+  out[threadIdx.x] = __shfl_xor_sync(0x0000ffffu, (int)threadIdx.x, 1);
+})",
+                  "bad_mask");
+  DeviceInts out(32);
+  std::string msg;
+  EXPECT_EQ(launch(k, 1, 32, out.p, &msg), CUDA_ERROR_LAUNCH_FAILED);
+  EXPECT_NE(msg.find("does not name its own lane"), std::string::npos) << msg;
+}
+
+TEST_F(CudaEmu, CopiesAndFreesAreRangeChecked) {
+  use_context();
+  const cuda::Driver &d = drv();
+  CUdeviceptr p = 0;
+  ASSERT_EQ(d.cuMemAlloc(&p, 100), CUDA_SUCCESS);
+  std::vector<char> host(200, 1);
+  EXPECT_EQ(d.cuMemcpyHtoD(p, host.data(), 100), CUDA_SUCCESS);
+  EXPECT_EQ(d.cuMemcpyHtoD(p, host.data(), 101), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(d.cuMemcpyDtoH(host.data(), p + 50, 60), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(d.cuMemcpyDtoH(host.data(), p + 50, 50), CUDA_SUCCESS);
+  EXPECT_EQ(d.cuMemsetD8Async(p + 99, 0, 2, nullptr), CUDA_ERROR_INVALID_VALUE);
+  CUdeviceptr host_ptr = reinterpret_cast<CUdeviceptr>(host.data());
+  EXPECT_EQ(d.cuMemcpyDtoH(host.data() + 100, host_ptr, 4),
+            CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(d.cuMemFree(p + 8), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(d.cuMemFree(p), CUDA_SUCCESS);
+  EXPECT_EQ(d.cuMemFree(p), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(d.cuMemcpyHtoD(p, host.data(), 4), CUDA_ERROR_INVALID_VALUE);
+}
+
+TEST_F(CudaEmu, CaptureRecordsAndGraphLaunchReplays) {
+  Kernel k = load(R"(
+extern "C" __global__ void bump(int *x) { x[blockIdx.x * blockDim.x + threadIdx.x] += 1; }
+)",
+                  "bump");
+  const cuda::Driver &d = drv();
+  CUstream s;
+  ASSERT_EQ(d.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+  DeviceInts x(64);
+  ASSERT_EQ(d.cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+            CUDA_SUCCESS);
+  ASSERT_EQ(launch(k, 2, 32, x.p, nullptr, s), CUDA_SUCCESS);
+  ASSERT_EQ(launch(k, 2, 32, x.p, nullptr, s), CUDA_SUCCESS);
+  CUgraph g = nullptr;
+  ASSERT_EQ(d.cuStreamEndCapture(s, &g), CUDA_SUCCESS);
+  EXPECT_EQ(x.get(), std::vector<int>(64, 0)) << "captured work ran";
+  CUgraphExec e = nullptr;
+  ASSERT_EQ(d.cuGraphInstantiateWithFlags(&e, g, 0), CUDA_SUCCESS);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(d.cuGraphLaunch(e, s), CUDA_SUCCESS);
+  ASSERT_EQ(d.cuStreamSynchronize(s), CUDA_SUCCESS);
+  EXPECT_EQ(x.get(), std::vector<int>(64, 6));
+  d.cuGraphExecDestroy(e);
+  d.cuGraphDestroy(g);
+
+  // An allocation during a capture fails and invalidates it.
+  ASSERT_EQ(d.cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+            CUDA_SUCCESS);
+  CUdeviceptr p = 0;
+  EXPECT_EQ(d.cuMemAlloc(&p, 16), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+  EXPECT_EQ(d.cuStreamEndCapture(s, &g), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+  EXPECT_EQ(g, nullptr);
+  EXPECT_EQ(d.cuStreamDestroy(s), CUDA_SUCCESS);
+}
+
+// ---------------------------------------------------------------- cuBLAS
+
+struct Blas {
+  void *lib = dlopen(KILN_CUDAEMU_CUBLAS_PATH, RTLD_NOW | RTLD_LOCAL);
+  template <typename F> F sym(const char *n) {
+    return reinterpret_cast<F>(dlsym(lib, n));
+  }
+  decltype(&::cublasCreate_v2) create =
+      sym<decltype(&::cublasCreate_v2)>("cublasCreate_v2");
+  decltype(&::cublasDestroy_v2) destroy =
+      sym<decltype(&::cublasDestroy_v2)>("cublasDestroy_v2");
+  decltype(&::cublasSgemm_v2) sgemm =
+      sym<decltype(&::cublasSgemm_v2)>("cublasSgemm_v2");
+  decltype(&::cublasDgemmStridedBatched) dgemm_sb =
+      sym<decltype(&::cublasDgemmStridedBatched)>("cublasDgemmStridedBatched");
+};
+
+template <typename T> CUdeviceptr upload(const std::vector<T> &v) {
+  CUdeviceptr p = 0;
+  cuda::check(drv(), drv().cuMemAlloc(&p, v.size() * sizeof(T)), "alloc");
+  cuda::check(drv(), drv().cuMemcpyHtoD(p, v.data(), v.size() * sizeof(T)),
+              "HtoD");
+  return p;
+}
+template <typename T> std::vector<T> download(CUdeviceptr p, size_t n) {
+  std::vector<T> v(n);
+  cuda::check(drv(), drv().cuMemcpyDtoH(v.data(), p, n * sizeof(T)), "DtoH");
+  return v;
+}
+
+TEST_F(CudaEmu, CublasIsColumnMajorAndChecksItsArguments) {
+  use_context();
+  Blas b;
+  ASSERT_TRUE(b.lib && b.create && b.sgemm && b.dgemm_sb);
+  cublasHandle_t h = nullptr;
+  ASSERT_EQ(b.create(&h), CUBLAS_STATUS_SUCCESS);
+  // C (2x3) = A^T B with A stored 4x2 (lda 4), B 4x3 (ldb 5), ldc 2.
+  const int m = 2, n = 3, k = 4, lda = 4, ldb = 5, ldc = 2;
+  std::vector<float> A(lda * m), B(ldb * n), C(ldc * n, 7.0f);
+  for (size_t i = 0; i < A.size(); ++i)
+    A[i] = static_cast<float>(i) * 0.5f - 1;
+  for (size_t i = 0; i < B.size(); ++i)
+    B[i] = static_cast<float>(i % 7) - 2;
+  CUdeviceptr dA = upload(A), dB = upload(B), dC = upload(C);
+  auto *pA = reinterpret_cast<const float *>(dA);
+  auto *pB = reinterpret_cast<const float *>(dB);
+  auto *pC = reinterpret_cast<float *>(dC);
+  float alpha = 2, beta = 0.5f;
+  ASSERT_EQ(b.sgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, pA, lda, pB,
+                    ldb, &beta, pC, ldc),
+            CUBLAS_STATUS_SUCCESS);
+  std::vector<float> got = download<float>(dC, C.size());
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < m; ++i) {
+      float acc = 0;
+      for (int q = 0; q < k; ++q)
+        acc += A[q + i * lda] * B[q + j * ldb];
+      EXPECT_FLOAT_EQ(got[i + j * ldc], alpha * acc + beta * 7.0f);
+    }
+  // The documented argument checks: CUBLAS_STATUS_INVALID_VALUE.
+  auto sg = [&](cublasOperation_t ta, int mm, int nn, int kk, int la, int lb,
+                int lc, const float *al) {
+    return b.sgemm(h, ta, CUBLAS_OP_N, mm, nn, kk, al, pA, la, pB, lb, &beta,
+                   pC, lc);
+  };
+  EXPECT_EQ(sg(CUBLAS_OP_N, -1, n, k, 2, 5, 2, &alpha),
+            CUBLAS_STATUS_INVALID_VALUE);
+  EXPECT_EQ(sg(CUBLAS_OP_N, m, n, k, 1, 5, 2, &alpha),
+            CUBLAS_STATUS_INVALID_VALUE); // lda < m
+  EXPECT_EQ(sg(CUBLAS_OP_T, m, n, k, 3, 5, 2, &alpha),
+            CUBLAS_STATUS_INVALID_VALUE); // lda < k
+  EXPECT_EQ(sg(CUBLAS_OP_N, m, n, k, 2, 3, 2, &alpha),
+            CUBLAS_STATUS_INVALID_VALUE); // ldb < k
+  EXPECT_EQ(sg(CUBLAS_OP_N, m, n, k, 2, 5, 1, &alpha),
+            CUBLAS_STATUS_INVALID_VALUE); // ldc < m
+  EXPECT_EQ(sg(CUBLAS_OP_N, m, n, k, 2, 5, 2, nullptr),
+            CUBLAS_STATUS_INVALID_VALUE);
+  // k == 0 with ldb == k: invalid (ldb must be >= max(1, k)), as kiln's
+  // row-major call passes for a zero inner dimension.
+  EXPECT_EQ(sg(CUBLAS_OP_N, m, n, 0, 2, 0, 2, &alpha),
+            CUBLAS_STATUS_INVALID_VALUE);
+  // k == 0 with valid leading dimensions: C = beta C.
+  ASSERT_EQ(sg(CUBLAS_OP_N, m, n, 0, 2, 1, 2, &alpha), CUBLAS_STATUS_SUCCESS);
+  got = download<float>(dC, C.size());
+  std::vector<float> before = got;
+  // m == 0: a quick return that touches nothing.
+  EXPECT_EQ(sg(CUBLAS_OP_N, 0, n, k, 1, 5, 1, &alpha), CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(download<float>(dC, C.size()), before);
+  // An operand past the end of its allocation is an execution failure.
+  EXPECT_EQ(sg(CUBLAS_OP_N, m, n, k, 2, 5, 2, &alpha) == CUBLAS_STATUS_SUCCESS,
+            true); // A is 8 floats: 2 x 4 fits
+  EXPECT_EQ(b.sgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &alpha, pA, 3, pB,
+                    ldb, &beta, pC, ldc),
+            CUBLAS_STATUS_EXECUTION_FAILED); // (k-1)*3+m = 11 > 8
+
+  // Strided batched, f64, A shared by every batch (stride 0).
+  std::vector<double> a2 = {1, 2, 3, 4}, b2(2 * 2 * 3), c2(2 * 2 * 3, -1);
+  for (size_t i = 0; i < b2.size(); ++i)
+    b2[i] = static_cast<double>(i);
+  CUdeviceptr da2 = upload(a2), db2 = upload(b2), dc2 = upload(c2);
+  double one = 1, zero = 0;
+  ASSERT_EQ(b.dgemm_sb(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one,
+                       reinterpret_cast<const double *>(da2), 2, 0,
+                       reinterpret_cast<const double *>(db2), 2, 4, &zero,
+                       reinterpret_cast<double *>(dc2), 2, 4, 3),
+            CUBLAS_STATUS_SUCCESS);
+  std::vector<double> c2got = download<double>(dc2, c2.size());
+  for (int p = 0; p < 3; ++p)
+    for (int j = 0; j < 2; ++j)
+      for (int i = 0; i < 2; ++i) {
+        double acc = 0;
+        for (int q = 0; q < 2; ++q)
+          acc += a2[i + q * 2] * b2[p * 4 + q + j * 2];
+        EXPECT_EQ(c2got[p * 4 + i + j * 2], acc);
+      }
+  EXPECT_EQ(b.dgemm_sb(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one,
+                       reinterpret_cast<const double *>(da2), 2, 0,
+                       reinterpret_cast<const double *>(db2), 2, 4, &zero,
+                       reinterpret_cast<double *>(dc2), 2, 4, -1),
+            CUBLAS_STATUS_INVALID_VALUE);
+  b.destroy(h);
+  for (CUdeviceptr p : {dA, dB, dC, da2, db2, dc2})
+    drv().cuMemFree(p);
+}
+
+// ------------------------------------------------- fault injection into kiln
+
+// A one-reduction graph whose kernel uses the block reduction
+// (kiln_block_reduce: shuffles, then shared memory across warps), the warp
+// reduction, or the column layout (part[8][33] across threadIdx.y).
+std::unique_ptr<Graph> reduction(Shape s, int64_t axis) {
+  auto g = std::make_unique<Graph>("fault");
+  Builder b(*g);
+  Value *x = g->add_input("x", {DType::f32, s});
+  g->add_output(b.sum(x, {axis}));
+  return g;
+}
+
+// A row softmax: every thread of the block uses the block reductions'
+// results (the max, then the sum).
+std::unique_ptr<Graph> softmax_rows(Shape s) {
+  auto g = std::make_unique<Graph>("fault_softmax");
+  Builder b(*g);
+  Value *x = g->add_input("x", {DType::f32, s});
+  g->add_output(b.softmax(x));
+  return g;
+}
+
+// Runs the graph on the emulated device in `order` with fault `inject`
+// ("" for none); "ok", "differs" or the error message.
+std::string outcome(Backend &cuda, const Graph &g, const char *order,
+                    const char *inject) {
+  if (*inject)
+    setenv("KILN_CUDAEMU_INJECT", inject, 1);
+  else
+    unsetenv("KILN_CUDAEMU_INJECT");
+  setenv("KILN_CUDAEMU_ORDER", order, 1);
+  Array x(g.inputs()[0].value->type);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1, 1);
+  // Rows of different levels: a stale shared value left by the previous
+  // row (or run) is then wrong, not nearly right.
+  int64_t row = x.type().shape.back();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.set(i, u(rng) + 2.0 * static_cast<double>(i / row % 5));
+  std::vector<Array> a = {x.clone()}, b = {x.clone()};
+  std::vector<Array> want = make_interpreter_backend()->compile(g)->run(b);
+  std::vector<Array> got;
+  try {
+    got = cuda.compile(g)->run(a);
+  } catch (const Error &e) {
+    return e.what();
+  }
+  for (int64_t i = 0; i < want[0].numel(); ++i)
+    if (!(std::fabs(got[0].get(i) - want[0].get(i)) <=
+          1e-4 * (1 + std::fabs(want[0].get(i)))))
+      return "differs";
+  return "ok";
+}
+
+class CudaEmuFault : public CudaEmu {};
+
+TEST_F(CudaEmuFault, ADeletedSyncthreadsInAGeneratedReductionFails) {
+  std::string why;
+  auto cuda = make_cuda_backend_if_available(&why);
+  ASSERT_TRUE(cuda) << why;
+  struct Case {
+    const char *what;
+    std::unique_ptr<Graph> g;
+    const char *fault;
+  };
+  Case cases[] = {
+      // kiln_block_reduce's first barrier (partials -> warp 0) and second
+      // (total -> every thread: only a softmax reads it in every thread);
+      // the column layout's first barrier.
+      {"block reduce, barrier 0", reduction({4, 5000}, 1),
+       "drop_syncthreads=0"},
+      {"softmax, block reduce barrier 1", softmax_rows({4, 5000}),
+       "drop_syncthreads=1"},
+      {"column reduce, barrier 3", reduction({1024, 130}, 0),
+       "drop_syncthreads=3"},
+  };
+  for (Case &c : cases) {
+    SCOPED_TRACE(c.what);
+    int failed = 0;
+    std::string seen;
+    for (const char *order : kOrders) {
+      EXPECT_EQ(outcome(*cuda, *c.g, order, ""), "ok") << order;
+      std::string r = outcome(*cuda, *c.g, order, c.fault);
+      seen += std::string(order) + ": " + r + "\n";
+      failed += r != "ok";
+    }
+    EXPECT_GT(failed, 0) << "the fault went unnoticed:\n" << seen;
+  }
+}
+
+TEST_F(CudaEmuFault, AHalvedShuffleMaskInAGeneratedReductionIsReported) {
+  std::string why;
+  auto cuda = make_cuda_backend_if_available(&why);
+  ASSERT_TRUE(cuda) << why;
+  auto g = reduction({64, 10}, 1); // one warp per row: kiln_warp_reduce
+  EXPECT_EQ(outcome(*cuda, *g, "forward", ""), "ok");
+  std::string r = outcome(*cuda, *g, "forward", "halve_shfl_mask");
+  EXPECT_NE(r.find("CUDA_ERROR_LAUNCH_FAILED"), std::string::npos) << r;
+  EXPECT_NE(r.find("warp shuffle"), std::string::npos) << r;
+}
+
+} // namespace
+} // namespace kiln
