@@ -60,43 +60,15 @@ bool valid_type_code(uint8_t code) {
 class InputFile {
 public:
   explicit InputFile(const std::string &path) : path_(path) {
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
-    // writer forever, before fstat could say it is not a regular file.
-    // Regular files ignore the flag.
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd_ < 0) {
-      if (errno == ENOENT)
-        fail("{}: no such file", path);
-      fail("{}: cannot open: {}", path, std::strerror(errno));
-    }
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0)
-      fail("{}: cannot open: {}", path, std::strerror(errno));
-    if (S_ISDIR(st.st_mode))
-      fail("{}: is a directory, expected an IDX file", path);
-    if (!S_ISREG(st.st_mode))
-      fail("{}: not a regular file ({}), expected an IDX file", path,
-           S_ISFIFO(st.st_mode)   ? "a FIFO"
-           : S_ISCHR(st.st_mode)  ? "a character device"
-           : S_ISBLK(st.st_mode)  ? "a block device"
-           : S_ISSOCK(st.st_mode) ? "a socket"
-                                  : "not a file");
-    buf_.resize(1 << 17);
-    // Two bytes decide the format: an IDX file starts 00 00, gzip 1f 8b.
-    if (peek(0) == 0x1F && peek(1) == 0x8B) {
-      gzip_ = true;
-      if (inflateInit2(&z_, -MAX_WBITS) != Z_OK)
-        fail("{}: cannot read: out of memory for zlib", path);
-      z_ready_ = true;
-      start_member();
+    // A throwing constructor runs no destructor: release what it got here.
+    try {
+      open_and_detect();
+    } catch (...) {
+      release();
+      throw;
     }
   }
-  ~InputFile() {
-    if (z_ready_)
-      inflateEnd(&z_);
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
+  ~InputFile() { release(); }
   InputFile(const InputFile &) = delete;
   InputFile &operator=(const InputFile &) = delete;
 
@@ -145,6 +117,48 @@ public:
   }
 
 private:
+  void open_and_detect() {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+    // writer forever, before fstat could say it is not a regular file.
+    // Regular files ignore the flag.
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd_ < 0) {
+      if (errno == ENOENT)
+        fail("{}: no such file", path_);
+      fail("{}: cannot open: {}", path_, std::strerror(errno));
+    }
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0)
+      fail("{}: cannot open: {}", path_, std::strerror(errno));
+    if (S_ISDIR(st.st_mode))
+      fail("{}: is a directory, expected an IDX file", path_);
+    if (!S_ISREG(st.st_mode))
+      fail("{}: not a regular file ({}), expected an IDX file", path_,
+           S_ISFIFO(st.st_mode)   ? "a FIFO"
+           : S_ISCHR(st.st_mode)  ? "a character device"
+           : S_ISBLK(st.st_mode)  ? "a block device"
+           : S_ISSOCK(st.st_mode) ? "a socket"
+                                  : "not a file");
+    buf_.resize(1 << 17);
+    // Two bytes decide the format: an IDX file starts 00 00, gzip 1f 8b.
+    if (peek(0) == 0x1F && peek(1) == 0x8B) {
+      gzip_ = true;
+      if (inflateInit2(&z_, -MAX_WBITS) != Z_OK)
+        fail("{}: cannot read: out of memory for zlib", path_);
+      z_ready_ = true;
+      start_member();
+    }
+  }
+
+  void release() {
+    if (z_ready_)
+      inflateEnd(&z_);
+    z_ready_ = false;
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+  }
+
   // File offset of the next unread byte, for messages.
   uint64_t offset() const { return consumed_ + pos_; }
 

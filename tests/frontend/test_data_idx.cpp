@@ -366,6 +366,28 @@ TEST_F(IdxTest, RejectsACharacterDevice) {
   expect_rejected("/dev/zero", "not a regular file (a character device)");
 }
 
+TEST_F(IdxTest, RejectionsCloseTheFile) {
+  // An error thrown while the reader was still being set up (a FIFO, a bad
+  // gzip header) used to leak its file descriptor and zlib state.
+  auto open_fds = [] {
+    return std::distance(fs::directory_iterator("/proc/self/fd"),
+                         fs::directory_iterator{});
+  };
+  std::string fifo = path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  std::string method = write_raw(
+      "method.gz", {0x1F, 0x8B, 0x07, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4});
+  std::string header = write_raw(
+      "header.gz", {0x1F, 0x8B, 8, 0x08, 0, 0, 0, 0, 0, 3, 'n', 'a', 'm', 'e'});
+  std::vector<uint8_t> gz = gzip_idx_bytes(*this, "whole.gz", 3000);
+  std::string cut = write_raw("cut.gz", {gz.begin(), gz.end() - 4});
+  auto before = open_fds();
+  for (int i = 0; i < 20; ++i)
+    for (const std::string &p : {fifo, method, header, cut, dir_.string()})
+      EXPECT_THROW(read_idx(p), Error) << p;
+  EXPECT_EQ(open_fds(), before);
+}
+
 TEST_F(IdxTest, WriterRejectsMismatchedData) {
   IdxArray a{IdxType::i32, {2}, {1, 2, 3}};
   EXPECT_THROW(write_idx(path("bad"), a, false), Error);
