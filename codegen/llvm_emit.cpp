@@ -46,6 +46,13 @@ public:
     for (size_t k = 0; k < nargs; ++k)
       argp_.push_back(b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, args, k),
                                     fmt::format("arg{}", k)));
+    // A multi_tensor kernel of a deep model has hundreds of segments; with
+    // every row function inlined it is one huge function, on which LLVM's
+    // code generation (register allocation, slot indexes) is superlinear:
+    // minutes at 128 layers. Past a few segments each row function stays a
+    // function of its own (one call per row of a segment), so the work
+    // grows linearly with the segments.
+    inline_rows_ = plan.segments.size() <= 8;
     if (plan.kind == KernelPlan::Kind::elementwise)
       for (const SegmentPlan &s : plan.segments)
         emit_segment(s, begin, end);
@@ -176,7 +183,8 @@ private:
     auto *fty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
     auto *fn = llvm::Function::Create(fty, llvm::Function::InternalLinkage,
                                       f_->getName() + ".row", m_);
-    fn->addFnAttr(llvm::Attribute::AlwaysInline);
+    fn->addFnAttr(inline_rows_ ? llvm::Attribute::AlwaysInline
+                               : llvm::Attribute::NoInline);
     fn->addFnAttr(llvm::Attribute::NoUnwind);
     for (size_t k = 0; k < nptr; ++k)
       fn->addParamAttr(static_cast<unsigned>(k), llvm::Attribute::NoAlias);
@@ -436,6 +444,7 @@ private:
   }
 
   const Node &n_;
+  bool inline_rows_ = true; // row functions inlined into the kernel
   llvm::Function *f_ = nullptr;
   std::vector<LValue *> argp_;
 };

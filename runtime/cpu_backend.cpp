@@ -150,6 +150,7 @@ private:
   std::unordered_set<const Node *> folded_;                  // transposes
   std::unordered_map<const Value *, std::vector<int>> uses_; // root -> steps
   std::unordered_map<const Value *, Loc> loc_;
+  std::unordered_map<const Node *, KernelPlan> plans_; // see inplace_safe
   LlvmCompiler compiler_;
   std::vector<KernelFn> fns_;
 };
@@ -195,7 +196,12 @@ bool CpuExecutable::inplace_safe(const Value *v, int alias) {
     return true;
   if (extra) // w has v's shape (checked above): read where v is written
     return true;
-  KernelPlan p = plan_kernel(*d);
+  // One plan per kernel: a multi_tensor kernel is asked once per aliased
+  // output, and planning it each time was quadratic in the model's depth.
+  auto pi = plans_.find(d);
+  if (pi == plans_.end())
+    pi = plans_.emplace(d, plan_kernel(*d)).first;
+  const KernelPlan &p = pi->second;
   for (const SegmentPlan &s : p.segments) {
     bool mine = std::find(s.outputs.begin(), s.outputs.end(), v->index) !=
                 s.outputs.end();
