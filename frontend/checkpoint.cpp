@@ -1,6 +1,7 @@
 #include "frontend/checkpoint.h"
 
 #include "ir/error.h"
+#include "ir/escape.h"
 #include "runtime/safetensors.h"
 
 #include <cmath>
@@ -66,7 +67,7 @@ void check_tensor(const std::string &path, const std::string &name,
 std::string name_list(const std::vector<std::string> &names) {
   std::string out;
   for (size_t i = 0; i < names.size() && i < 8; ++i)
-    out += (i ? ", " : "") + ("'" + names[i] + "'");
+    out += (i ? ", " : "") + ("'" + escape_for_message(names[i]) + "'");
   if (names.size() > 8)
     out += fmt::format(" and {} more", names.size() - 8);
   return out;

@@ -1,6 +1,7 @@
 #include "ir/verifier.h"
 
 #include "ir/error.h"
+#include "ir/escape.h"
 #include "ir/reduction_body.h"
 
 #include <fmt/format.h>
@@ -44,7 +45,7 @@ void verify_fused_kind(const Node &n, const std::string &at) {
                 *kind != "multi_tensor"))
     fail("verifier: {}: fused node has kind {} (expected \"elementwise\", "
          "\"reduction\" or \"multi_tensor\")",
-         at, attr_str(*k));
+         at, escape_for_message(attr_str(*k)));
   if (*kind == "reduction") {
     try {
       split_reduction_body(*n.body);

@@ -18,6 +18,7 @@
 #include "frontend/optim.h"
 #include "frontend/random.h"
 #include "ir/error.h"
+#include "ir/escape.h"
 #include "ir/printer.h"
 #include "runtime/device.h"
 #include "tools/commands.h"
@@ -113,7 +114,7 @@ int checkpoint_epoch(const std::string &path, const CheckpointMetadata &meta) {
   if (s.empty() || s[0] < '0' || s[0] > '9' || ec != std::errc() ||
       end != s.data() + s.size())
     fail("{}: metadata 'epoch' is '{}', expected a whole number from 0 to {}",
-         path, s, std::numeric_limits<int>::max());
+         path, escape_for_message(s), std::numeric_limits<int>::max());
   return epoch;
 }
 

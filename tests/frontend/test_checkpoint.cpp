@@ -374,6 +374,15 @@ TEST_F(BadCheckpoint, ExtraTensorWithoutOptimizer) {
                     /*with_opt=*/false);
 }
 
+// A tensor name is file content: quoted escaped, never raw bytes.
+TEST_F(BadCheckpoint, ExtraTensorNamesAreEscaped) {
+  std::string p = edited("escaped.safetensors", [](SafeTensorsFile &f) {
+    f.tensors["bad\x1b[2Jname"] = f.tensors.at("model.fc1.bias");
+  });
+  expect_load_fails(p, "does not have: 'bad\\x1b[2Jname'",
+                    /*with_opt=*/false);
+}
+
 // Item 18 of issue 15: a NaN in a checkpoint names the tensor (the loss
 // would only go NaN later, and `kiln train` blamed the lr).
 TEST_F(BadCheckpoint, NonFiniteValues) {
