@@ -241,8 +241,53 @@ struct Stream {
   bool capturing = false, invalidated = false;
   CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
   std::thread::id capture_thread;
-  std::vector<Op> ops;
+  std::vector<Op> ops;  // recorded while capturing
+  std::vector<Op> work; // enqueued, not run yet (until a synchronisation)
 };
+
+// Streams are asynchronous, as on a GPU: work waits in the stream until
+// the host synchronises with it (cuStreamSynchronize, cuCtxSynchronize,
+// cuEventSynchronize, or an implicitly synchronising cuMemFree,
+// cuMemFreeHost, cuModuleUnload), so a host that reads results or reuses
+// a buffer before synchronising sees stale data, as it could on a GPU.
+// The legacy (null) stream runs work at once; synchronous copies do not
+// wait for the other streams (kiln's stream is non-blocking).
+// KILN_CUDAEMU_SYNC=1 runs every operation when it is enqueued (errors then
+// surface at the launch, not at the next synchronisation).
+bool synchronous_streams() {
+  static const bool sync = [] {
+    const char *s = std::getenv("KILN_CUDAEMU_SYNC");
+    return s && *s == '1';
+  }();
+  return sync;
+}
+
+std::mutex g_streams_mu;
+std::vector<Stream *> g_streams; // live streams
+
+// Runs a stream's pending work; the first failure drops the rest (as work
+// after a fault never runs on a GPU) and is returned.
+CUresult flush(Stream *s) {
+  std::vector<Op> work;
+  work.swap(s->work);
+  for (Op &op : work)
+    if (CUresult r = op())
+      return r;
+  return CUDA_SUCCESS;
+}
+
+CUresult flush_all() {
+  std::vector<Stream *> all;
+  {
+    std::lock_guard<std::mutex> l(g_streams_mu);
+    all = g_streams;
+  }
+  CUresult first = CUDA_SUCCESS;
+  for (Stream *s : all)
+    if (CUresult r = flush(s); r && !first)
+      first = r;
+  return first;
+}
 
 struct Graph {
   std::vector<Op> ops;
@@ -293,6 +338,10 @@ CUresult submit(CUstream hs, Op op) {
     if (s->invalidated)
       return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
     s->ops.push_back(std::move(op));
+    return CUDA_SUCCESS;
+  }
+  if (s && !synchronous_streams()) {
+    s->work.push_back(std::move(op));
     return CUDA_SUCCESS;
   }
   return op();
@@ -845,7 +894,7 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuCtxSetCurrent(CUcontext ctx) {
 KILN_EMU_EXPORT CUresult CUDAAPI cuCtxSynchronize() {
   if (CUresult r = capture_unsafe("cuCtxSynchronize"))
     return r;
-  return CUDA_SUCCESS;
+  return flush_all();
 }
 
 KILN_EMU_EXPORT CUresult CUDAAPI cuMemAlloc(CUdeviceptr *p, size_t bytes) {
@@ -873,6 +922,7 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuMemFree(CUdeviceptr p) {
     return CUDA_SUCCESS;
   if (CUresult r = capture_unsafe("cuMemFree"))
     return r;
+  flush_all(); // cuMemFree synchronises the device
   size_t bytes = 0;
   {
     std::lock_guard<std::mutex> l(memory().mu);
@@ -912,6 +962,7 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuMemAllocHost(void **p, size_t bytes) {
 KILN_EMU_EXPORT CUresult CUDAAPI cuMemFreeHost(void *p) {
   if (CUresult r = capture_unsafe("cuMemFreeHost"))
     return r;
+  flush_all();
   {
     std::lock_guard<std::mutex> l(memory().mu);
     auto it = memory().host.find(reinterpret_cast<uintptr_t>(p));
@@ -1051,6 +1102,7 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuModuleUnload(CUmodule mod) {
   if (!mod)
     return CUDA_ERROR_INVALID_HANDLE;
   auto *m = reinterpret_cast<Module *>(mod);
+  flush_all(); // pending launches may run its kernels
   dlclose(m->handle);
   delete m;
   return CUDA_SUCCESS;
@@ -1116,7 +1168,12 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuStreamCreate(CUstream *s,
     return r;
   if (!s || (flags & ~1u))
     return CUDA_ERROR_INVALID_VALUE;
-  *s = reinterpret_cast<CUstream>(new Stream);
+  auto *st = new Stream;
+  {
+    std::lock_guard<std::mutex> l(g_streams_mu);
+    g_streams.push_back(st);
+  }
+  *s = reinterpret_cast<CUstream>(st);
   return CUDA_SUCCESS;
 }
 
@@ -1124,6 +1181,11 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuStreamDestroy(CUstream s) {
   Stream *st = as_stream(s);
   if (!st || st->magic != Stream::kMagic)
     return CUDA_ERROR_INVALID_HANDLE;
+  flush(st); // its pending work still runs
+  {
+    std::lock_guard<std::mutex> l(g_streams_mu);
+    g_streams.erase(std::find(g_streams.begin(), g_streams.end(), st));
+  }
   st->magic = 0;
   delete st;
   return CUDA_SUCCESS;
@@ -1139,7 +1201,7 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuStreamSynchronize(CUstream s) {
                      "cuStreamSynchronize of a stream that is being "
                      "captured");
   }
-  return CUDA_SUCCESS; // everything already ran
+  return st ? flush(st) : CUDA_SUCCESS;
 }
 
 KILN_EMU_EXPORT CUresult CUDAAPI cuStreamBeginCapture(CUstream s,
@@ -1235,6 +1297,7 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuEventCreate(CUevent *e, unsigned flags) {
 KILN_EMU_EXPORT CUresult CUDAAPI cuEventDestroy(CUevent e) {
   if (!e)
     return CUDA_ERROR_INVALID_HANDLE;
+  flush_all(); // a pending record still writes it
   delete reinterpret_cast<Event *>(e);
   return CUDA_SUCCESS;
 }
@@ -1251,7 +1314,9 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuEventRecord(CUevent e, CUstream s) {
 }
 
 KILN_EMU_EXPORT CUresult CUDAAPI cuEventSynchronize(CUevent e) {
-  return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+  if (!e)
+    return CUDA_ERROR_INVALID_HANDLE;
+  return flush_all(); // a superset of the work before the event
 }
 
 KILN_EMU_EXPORT CUresult CUDAAPI cuEventElapsedTime(float *ms, CUevent a,
@@ -1260,7 +1325,7 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuEventElapsedTime(float *ms, CUevent a,
     return CUDA_ERROR_INVALID_VALUE;
   auto *ea = reinterpret_cast<Event *>(a), *eb = reinterpret_cast<Event *>(b);
   if (!ea->recorded || !eb->recorded)
-    return CUDA_ERROR_INVALID_HANDLE;
+    return CUDA_ERROR_NOT_READY; // recorded, not reached yet (or never)
   *ms = static_cast<float>(eb->ms - ea->ms);
   return CUDA_SUCCESS;
 }

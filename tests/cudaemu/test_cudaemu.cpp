@@ -296,6 +296,36 @@ extern "C" __global__ void bump(int *x) { x[blockIdx.x * blockDim.x + threadIdx.
   EXPECT_EQ(d.cuStreamDestroy(s), CUDA_SUCCESS);
 }
 
+// Work on a stream runs when the host synchronises, not when it is
+// enqueued: a host that reads too early sees the old data, as it may on a
+// GPU; errors surface at the synchronisation.
+TEST_F(CudaEmu, StreamWorkRunsAtSynchronisation) {
+  Kernel k = load(R"(
+extern "C" __global__ void bump2(int *x) { x[threadIdx.x] += 1; }
+)",
+                  "bump2");
+  const cuda::Driver &d = drv();
+  CUstream s;
+  ASSERT_EQ(d.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+  DeviceInts x(32);
+  ASSERT_EQ(launch(k, 1, 32, x.p, nullptr, s), CUDA_SUCCESS);
+  EXPECT_EQ(x.get(), std::vector<int>(32, 0)) << "read before the sync";
+  ASSERT_EQ(d.cuStreamSynchronize(s), CUDA_SUCCESS);
+  EXPECT_EQ(x.get(), std::vector<int>(32, 1));
+  Kernel bad = load(R"(
+extern "C" __global__ void bad_barrier(int *x) {
+  if (threadIdx.x == 0) return;
+  __syncthreads();
+  x[threadIdx.x] = 2;
+})",
+                    "bad_barrier");
+  ASSERT_EQ(launch(bad, 1, 32, x.p, nullptr, s), CUDA_SUCCESS);
+  ASSERT_EQ(launch(k, 1, 32, x.p, nullptr, s), CUDA_SUCCESS);
+  EXPECT_EQ(d.cuStreamSynchronize(s), CUDA_ERROR_LAUNCH_FAILED);
+  EXPECT_EQ(x.get(), std::vector<int>(32, 1)) << "work after a fault ran";
+  EXPECT_EQ(d.cuStreamDestroy(s), CUDA_SUCCESS);
+}
+
 // ---------------------------------------------------------------- cuBLAS
 
 struct Blas {
