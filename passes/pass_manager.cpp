@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -52,6 +54,15 @@ PassManager::PassManager(PassOptions opts) : opts_(std::move(opts)) {
   if (opts_.dump_dir.empty() && opts_.read_env)
     if (const char *d = std::getenv("KILN_DUMP"); d && *d)
       opts_.dump_dir = d;
+  // A misspelled --print-after would otherwise print nothing, silently.
+  for (const std::string &n : opts_.print_after)
+    if (!find_pass(n)) {
+      try {
+        parse_pipeline(n);
+      } catch (const Error &e) {
+        fail("--print-after: {}", e.what());
+      }
+    }
 }
 
 PassManager &PassManager::add(std::string_view name) {
@@ -93,9 +104,9 @@ std::string PassManager::print(const Graph &g) const {
 void PassManager::dump(const Graph &g, int stage, std::string_view name) const {
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::create_directories(opts_.dump_dir, ec);
-  fs::path path =
-      fs::path(opts_.dump_dir) / fmt::format("{:02}-{}.kir", stage, name);
+  fs::path dir = fs::path(opts_.dump_dir) / dump_folder_;
+  fs::create_directories(dir, ec);
+  fs::path path = dir / fmt::format("{:02}-{}.kir", stage, name);
   std::ofstream f(path, std::ios::binary);
   f << print(g);
   if (!f)
@@ -128,8 +139,16 @@ bool PassManager::run(Graph &g) {
       throw Error(in_context("before the first pass", e.what()));
     }
   }
-  if (!opts_.dump_dir.empty())
+  if (!opts_.dump_dir.empty()) {
+    static std::atomic<int> runs{0};
+    std::string name = g.name;
+    for (char &c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' &&
+          c != '-' && c != '.')
+        c = '_';
+    dump_folder_ = fmt::format("{:03}-{}", runs++, name);
     dump(g, 0, "input");
+  }
   bool any = false;
   int stage = 1;
   for (const PassInfo *p : passes_) {

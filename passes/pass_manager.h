@@ -30,8 +30,10 @@ struct PassOptions {
   std::vector<std::string> print_after; // pass names
   bool print_after_change = false;      // print only when a pass changed it
   bool pass_timing = false;
-  // Writes DIR/NN-stage.kir after every stage; empty: KILN_DUMP when
-  // read_env is set, else nothing.
+  // Writes DIR/GGG-graph/NN-stage.kir after every stage: one folder per
+  // run (per compiled graph), numbered in the order the process ran them,
+  // so a program that compiles several graphs keeps them all. Empty:
+  // KILN_DUMP when read_env is set, else nothing.
   std::string dump_dir;
   bool read_env = true;
   // Where printing and the timing table go; nullptr means std::cerr.
@@ -85,6 +87,7 @@ private:
   std::vector<const PassInfo *> passes_;
   std::vector<PassRecord> records_;
   std::string annotate_with_; // name of the analysis whose notes to print
+  std::string dump_folder_;   // this run's folder under dump_dir
 };
 
 } // namespace kiln

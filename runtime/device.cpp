@@ -74,7 +74,16 @@ std::unique_ptr<Backend> backend_by_name(std::string_view name) {
 
 std::unique_ptr<Backend> best_backend() {
   const char *env = std::getenv("KILN_DEVICE");
-  return backend_by_name(env ? env : "");
+  if (!env)
+    return backend_by_name("");
+  try {
+    return backend_by_name(env);
+  } catch (const Error &e) {
+    std::string_view msg = e.what();
+    if (msg.starts_with("KILN_DEVICE="))
+      throw;
+    fail("KILN_DEVICE={}: {}", env, msg);
+  }
 }
 
 } // namespace kiln

@@ -27,6 +27,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -34,6 +35,8 @@
 #include <fstream>
 #include <limits>
 #include <map>
+
+#include <unistd.h>
 
 namespace kiln {
 
@@ -48,8 +51,8 @@ struct TrainArgs {
   double weight_decay = 5e-4;
   double dropout = 0;
   std::string schedule = "cosine";
-  uint64_t seed = 0;
-  std::string device = "best";
+  int64_t seed = 0;
+  std::string device; // "": KILN_DEVICE, else the best
   std::string checkpoint = "kiln-mlp.safetensors";
   std::string resume;
   bool reset_optimizer = false;
@@ -138,12 +141,38 @@ double evaluate(nn::Module &model, const Dataset &data) {
   return total ? static_cast<double>(correct) / total : 0;
 }
 
+// The checkpoint is written after the first epoch: a folder that does not
+// exist or cannot be written is an error now, not after minutes of training.
+void check_checkpoint_folder(const std::string &checkpoint) {
+  if (checkpoint.empty())
+    return;
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(checkpoint).parent_path();
+  if (dir.empty())
+    dir = ".";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    fail("--checkpoint {}: the folder {} does not exist", checkpoint,
+         dir.string());
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    fail("--checkpoint {}: the folder {} is not writable: {}", checkpoint,
+         dir.string(), std::strerror(errno));
+  if (fs::is_directory(checkpoint, ec))
+    fail("--checkpoint {}: is a folder, expected a file name", checkpoint);
+}
+
 void train(const TrainArgs &a) {
   if (a.epochs < 1 || a.batch_size < 1)
     fail("--epochs and --batch-size must be at least 1");
   if (a.reset_optimizer && a.resume.empty())
     fail("--reset-optimizer needs --resume");
-  set_default_backend(backend_by_name(a.device));
+  if (!(a.dropout >= 0 && a.dropout < 1))
+    fail("--dropout must be in [0, 1), got {}", a.dropout);
+  if (a.seed < 0)
+    fail("--seed must be 0 or more, got {}", a.seed);
+  check_checkpoint_folder(a.checkpoint);
+  set_default_backend(a.device.empty() ? best_backend()
+                                       : backend_by_name(a.device));
   fmt::print("kiln train: MLP 784-256-128-10 on Fashion-MNIST, {} "
              "(batch {}, lr {}, {} schedule, {} epochs), backend {}\n",
              a.optimizer, a.batch_size, a.lr, a.schedule, a.epochs,
@@ -154,7 +183,7 @@ void train(const TrainArgs &a) {
   }
 
   // The checkpoint first: a bad one fails before the data set is read.
-  manual_seed(a.seed);
+  manual_seed(static_cast<uint64_t>(a.seed));
   auto model = make_mlp({.dropout = a.dropout});
   auto opt = make_optimizer(a, *model);
   int first_epoch = 0;
@@ -203,7 +232,7 @@ void train(const TrainArgs &a) {
 
   DataLoader loader(train_set, {.batch_size = a.batch_size,
                                 .shuffle = true,
-                                .seed = a.seed,
+                                .seed = static_cast<uint64_t>(a.seed),
                                 .drop_last = false});
   int64_t steps_per_epoch = static_cast<int64_t>(loader.num_batches());
   auto schedule = make_schedule(a, *opt, steps_per_epoch * a.epochs);
@@ -231,13 +260,22 @@ void train(const TrainArgs &a) {
   for (int epoch = first_epoch; epoch < a.epochs; ++epoch) {
     loader.set_epoch(epoch);
     auto t0 = Clock::now();
-    double loss_sum = 0;
+    double loss_sum = 0, epoch_compile_secs = 0;
     int64_t done = 0;
     ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, a.epochs),
                     steps_per_epoch);
     for (const Batch &b : loader) {
-      double loss =
-          step_for(static_cast<int64_t>(b.size()))(batch_x(b), batch_y(b));
+      // A batch size's first step compiles it (the step is traced and
+      // compiled on first use): that time is compiling, not stepping.
+      auto n = static_cast<int64_t>(b.size());
+      bool fresh = !steps.count(n);
+      auto s0 = Clock::now();
+      double loss = step_for(n)(batch_x(b), batch_y(b));
+      if (fresh) {
+        double c = seconds_since(s0);
+        bar.exclude(c);
+        epoch_compile_secs += c;
+      }
       if (!std::isfinite(loss))
         fail("the loss became {} at epoch {} step {}; try a smaller --lr", loss,
              epoch + 1, done + 1);
@@ -249,11 +287,18 @@ void train(const TrainArgs &a) {
     }
     bar.done();
     double train_secs = seconds_since(t0);
+    double step_secs = std::max(train_secs - epoch_compile_secs, 1e-9);
     accuracy = evaluate(*model, test_set);
+    // steps/s counts stepping only; compiling is reported apart.
+    std::string compiled =
+        epoch_compile_secs > 0
+            ? fmt::format(", compile and first step {:.2f} s",
+                          epoch_compile_secs)
+            : "";
     fmt::print("epoch {}/{}  train loss {:.4f}  test accuracy {:.4f}  "
-               "time {:.1f} s ({:.0f} steps/s)  lr {:.5f}\n",
+               "time {:.1f} s ({:.0f} steps/s{})  lr {:.5f}\n",
                epoch + 1, a.epochs, loss_sum / done, accuracy, train_secs,
-               done / train_secs, opt->lr());
+               done / step_secs, compiled, opt->lr());
     std::fflush(stdout);
     if (!a.checkpoint.empty())
       save_checkpoint(a.checkpoint, *model, opt.get(),
@@ -292,8 +337,9 @@ void add_train_command(CLI::App &app) {
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "initialisation, shuffle, dropout")
       ->capture_default_str();
-  cmd->add_option("--device", args->device, "best, cpu, cuda or interpreter")
-      ->capture_default_str();
+  cmd->add_option("--device", args->device,
+                  "best, cpu, cuda or interpreter (default: KILN_DEVICE, "
+                  "else best)");
   cmd->add_option("--checkpoint", args->checkpoint,
                   "safetensors file written after every epoch ('' to skip)")
       ->capture_default_str();

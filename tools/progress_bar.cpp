@@ -1,6 +1,8 @@
 #include "tools/progress_bar.h"
 
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <unistd.h>
 
 namespace kiln {
@@ -20,20 +22,39 @@ void ProgressBar::update(int64_t done, const std::string &extra) {
   draw(done, extra);
 }
 
-void ProgressBar::draw(int64_t done, const std::string &extra) {
+std::string ProgressBar::render(const std::string &label, int64_t done,
+                                int64_t total, double secs,
+                                const std::string &extra) {
   constexpr int kWidth = 30;
-  double frac = total_ > 0 ? static_cast<double>(done) / total_ : 1.0;
-  int filled = static_cast<int>(frac * kWidth);
+  double frac = total > 0 ? static_cast<double>(done) / total : 1.0;
+  int filled = static_cast<int>(std::clamp(frac, 0.0, 1.0) * kWidth);
+  double rate = secs > 0 ? done / secs : 0;
+  std::string eta = "--";
+  if (rate > 0 && done <= total) {
+    auto left = static_cast<int64_t>((total - done) / rate + 0.5);
+    eta = left >= 3600 ? fmt::format("{}:{:02}:{:02}", left / 3600,
+                                     left / 60 % 60, left % 60)
+                       : fmt::format("{}:{:02}", left / 60, left % 60);
+  }
+  std::string bar(filled, '#');
+  bar.resize(kWidth, '.');
+  return fmt::format("{} [{}] {}/{} {:.0f} steps/s ETA {} {}", label, bar, done,
+                     total, rate, eta, extra);
+}
+
+void ProgressBar::exclude(double secs) {
+  start_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(secs));
+}
+
+void ProgressBar::draw(int64_t done, const std::string &extra) {
   double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
           .count();
-  double rate = secs > 0 ? done / secs : 0;
-  std::string bar(filled, '#');
-  bar.resize(kWidth, '.');
-  std::fputs(fmt::format("\r{} [{}] {}/{} {:.0f} steps/s {}\x1b[K", label_, bar,
-                         done, total_, rate, extra)
-                 .c_str(),
-             out_);
+  std::fputs(
+      fmt::format("\r{}\x1b[K", render(label_, done, total_, secs, extra))
+          .c_str(),
+      out_);
   std::fflush(out_);
 }
 

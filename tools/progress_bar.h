@@ -19,6 +19,15 @@ public:
   void update(int64_t done, const std::string &extra);
   // Clears the line (on a terminal).
   void done();
+  // Leaves `secs` out of the rate and the ETA (time spent compiling a step
+  // is not time spent stepping).
+  void exclude(double secs);
+
+  // The line drawn after `done` of `total` steps took `secs` of stepping:
+  // bar, count, steps/s, the estimated time left, then `extra`.
+  static std::string render(const std::string &label, int64_t done,
+                            int64_t total, double secs,
+                            const std::string &extra);
 
 private:
   void draw(int64_t done, const std::string &extra);

@@ -3,6 +3,7 @@
 #include "passes/pass_manager.h"
 #include "test_util.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -77,6 +78,21 @@ TEST(PassManager, PrintAfterNamedAndAfterChange) {
   EXPECT_EQ(s.find("(no change)"), std::string::npos) << s;
 }
 
+TEST(PassManager, UnknownPrintAfterPassIsAnError) {
+  PassOptions o;
+  o.read_env = false;
+  o.print_after = {"dce", "frobnicate"};
+  try {
+    PassManager pm(o);
+    FAIL() << "no error";
+  } catch (const Error &e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("--print-after: unknown pass 'frobnicate' (known passes:"),
+              std::string::npos)
+        << m;
+  }
+}
+
 TEST(PassManager, DumpsNumberedStages) {
   auto dir = std::filesystem::temp_directory_path() /
              ("kiln-dump-" + std::to_string(::getpid()));
@@ -88,10 +104,22 @@ TEST(PassManager, DumpsNumberedStages) {
   pm.add_pipeline("canonicalize,dce,memory-plan");
   auto g = small();
   pm.run(*g);
-  for (const char *f : {"00-input.kir", "01-canonicalize.kir", "02-dce.kir",
-                        "03-memory-plan.kir"})
-    EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;
-  std::ifstream in(dir / "03-memory-plan.kir");
+  // One folder per run: a second graph does not overwrite the first.
+  auto g2 = small();
+  g2->name = "second";
+  pm.run(*g2);
+  std::vector<std::filesystem::path> runs;
+  for (auto &e : std::filesystem::directory_iterator(dir))
+    runs.push_back(e.path());
+  std::sort(runs.begin(), runs.end());
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_TRUE(runs[0].filename().string().ends_with("-" + g->name)) << runs[0];
+  EXPECT_TRUE(runs[1].filename().string().ends_with("-second")) << runs[1];
+  for (const auto &run : runs)
+    for (const char *f : {"00-input.kir", "01-canonicalize.kir", "02-dce.kir",
+                          "03-memory-plan.kir"})
+      EXPECT_TRUE(std::filesystem::exists(run / f)) << run / f;
+  std::ifstream in(runs[0] / "03-memory-plan.kir");
   std::string text((std::istreambuf_iterator<char>(in)), {});
   EXPECT_NE(text.find("// memory-plan: arena"), std::string::npos) << text;
   EXPECT_NE(text.find("offset="), std::string::npos) << text;
