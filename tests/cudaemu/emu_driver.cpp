@@ -33,6 +33,7 @@
 #include <cuda.h>
 #include <dlfcn.h>
 #include <elf.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -183,13 +184,117 @@ bool g_initialized = false;
 
 // ---------------------------------------------------------------- memory
 
+// A device allocation is its own mapping: 256-byte aligned (as cuMemAlloc
+// guarantees) and ending at an inaccessible guard page, with the bytes
+// between its end and the guard (the rounding to 256) filled with a canary.
+// A kernel that writes past the end changes the canary (reported after the
+// launch) or faults on the guard page (reported by the SIGSEGV handler,
+// which then lets the process crash); freed allocations stay mapped
+// without access for a while, so a use after free faults too.
+struct Mapping {
+  uintptr_t base = 0; // of the mapping
+  size_t len = 0;     // of the mapping, guard page included
+  size_t bytes = 0;   // asked for
+  size_t padded = 0;  // rounded up to 256
+};
+
+constexpr unsigned char kCanary = 0xa5;
+
 struct Memory {
   std::mutex mu;
   std::map<uintptr_t, size_t> device, host; // start -> bytes
+  std::map<uintptr_t, Mapping> maps;        // device start -> its mapping
+  std::vector<std::pair<uintptr_t, Mapping>> freed; // quarantine
 };
 Memory &memory() {
   static Memory *m = new Memory; // never destroyed: used at exit
   return *m;
+}
+
+size_t page_size() {
+  static const size_t p = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return p;
+}
+
+thread_local const char *t_kernel = nullptr; // the kernel running here
+
+// Best effort, in a signal handler: says which allocation a faulting
+// address belongs to, then lets the fault take its course.
+struct sigaction g_old_segv;
+void on_segv(int sig, siginfo_t *si, void *ctx) {
+  (void)ctx;
+  auto a = reinterpret_cast<uintptr_t>(si->si_addr);
+  Memory &m = memory();
+  char buf[512];
+  int n = 0;
+  for (const auto &[start, mp] : m.maps)
+    if (a >= start + mp.padded && a < mp.base + mp.len) {
+      n = std::snprintf(buf, sizeof buf,
+                        "kiln cudaemu: %s%s%saccess to 0x%llx, %llu bytes past "
+                        "the end of the device allocation at 0x%llx of %zu "
+                        "bytes (an illegal address on a GPU)\n",
+                        t_kernel ? "kernel " : "", t_kernel ? t_kernel : "",
+                        t_kernel ? ": " : "",
+                        static_cast<unsigned long long>(a),
+                        static_cast<unsigned long long>(a - start - mp.bytes),
+                        static_cast<unsigned long long>(start), mp.bytes);
+      break;
+    }
+  if (!n)
+    for (const auto &[start, mp] : m.freed)
+      if (a >= mp.base && a < mp.base + mp.len) {
+        n = std::snprintf(buf, sizeof buf,
+                          "kiln cudaemu: %s%s%saccess to 0x%llx in the freed "
+                          "device allocation at 0x%llx of %zu bytes\n",
+                          t_kernel ? "kernel " : "", t_kernel ? t_kernel : "",
+                          t_kernel ? ": " : "",
+                          static_cast<unsigned long long>(a),
+                          static_cast<unsigned long long>(start), mp.bytes);
+        break;
+      }
+  if (n > 0)
+    (void)!write(2, buf, static_cast<size_t>(n));
+  // Re-raise under the previous disposition: the access faults again.
+  sigaction(sig, &g_old_segv, nullptr);
+}
+
+void install_segv_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_old_segv);
+  });
+}
+
+// The first allocation whose canary a kernel overwrote, restored; "" when
+// none.
+std::string check_canaries() {
+  Memory &m = memory();
+  std::lock_guard<std::mutex> l(m.mu);
+  for (const auto &[start, mp] : m.maps) {
+    auto *pad = reinterpret_cast<unsigned char *>(start + mp.bytes);
+    size_t n = mp.padded - mp.bytes;
+    for (size_t i = 0; i < n; ++i)
+      if (pad[i] != kCanary) {
+        size_t last = i;
+        for (size_t j = i; j < n; ++j)
+          if (pad[j] != kCanary)
+            last = j;
+        std::memset(pad, kCanary, n);
+        char b[300];
+        std::snprintf(b, sizeof b,
+                      "wrote bytes %zu..%zu past the end of the device "
+                      "allocation at 0x%llx of %zu bytes (an illegal address "
+                      "on a GPU)",
+                      i, last, static_cast<unsigned long long>(start),
+                      mp.bytes);
+        return b;
+      }
+  }
+  return "";
 }
 
 // True when [p, p + n) lies inside one live device allocation.
@@ -703,6 +808,7 @@ CUresult run_grid(const kiln_emu_kernel_info *k, const std::vector<char> &buf,
                   kiln_emu_dim3 block) {
   reload_config();
   ++g_stats.launches;
+  t_kernel = k->name;
   std::vector<char> local = buf; // a kernel may modify its parameters
   std::vector<void *> params(offs.size());
   for (size_t i = 0; i < offs.size(); ++i)
@@ -742,13 +848,21 @@ CUresult run_grid(const kiln_emu_kernel_info *k, const std::vector<char> &buf,
     ++g_stats.blocks;
     bool ok = run_block(b, rng);
     t_block = nullptr;
-    if (!ok)
+    if (!ok) {
+      t_kernel = nullptr;
       return fail_with(CUDA_ERROR_LAUNCH_FAILED,
                        "kernel %s, block (%u,%u,%u) of (%u,%u,%u) x "
                        "(%u,%u,%u) threads: %s",
                        k->name, bid.x, bid.y, bid.z, grid.x, grid.y, grid.z,
                        block.x, block.y, block.z, b.error.c_str());
+    }
   }
+  t_kernel = nullptr;
+  if (std::string bad = check_canaries(); !bad.empty())
+    return fail_with(CUDA_ERROR_ILLEGAL_ADDRESS,
+                     "kernel %s, grid (%u,%u,%u) x (%u,%u,%u) threads: %s",
+                     k->name, grid.x, grid.y, grid.z, block.x, block.y, block.z,
+                     bad.c_str());
   return CUDA_SUCCESS;
 }
 
@@ -904,16 +1018,29 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuMemAlloc(CUdeviceptr *p, size_t bytes) {
     return CUDA_ERROR_INVALID_VALUE;
   if (CUresult r = capture_unsafe("cuMemAlloc"))
     return r;
-  void *m = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
-  if (!m)
+  install_segv_handler();
+  Mapping mp;
+  mp.bytes = bytes;
+  mp.padded = (bytes + 255) / 256 * 256;
+  size_t body = (mp.padded + page_size() - 1) / page_size() * page_size();
+  mp.len = body + page_size();
+  void *base = mmap(nullptr, mp.len, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED)
     return CUDA_ERROR_OUT_OF_MEMORY;
+  mp.base = reinterpret_cast<uintptr_t>(base);
+  mprotect(reinterpret_cast<char *>(base) + body, page_size(), PROT_NONE);
+  uintptr_t start = mp.base + body - mp.padded;
   if (config().poison)
-    std::memset(m, 0xff, bytes);
+    std::memset(reinterpret_cast<void *>(start), 0xff, bytes);
+  std::memset(reinterpret_cast<void *>(start + bytes), kCanary,
+              mp.padded - bytes);
   {
     std::lock_guard<std::mutex> l(memory().mu);
-    memory().device[reinterpret_cast<uintptr_t>(m)] = bytes;
+    memory().device[start] = bytes;
+    memory().maps[start] = mp;
   }
-  *p = reinterpret_cast<CUdeviceptr>(m);
+  *p = static_cast<CUdeviceptr>(start);
   return CUDA_SUCCESS;
 }
 
@@ -923,21 +1050,28 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuMemFree(CUdeviceptr p) {
   if (CUresult r = capture_unsafe("cuMemFree"))
     return r;
   flush_all(); // cuMemFree synchronises the device
-  size_t bytes = 0;
-  {
-    std::lock_guard<std::mutex> l(memory().mu);
-    auto it = memory().device.find(static_cast<uintptr_t>(p));
-    if (it == memory().device.end())
-      return fail_with(CUDA_ERROR_INVALID_VALUE,
-                       "cuMemFree(0x%llx): not the start of a live device "
-                       "allocation",
-                       static_cast<unsigned long long>(p));
-    bytes = it->second;
-    memory().device.erase(it);
+  Memory &m = memory();
+  std::lock_guard<std::mutex> l(m.mu);
+  auto it = m.device.find(static_cast<uintptr_t>(p));
+  if (it == m.device.end())
+    return fail_with(CUDA_ERROR_INVALID_VALUE,
+                     "cuMemFree(0x%llx): not the start of a live device "
+                     "allocation",
+                     static_cast<unsigned long long>(p));
+  m.device.erase(it);
+  auto mit = m.maps.find(static_cast<uintptr_t>(p));
+  Mapping mp = mit->second;
+  m.maps.erase(mit);
+  // Quarantine: no access, no memory, the addresses kept for a while.
+  void *base = reinterpret_cast<void *>(mp.base);
+  madvise(base, mp.len, MADV_DONTNEED);
+  mprotect(base, mp.len, PROT_NONE);
+  m.freed.emplace_back(static_cast<uintptr_t>(p), mp);
+  if (m.freed.size() > 4096) {
+    munmap(reinterpret_cast<void *>(m.freed.front().second.base),
+           m.freed.front().second.len);
+    m.freed.erase(m.freed.begin());
   }
-  if (config().poison)
-    std::memset(reinterpret_cast<void *>(p), 0xff, bytes);
-  std::free(reinterpret_cast<void *>(p));
   return CUDA_SUCCESS;
 }
 

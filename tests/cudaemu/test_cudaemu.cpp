@@ -296,6 +296,32 @@ extern "C" __global__ void bump(int *x) { x[blockIdx.x * blockDim.x + threadIdx.
   EXPECT_EQ(d.cuStreamDestroy(s), CUDA_SUCCESS);
 }
 
+// A kernel writing past the end of an allocation: into the rounding to
+// 256 bytes (the canary: an error after the launch), or further, onto the
+// guard page (a fault that names the allocation).
+TEST_F(CudaEmu, AKernelWritingPastTheEndIsReported) {
+  Kernel k = load(R"(
+extern "C" __global__ void overrun(int *x) { x[threadIdx.x] = 7; }
+)",
+                  "overrun");
+  const cuda::Driver &d = drv();
+  CUdeviceptr p = 0;
+  ASSERT_EQ(d.cuMemAlloc(&p, 30 * 4), CUDA_SUCCESS);
+  std::string msg;
+  EXPECT_EQ(launch(k, 1, 30, p, &msg), CUDA_SUCCESS) << msg;
+  EXPECT_EQ(launch(k, 1, 32, p, &msg), CUDA_ERROR_ILLEGAL_ADDRESS);
+  EXPECT_NE(msg.find("overrun"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("wrote bytes 0..7 past the end of the device allocation"),
+            std::string::npos)
+      << msg;
+  EXPECT_EQ(launch(k, 1, 30, p, &msg), CUDA_SUCCESS) << "canary restored";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(launch(k, 1, 1024, p),
+               "kernel overrun: access to 0x[0-9a-f]+, [0-9]+ bytes past the "
+               "end of the device allocation");
+  d.cuMemFree(p);
+}
+
 // Work on a stream runs when the host synchronises, not when it is
 // enqueued: a host that reads too early sees the old data, as it may on a
 // GPU; errors surface at the synchronisation.
