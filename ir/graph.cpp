@@ -67,9 +67,15 @@ Node *Graph::insert_before(const Node *pos, Op op,
   auto n = make_node(op, std::move(operands), std::move(result_types),
                      std::move(attrs), std::move(body));
   Node *raw = n.get();
-  auto it = std::find_if(nodes_.begin(), nodes_.end(),
-                         [&](const auto &p) { return p.get() == pos; });
-  nodes_.insert(it, std::move(n));
+  if (!pos) { // at the end (the Builder's default): no search
+    nodes_.push_back(std::move(n));
+    return raw;
+  }
+  // Search from the back: insertion points are mostly near the end.
+  auto rit = std::find_if(nodes_.rbegin(), nodes_.rend(),
+                          [&](const auto &p) { return p.get() == pos; });
+  nodes_.insert(rit == nodes_.rend() ? nodes_.end() : std::prev(rit.base()),
+                std::move(n));
   return raw;
 }
 

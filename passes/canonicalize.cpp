@@ -44,6 +44,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace kiln {
@@ -54,33 +55,77 @@ class Canonicalizer {
 public:
   explicit Canonicalizer(Graph &g) : g_(g) {}
 
-  // One sweep over the nodes; true when something was rewritten.
+  // One sweep over the nodes; true when something was rewritten. The sweep
+  // is linear in the graph: a replaced result is recorded (not searched
+  // for in every node), each node's operands are brought up to date when
+  // the walk reaches it (its operands are defined before it), new nodes are
+  // appended and put in place by one reordering at the end, and use counts
+  // are kept as the replacements move uses. The result is the same as
+  // replacing every use at once and inserting each new node just before
+  // the node it rewrites.
   bool sweep() {
     std::vector<Node *> nodes;
     for (auto &n : g_.nodes())
       nodes.push_back(n.get());
+    uses_.clear();
+    for (Node *n : nodes)
+      for (const Value *o : n->operands)
+        ++uses_[o];
+    for (const GraphOutput &o : g_.outputs)
+      ++uses_[o.value];
+    replaced_.clear();
+    before_.clear();
     std::unordered_set<const Node *> erased;
     for (Node *n : nodes) {
+      for (Value *&o : n->operands)
+        o = current(o);
       if (n->results.size() != 1)
         continue;
       node_ = n;
       Value *r = rewrite(*n);
       if (!r || r == n->result())
         continue;
-      g_.replace_all_uses(n->result(), r);
+      r = current(r);
+      replaced_[n->result()] = r;
+      int &from = uses_[n->result()];
+      uses_[r] += from;
+      from = 0;
       erased.insert(n);
+    }
+    for (GraphOutput &o : g_.outputs)
+      o.value = current(o.value);
+    if (!before_.empty()) {
+      std::vector<Node *> order;
+      order.reserve(g_.nodes().size());
+      for (Node *n : nodes) {
+        if (auto it = before_.find(n); it != before_.end())
+          order.insert(order.end(), it->second.begin(), it->second.end());
+        order.push_back(n);
+      }
+      g_.reorder(order);
     }
     g_.erase_nodes_if([&](const Node &n) { return erased.count(&n) > 0; });
     return !erased.empty();
   }
 
 private:
+  // What `v` stands for after this sweep's replacements so far.
+  Value *current(Value *v) const {
+    for (auto it = replaced_.find(v); it != replaced_.end();
+         it = replaced_.find(v))
+      v = it->second;
+    return v;
+  }
+
+  // A new node computing `op`, placed just before the node being rewritten.
   Value *make(Op op, std::vector<Value *> operands, Type type,
               Attrs attrs = {}) {
-    return g_
-        .insert_before(node_, op, std::move(operands), {std::move(type)},
-                       std::move(attrs))
-        ->result();
+    for (const Value *o : operands)
+      ++uses_[o];
+    Node *m =
+        g_.append(op, std::move(operands), {std::move(type)}, std::move(attrs));
+    before_[node_].push_back(m);
+    return m->result();
   }
   Value *fill(double v, const Type &t) {
     return make(Op::Constant, {}, t, {{"value", v}});
@@ -176,14 +221,11 @@ private:
                 {{"perm", std::move(perm)}});
   }
 
+  // Uses of `v` (node operands and graph outputs) in the graph as it
+  // stands during the sweep.
   int uses(const Value *v) const {
-    int k = 0;
-    for (auto &m : g_.nodes())
-      for (const Value *o : m->operands)
-        k += o == v;
-    for (const GraphOutput &o : g_.outputs)
-      k += o.value == v;
-    return k;
+    auto it = uses_.find(v);
+    return it == uses_.end() ? 0 : it->second;
   }
 
   // sum(sum(x, A), B) -> sum(x, A ∪ B') where B' are B's axes in x's
@@ -322,6 +364,9 @@ private:
 
   Graph &g_;
   const Node *node_ = nullptr;
+  std::unordered_map<const Value *, int> uses_;
+  std::unordered_map<Value *, Value *> replaced_;
+  std::unordered_map<const Node *, std::vector<Node *>> before_;
 };
 
 } // namespace

@@ -375,13 +375,30 @@ private:
 
   // ---- rewriting ----
 
+  // Linear in the graph: each fused node is appended and put just before
+  // its group's root by one reordering, and the uses of the replaced values
+  // move in one walk (not one search of the node list per group and per
+  // replaced value).
   void rewrite() {
-    std::vector<std::pair<Value *, Value *>> replace;
+    std::unordered_map<const Value *, Value *> replace;
     for (Group &gr : groups_)
       if (!gr.dead)
         build(gr, replace);
-    for (auto &[from, to] : replace)
-      g_.replace_all_uses(from, to);
+    std::vector<Node *> order;
+    order.reserve(g_.nodes().size());
+    for (Node *n : order_) {
+      if (auto it = before_.find(n); it != before_.end())
+        order.insert(order.end(), it->second.begin(), it->second.end());
+      order.push_back(n);
+    }
+    g_.reorder(order);
+    for (auto &np : g_.nodes())
+      for (Value *&o : np->operands)
+        if (auto it = replace.find(o); it != replace.end())
+          o = it->second;
+    for (GraphOutput &o : g_.outputs)
+      if (auto it = replace.find(o.value); it != replace.end())
+        o.value = it->second;
     std::unordered_set<const Node *> erase;
     for (auto &[n, ks] : node_groups_)
       if (!ks.empty() && !standalone_.count(n))
@@ -391,10 +408,17 @@ private:
     number_fused_bodies(g_);
   }
 
-  void build(const Group &gr, std::vector<std::pair<Value *, Value *>> &rep) {
-    std::vector<Node *> members(gr.members.begin(), gr.members.end());
-    std::sort(members.begin(), members.end(),
-              [&](Node *a, Node *b) { return pos_.at(a) < pos_.at(b); });
+  void build(const Group &gr, std::unordered_map<const Value *, Value *> &rep) {
+    // In node order (one position lookup per member, not per comparison).
+    std::vector<std::pair<int, Node *>> by_pos;
+    by_pos.reserve(gr.members.size());
+    for (Node *m : gr.members)
+      by_pos.emplace_back(pos_.at(m), m);
+    std::sort(by_pos.begin(), by_pos.end());
+    std::vector<Node *> members;
+    members.reserve(by_pos.size());
+    for (auto &pm : by_pos)
+      members.push_back(pm.second);
     auto body = std::make_unique<Graph>("fused");
     Builder b(*body);
     std::unordered_map<const Value *, Value *> map;
@@ -453,13 +477,14 @@ private:
       body->add_output(map.at(o->result()));
       types.push_back(o->result()->type);
     }
-    Node *f = g_.insert_before(
-        gr.root, Op::Fused, std::move(inputs), std::move(types),
+    Node *f = g_.append(
+        Op::Fused, std::move(inputs), std::move(types),
         {{"kind", std::string(gr.reduction ? "reduction" : "elementwise")}},
         std::move(body));
+    before_[gr.root].push_back(f); // placed just before the root
     for (size_t i = 0; i < outs.size(); ++i) {
       f->results[i]->name = outs[i]->result()->name;
-      rep.emplace_back(outs[i]->result(), f->results[i]);
+      rep.emplace(outs[i]->result(), f->results[i]);
     }
   }
 
@@ -471,6 +496,8 @@ private:
   std::vector<Group> groups_;
   std::unordered_map<Node *, std::vector<int>> node_groups_;
   std::unordered_set<const Node *> standalone_;
+  // New fused nodes, by the node they go just before.
+  std::unordered_map<const Node *, std::vector<Node *>> before_;
 };
 
 } // namespace
