@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -36,5 +37,18 @@ struct PeerResults {
 PeerResults run_torch_peer(int iters);
 
 void bench_train_step(const PeerResults &peer, int iters);
+
+// Compile time against MLP depth (bench/bench_compile.cpp).
+struct CompileDepthRow {
+  int depth = 0;
+  int64_t nodes = 0;                   // nodes of the traced step graph
+  double trace_ms = 0, compile_ms = 0; // compile_ms: compile + first step
+  double loss = 0;
+};
+CompileDepthRow measure_compile_depth(int depth);
+// Prints the table, each depth measured in a child process.
+void bench_compile_depth(const std::vector<int> &depths);
+// The child's side: measures one depth and prints one line for the parent.
+int compile_depth_one(int depth);
 
 } // namespace kiln

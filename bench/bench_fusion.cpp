@@ -10,7 +10,8 @@
 // The MLP step against LibTorch is in bench/bench_step.cpp; LibTorch's
 // numbers come from the separate kiln_torch_peer process (bench_common.h).
 //
-//   kiln_bench [--sizes 1000000,16000000] [--reps N]
+//   kiln_bench [--sizes 1000000,16000000] [--reps N] [--depths 2,8,32,128]
+//   kiln_bench --compile-depth 2,8,32,128   (only the compile-time table)
 #include "bench/bench_common.h"
 #include "ir/builder.h"
 #include "ir/error.h"
@@ -127,12 +128,31 @@ void print_table(const std::vector<Row> &rows) {
                 r.bytes / r.seconds / 1e9);
 }
 
+std::vector<int> parse_ints(const std::string &s) {
+  std::vector<int> out;
+  for (size_t p = 0; p < s.size();) {
+    size_t q = s.find(',', p);
+    out.push_back(std::stoi(s.substr(p, q - p)));
+    p = q == std::string::npos ? s.size() : q + 1;
+  }
+  return out;
+}
+
 int run(int argc, char **argv) {
   std::vector<int64_t> sizes = {1000000, 16000000};
+  std::vector<int> depths = {2, 8, 32, 128};
   int reps = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--reps") {
+    if (a == "--compile-depth-one")
+      return compile_depth_one(std::stoi(argv[i + 1]));
+    if (a == "--compile-depth") { // only the compile-time table
+      bench_compile_depth(parse_ints(argv[i + 1]));
+      return 0;
+    }
+    if (a == "--depths") {
+      depths = parse_ints(argv[i + 1]);
+    } else if (a == "--reps") {
       reps = std::atoi(argv[i + 1]);
     } else if (a == "--sizes") {
       sizes.clear();
@@ -261,6 +281,7 @@ int run(int argc, char **argv) {
               "and written once)\n\n");
   print_table(rows);
   bench_train_step(peer, reps > 0 ? reps : 300);
+  bench_compile_depth(depths);
   return 0;
 }
 

@@ -2,7 +2,9 @@
 // CPU backend) from the same build, passing the arguments on. It prints
 // markdown tables: fused vs unfused elementwise kernels and optimizer
 // update against a hand-written loop and LibTorch, the MLP training step
-// against LibTorch, and compile times (see BENCHMARKS.md).
+// against LibTorch, its compile time, and compile time against MLP depth
+// (see BENCHMARKS.md). `kiln bench --compile-depth 2,8,32,128` prints only
+// the last table.
 #include "ir/error.h"
 #include "tools/commands.h"
 
@@ -16,11 +18,14 @@
 namespace kiln {
 
 void add_bench_command(CLI::App &app) {
-  auto args = std::make_shared<std::vector<std::string>>();
   CLI::App *cmd = app.add_subcommand(
       "bench", "kernel fusion and training-step benchmarks (markdown tables)");
-  cmd->add_option("args", *args, "passed to kiln_bench: --sizes N,M --reps N");
-  cmd->callback([args] {
+  // Every argument goes to kiln_bench as it is, with or without a `--`.
+  cmd->prefix_command();
+  cmd->footer("Arguments are passed to kiln_bench: --sizes N,M --reps N "
+              "--depths L,L (or --compile-depth L,L for the compile-time "
+              "table alone)");
+  cmd->callback([cmd] {
     std::error_code ec;
     auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
     auto bench = self.parent_path().parent_path() / "bench" / "kiln_bench";
@@ -31,7 +36,8 @@ void add_bench_command(CLI::App &app) {
     std::vector<char *> argv;
     std::string path = bench.string();
     argv.push_back(path.data());
-    for (std::string &a : *args)
+    std::vector<std::string> rest = cmd->remaining();
+    for (std::string &a : rest)
       argv.push_back(a.data());
     argv.push_back(nullptr);
     std::fflush(stdout);
