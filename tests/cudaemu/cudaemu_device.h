@@ -75,6 +75,64 @@ inline int __any_sync(unsigned mask, int pred) {
   return kiln_emu->ballot(mask, pred) != 0;
 }
 
+// __syncwarp: a rendezvous of the lanes of the mask (a vote whose result
+// is unused). Fences order nothing here: fibers switch only at barriers,
+// shuffles and votes, and blocks run one after another.
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  (void)kiln_emu->ballot(mask, 0);
+}
+inline void __threadfence() {}
+inline void __threadfence_block() {}
+
+// Atomics: a plain read-modify-write is atomic, since no other fiber or
+// block runs between the read and the write (see above).
+template <typename T> inline T atomicAdd(T *p, T v) {
+  T old = *p;
+  *p = old + v;
+  return old;
+}
+template <typename T> inline T atomicSub(T *p, T v) {
+  T old = *p;
+  *p = old - v;
+  return old;
+}
+template <typename T> inline T atomicMax(T *p, T v) {
+  T old = *p;
+  *p = old < v ? v : old;
+  return old;
+}
+template <typename T> inline T atomicMin(T *p, T v) {
+  T old = *p;
+  *p = v < old ? v : old;
+  return old;
+}
+template <typename T> inline T atomicExch(T *p, T v) {
+  T old = *p;
+  *p = v;
+  return old;
+}
+template <typename T> inline T atomicCAS(T *p, T cmp, T v) {
+  T old = *p;
+  if (old == cmp)
+    *p = v;
+  return old;
+}
+template <typename T> inline T atomicAnd(T *p, T v) {
+  T old = *p;
+  *p = old & v;
+  return old;
+}
+template <typename T> inline T atomicOr(T *p, T v) {
+  T old = *p;
+  *p = old | v;
+  return old;
+}
+template <typename T> inline T atomicXor(T *p, T v) {
+  T old = *p;
+  *p = old ^ v;
+  return old;
+}
+
 inline float __int_as_float(int x) {
   float f;
   std::memcpy(&f, &x, 4);

@@ -131,6 +131,29 @@ extern "C" __global__ void __launch_bounds__(64) ids(int *out) {
   }
 }
 
+TEST_F(CudaEmu, AtomicsAndSyncwarpWork) {
+  Kernel k = load(R"(
+extern "C" __global__ void count(int *out) {
+  atomicAdd(&out[0], 1);
+  atomicMax(&out[1], (int)(blockIdx.x * blockDim.x + threadIdx.x));
+  __syncwarp();
+  if (atomicCAS(&out[2], 0, 1) == 0)
+    out[3] = blockIdx.x * 1000 + threadIdx.x;
+})",
+                  "count");
+  DeviceInts out(4);
+  for (const char *order : kOrders) {
+    setenv("KILN_CUDAEMU_ORDER", order, 1);
+    out.put({0, 0, 0, -1});
+    ASSERT_EQ(launch(k, 3, 64, out.p), CUDA_SUCCESS);
+    std::vector<int> v = out.get();
+    EXPECT_EQ(v[0], 3 * 64);
+    EXPECT_EQ(v[1], 3 * 64 - 1);
+    EXPECT_EQ(v[2], 1);
+    EXPECT_GE(v[3], 0);
+  }
+}
+
 // A block-wide reversal through shared memory: right in every order with
 // the barrier; without it, wrong in at least one order (forward: thread 0
 // reads slot 63 before thread 63 wrote it).
