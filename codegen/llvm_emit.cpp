@@ -21,6 +21,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <string>
 #include <unordered_map>
 
 namespace kiln {
@@ -126,7 +127,13 @@ private:
         used.push_back(static_cast<int>(k));
     int r = static_cast<int>(s.dims.size());
     int64_t inner = s.dims[r - 1];
-    llvm::Function *row = make_row_function(s, used);
+    // Segments with the same structure (the hidden layers' updates of a
+    // multi_tensor kernel) share one row function: the JIT's work grows
+    // with the distinct chains, not with the model's depth.
+    std::string key = row_key(s, used);
+    llvm::Function *&row = rows_[key];
+    if (!row)
+      row = make_row_function(s, used);
 
     LValue *lo = smax(b_.CreateSub(begin, i64(s.start)), i64(0));
     LValue *hi = smin(b_.CreateSub(end, i64(s.start)), i64(s.numel));
@@ -170,6 +177,58 @@ private:
     i->addIncoming(b_.CreateAdd(i, n), b_.GetInsertBlock());
     b_.CreateBr(head);
     b_.SetInsertPoint(exit);
+  }
+
+  // Everything make_row_function's code depends on: the inputs it reads
+  // (dtype, type, loaded once per row or per element), the needed body
+  // nodes in order with their operands numbered locally, the iotas' steps
+  // and the outputs (which value, stored as which dtype).
+  std::string row_key(const SegmentPlan &s, const std::vector<int> &used) {
+    std::unordered_map<const kiln::Value *, int> local;
+    auto id = [&](const kiln::Value *v) {
+      auto it = local.find(v);
+      if (it == local.end())
+        fail("LLVM emitter: a segment reads a value it does not compute");
+      return it->second;
+    };
+    int last = static_cast<int>(s.dims.size()) - 1;
+    std::string k;
+    for (int q : used) {
+      const kiln::Value *in = body_.inputs()[q].value;
+      int next = static_cast<int>(local.size());
+      local.emplace(in, next);
+      k += fmt::format("in {} {};", in->type.str(),
+                       s.in_strides[q][last] == 0 ? "fixed" : "walk");
+    }
+    const auto &nodes = body_.nodes();
+    std::unordered_map<int, size_t> iota_at; // body node -> iota number
+    for (size_t q = 0; q < s.iotas.size(); ++q)
+      iota_at[s.iotas[q]] = q;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (!s.needed[i])
+        continue;
+      const Node &nd = *nodes[i];
+      k += op_name(nd.op);
+      k += '(';
+      for (const kiln::Value *o : nd.operands)
+        k += fmt::format("{},", id(o));
+      k += ')';
+      for (auto &[name, v] : nd.attrs.items())
+        k += fmt::format(" {}={}", name, attr_str(v));
+      for (const kiln::Value *r : nd.results) {
+        int next = static_cast<int>(local.size());
+        local.emplace(r, next);
+        k += " : " + r->type.str();
+      }
+      if (auto it = iota_at.find(static_cast<int>(i)); it != iota_at.end())
+        k += fmt::format(" iota#{} step {}", it->second,
+                         s.iota_strides[it->second][last]);
+      k += ';';
+    }
+    for (int out : s.outputs)
+      k += fmt::format("out {} as {};", id(body_.outputs[out].value),
+                       dtype_name(n_.results[out]->type.dtype));
+    return k;
   }
 
   llvm::Function *make_row_function(const SegmentPlan &s,
@@ -445,6 +504,7 @@ private:
 
   const Node &n_;
   bool inline_rows_ = true; // row functions inlined into the kernel
+  std::unordered_map<std::string, llvm::Function *> rows_; // by row_key
   llvm::Function *f_ = nullptr;
   std::vector<LValue *> argp_;
 };
