@@ -32,23 +32,24 @@ void put_str(std::string &k, std::string_view s) {
   k.append(s);
 }
 
-std::string key(const Node &n,
-                const std::unordered_map<const Value *, int> &id) {
+// Operands are keyed by Value::id (unique within the graph): equal ids are
+// the same value.
+std::string key(const Node &n) {
   int ops[2] = {0, 0};
   std::string k;
   put(k, static_cast<int32_t>(n.op));
   put(k, static_cast<uint32_t>(n.operands.size()));
   bool swap = n.info().has(kCommutative) && n.operands.size() == 2;
   if (swap) {
-    ops[0] = id.at(n.operands[0]);
-    ops[1] = id.at(n.operands[1]);
+    ops[0] = n.operands[0]->id;
+    ops[1] = n.operands[1]->id;
     if (ops[1] < ops[0])
       std::swap(ops[0], ops[1]);
     put(k, ops[0]);
     put(k, ops[1]);
   } else {
     for (const Value *o : n.operands)
-      put(k, id.at(o));
+      put(k, o->id);
   }
   put(k, static_cast<uint32_t>(n.attrs.items().size()));
   for (auto &[name, v] : n.attrs.items()) {
@@ -68,10 +69,8 @@ std::string key(const Node &n,
 } // namespace
 
 bool run_cse(Graph &g) {
-  std::unordered_map<const Value *, int> id;
-  for (auto &in : g.inputs())
-    id[in.value] = static_cast<int>(id.size());
   std::unordered_map<std::string, Node *> seen;
+  seen.reserve(g.nodes().size());
   std::unordered_map<Value *, Value *> replace;
   std::unordered_set<const Node *> erased;
   for (auto &np : g.nodes()) {
@@ -79,11 +78,9 @@ bool run_cse(Graph &g) {
     for (Value *&o : n.operands)
       if (auto it = replace.find(o); it != replace.end())
         o = it->second;
-    for (Value *r : n.results)
-      id[r] = static_cast<int>(id.size());
     if (n.op == Op::Fused || n.info().has(kRandom) || n.body)
       continue;
-    auto [it, fresh] = seen.emplace(key(n, id), &n);
+    auto [it, fresh] = seen.emplace(key(n), &n);
     if (fresh)
       continue;
     for (size_t i = 0; i < n.results.size(); ++i)
