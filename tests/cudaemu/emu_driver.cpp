@@ -434,6 +434,32 @@ CUresult capture_unsafe(const char *what) {
                    "%s while a stream is being captured", what);
 }
 
+// True when [p, p + n) lies in pinned host memory (cuMemAllocHost).
+bool pinned(const void *p, size_t n) {
+  Memory &m = memory();
+  std::lock_guard<std::mutex> l(m.mu);
+  auto a = reinterpret_cast<uintptr_t>(p);
+  auto it = m.host.upper_bound(a);
+  if (it == m.host.begin())
+    return false;
+  --it;
+  return a - it->first <= it->second && n <= it->second - (a - it->first);
+}
+
+bool capturing(CUstream s) {
+  Stream *st = valid_stream(s) ? as_stream(s) : nullptr;
+  return st && st->capturing;
+}
+
+// A copy between the device and pageable host memory cannot be captured.
+CUresult capture_pageable(CUstream s, const char *what) {
+  as_stream(s)->invalidated = true;
+  return fail_with(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+                   "%s with pageable host memory while the stream is being "
+                   "captured (use cuMemAllocHost)",
+                   what);
+}
+
 // Runs `op` now, or records it while the stream is being captured.
 CUresult submit(CUstream hs, Op op) {
   if (!valid_stream(hs))
@@ -1132,6 +1158,18 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuMemcpyHtoDAsync(CUdeviceptr dst,
                                                    CUstream s) {
   if (CUresult r = check_device(dst, n, "cuMemcpyHtoDAsync destination"))
     return r;
+  if (n && !pinned(src, n)) {
+    // From pageable memory the driver stages the bytes before returning:
+    // the caller may reuse the source at once.
+    if (capturing(s))
+      return capture_pageable(s, "cuMemcpyHtoDAsync");
+    auto bytes = std::make_shared<std::vector<char>>(
+        static_cast<const char *>(src), static_cast<const char *>(src) + n);
+    return submit(s, [=] {
+      std::memcpy(reinterpret_cast<void *>(dst), bytes->data(), n);
+      return CUDA_SUCCESS;
+    });
+  }
   return submit(s, [=] {
     if (n)
       std::memcpy(reinterpret_cast<void *>(dst), src, n);
@@ -1143,6 +1181,18 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuMemcpyDtoHAsync(void *dst, CUdeviceptr src,
                                                    size_t n, CUstream s) {
   if (CUresult r = check_device(src, n, "cuMemcpyDtoHAsync source"))
     return r;
+  if (n && !pinned(dst, n)) {
+    // To pageable memory the copy completes before the call returns.
+    if (capturing(s))
+      return capture_pageable(s, "cuMemcpyDtoHAsync");
+    if (!valid_stream(s))
+      return CUDA_ERROR_INVALID_HANDLE;
+    if (Stream *st = as_stream(s))
+      if (CUresult r = flush(st))
+        return r;
+    std::memcpy(dst, reinterpret_cast<const void *>(src), n);
+    return CUDA_SUCCESS;
+  }
   return submit(s, [=] {
     if (n)
       std::memcpy(dst, reinterpret_cast<const void *>(src), n);

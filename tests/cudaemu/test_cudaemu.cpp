@@ -372,6 +372,26 @@ extern "C" __global__ void bad_barrier(int *x) {
   ASSERT_EQ(launch(k, 1, 32, x.p, nullptr, s), CUDA_SUCCESS);
   EXPECT_EQ(d.cuStreamSynchronize(s), CUDA_ERROR_LAUNCH_FAILED);
   EXPECT_EQ(x.get(), std::vector<int>(32, 1)) << "work after a fault ran";
+
+  // An asynchronous copy from pinned memory reads it when it runs; from
+  // pageable memory the bytes are staged at the call.
+  void *pin = nullptr;
+  ASSERT_EQ(d.cuMemAllocHost(&pin, 4), CUDA_SUCCESS);
+  int pageable = 5;
+  *static_cast<int *>(pin) = 5;
+  ASSERT_EQ(d.cuMemcpyHtoDAsync(x.p, pin, 4, s), CUDA_SUCCESS);
+  ASSERT_EQ(d.cuMemcpyHtoDAsync(x.p + 4, &pageable, 4, s), CUDA_SUCCESS);
+  *static_cast<int *>(pin) = 6;
+  pageable = 6;
+  ASSERT_EQ(d.cuStreamSynchronize(s), CUDA_SUCCESS);
+  std::vector<int> v = x.get();
+  EXPECT_EQ(v[0], 6);
+  EXPECT_EQ(v[1], 5);
+  // ... and a copy to pageable memory completes before the call returns.
+  ASSERT_EQ(launch(k, 1, 32, x.p, nullptr, s), CUDA_SUCCESS);
+  ASSERT_EQ(d.cuMemcpyDtoHAsync(&pageable, x.p, 4, s), CUDA_SUCCESS);
+  EXPECT_EQ(pageable, 7);
+  d.cuMemFreeHost(pin);
   EXPECT_EQ(d.cuStreamDestroy(s), CUDA_SUCCESS);
 }
 
