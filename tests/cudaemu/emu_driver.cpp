@@ -61,8 +61,10 @@ namespace {
 
 // ---------------------------------------------------------------- errors
 
+// Globals the API uses are never destroyed: a program may call the driver
+// during its static destruction (kiln's tests and tools may).
 std::mutex g_msg_mu;
-std::string g_msg; // the message of the last failed launch
+std::string &g_msg = *new std::string; // the message of the last failure
 CUresult g_msg_code = CUDA_SUCCESS;
 
 CUresult fail_with(CUresult code, const char *fmt, ...)
@@ -368,7 +370,7 @@ bool synchronous_streams() {
 }
 
 std::mutex g_streams_mu;
-std::vector<Stream *> g_streams; // live streams
+std::vector<Stream *> &g_streams = *new std::vector<Stream *>; // live
 
 // Runs a stream's pending work; the first failure drops the rest (as work
 // after a fault never runs on a GPU) and is returned.
