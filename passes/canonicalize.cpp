@@ -68,11 +68,7 @@ public:
     for (auto &n : g_.nodes())
       nodes.push_back(n.get());
     uses_.clear();
-    for (Node *n : nodes)
-      for (const Value *o : n->operands)
-        ++uses_[o];
-    for (const GraphOutput &o : g_.outputs)
-      ++uses_[o.value];
+    counted_ = false; // counted when a rule first asks (see uses)
     replaced_.clear();
     before_.clear();
     std::unordered_set<const Node *> erased;
@@ -87,9 +83,11 @@ public:
         continue;
       r = current(r);
       replaced_[n->result()] = r;
-      int &from = uses_[n->result()];
-      uses_[r] += from;
-      from = 0;
+      if (counted_) {
+        int &from = uses_[n->result()];
+        uses_[r] += from;
+        from = 0;
+      }
       erased.insert(n);
     }
     for (GraphOutput &o : g_.outputs)
@@ -111,6 +109,8 @@ public:
 private:
   // What `v` stands for after this sweep's replacements so far.
   Value *current(Value *v) const {
+    if (replaced_.empty())
+      return v;
     for (auto it = replaced_.find(v); it != replaced_.end();
          it = replaced_.find(v))
       v = it->second;
@@ -120,8 +120,9 @@ private:
   // A new node computing `op`, placed just before the node being rewritten.
   Value *make(Op op, std::vector<Value *> operands, Type type,
               Attrs attrs = {}) {
-    for (const Value *o : operands)
-      ++uses_[o];
+    if (counted_)
+      for (const Value *o : operands)
+        ++uses_[o];
     Node *m =
         g_.append(op, std::move(operands), {std::move(type)}, std::move(attrs));
     before_[node_].push_back(m);
@@ -222,8 +223,17 @@ private:
   }
 
   // Uses of `v` (node operands and graph outputs) in the graph as it
-  // stands during the sweep.
-  int uses(const Value *v) const {
+  // stands during the sweep. Counted on the first call of a sweep (most
+  // sweeps never ask), then kept up to date by make and the replacements.
+  int uses(const Value *v) {
+    if (!counted_) {
+      for (auto &m : g_.nodes())
+        for (Value *o : m->operands)
+          ++uses_[current(o)];
+      for (const GraphOutput &o : g_.outputs)
+        ++uses_[current(o.value)];
+      counted_ = true;
+    }
     auto it = uses_.find(v);
     return it == uses_.end() ? 0 : it->second;
   }
@@ -365,6 +375,7 @@ private:
   Graph &g_;
   const Node *node_ = nullptr;
   std::unordered_map<const Value *, int> uses_;
+  bool counted_ = false;
   std::unordered_map<Value *, Value *> replaced_;
   std::unordered_map<const Node *, std::vector<Node *>> before_;
 };
