@@ -185,12 +185,16 @@ private:
       return;
     }
     bool external = is_output_.count(n->result()) > 0;
-    std::set<int> gs;
+    // The consumer groups, sorted and unique (a vector: no allocation per
+    // element as a std::set would make for every node).
+    std::vector<int> gs;
     for (Node *u : users(n->result())) {
       external = external || standalone_.count(u);
-      for (int k : node_groups_[u])
-        gs.insert(k);
+      if (auto it = node_groups_.find(u); it != node_groups_.end())
+        gs.insert(gs.end(), it->second.begin(), it->second.end());
     }
+    std::sort(gs.begin(), gs.end());
+    gs.erase(std::unique(gs.begin(), gs.end()), gs.end());
     if (gs.empty()) {
       new_group(n, false);
       return;
