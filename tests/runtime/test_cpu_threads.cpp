@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cstring>
 #include <random>
 
@@ -233,6 +234,29 @@ TEST(CpuThreads, MatmulsAreBitwiseIndependentOfThreadCount) {
       expect_bitwise_equal(
           one, run_with_threads(*g, init, t, 1),
           fmt::format("matmul {}x{}x{} 1 vs {} threads", c.m, c.k, c.n, t));
+  }
+}
+
+// The GEMM tiling: tiles cover C, and every product of the MLP step worth
+// two threads is split.
+TEST(CpuThreads, GemmTilesCoverTheProduct) {
+  for (auto [m, n, k] : {std::array<int64_t, 3>{64, 256, 784},
+                         {784, 256, 64},
+                         {64, 256, 128},
+                         {1000, 1000, 1000},
+                         {3, 5000, 700},
+                         {1, 1, 1},
+                         {0, 5, 5}}) {
+    GemmTiles t = gemm_tiles(m, n, k);
+    SCOPED_TRACE(fmt::format("{}x{}x{}", m, n, k));
+    EXPECT_GE(t.nm * t.tm, m);
+    EXPECT_GE(t.nn * t.tn, n);
+    EXPECT_LT((t.nm - 1) * t.tm, std::max<int64_t>(m, 1));
+    EXPECT_LT((t.nn - 1) * t.tn, std::max<int64_t>(n, 1));
+    EXPECT_LE(t.nm * t.nn, 64);
+    if (static_cast<double>(m) * static_cast<double>(n) * k >= (1 << 21)) {
+      EXPECT_GE(t.nm * t.nn, 2);
+    }
   }
 }
 
