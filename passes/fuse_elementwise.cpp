@@ -121,11 +121,13 @@ struct Group {
 class Fuser {
 public:
   explicit Fuser(Graph &g) : g_(g) {
+    pos_.reserve(g.nodes().size());
+    node_groups_.reserve(g.nodes().size());
     for (auto &n : g.nodes()) {
       pos_[n.get()] = static_cast<int>(order_.size());
       order_.push_back(n.get());
     }
-    users_ = g.users();
+    build_users();
     for (const GraphOutput &o : g.outputs)
       is_output_.insert(o.value);
   }
@@ -143,10 +145,50 @@ public:
 private:
   // ---- grouping ----
 
-  const std::vector<Node *> &users(const Value *v) const {
-    static const std::vector<Node *> none;
-    auto it = users_.find(v);
-    return it == users_.end() ? none : it->second;
+  // The users of each top-level value in node order (as Graph::users), in
+  // one array indexed by Value::id: two allocations for the whole graph
+  // instead of a hashed vector per value.
+  struct Users {
+    Node *const *b = nullptr, *const *e = nullptr;
+    Node *const *begin() const { return b; }
+    Node *const *end() const { return e; }
+  };
+
+  void build_users() {
+    int bound = -1;
+    for (const GraphInput &in : g_.inputs())
+      bound = std::max(bound, in.value->id);
+    for (Node *n : order_)
+      for (const Value *r : n->results)
+        bound = std::max(bound, r->id);
+    size_t ids = static_cast<size_t>(bound + 1);
+    user_start_.assign(ids + 1, 0);
+    std::vector<int64_t> last(ids, -1); // a node using v twice counts once
+    auto each_use = [&](auto &&f) {
+      std::fill(last.begin(), last.end(), -1);
+      for (size_t i = 0; i < order_.size(); ++i)
+        for (const Value *o : order_[i]->operands) {
+          size_t id = static_cast<size_t>(o->id);
+          if (id >= ids || last[id] == static_cast<int64_t>(i))
+            continue;
+          last[id] = static_cast<int64_t>(i);
+          f(id, order_[i]);
+        }
+    };
+    each_use([&](size_t id, Node *) { ++user_start_[id + 1]; });
+    for (size_t k = 0; k < ids; ++k)
+      user_start_[k + 1] += user_start_[k];
+    user_list_.assign(user_start_[ids], nullptr);
+    std::vector<size_t> fill(user_start_.begin(), user_start_.end() - 1);
+    each_use([&](size_t id, Node *u) { user_list_[fill[id]++] = u; });
+  }
+
+  Users users(const Value *v) const {
+    size_t id = static_cast<size_t>(v->id);
+    if (id + 1 >= user_start_.size())
+      return {};
+    return {user_list_.data() + user_start_[id],
+            user_list_.data() + user_start_[id + 1]};
   }
 
   int new_group(Node *n, bool reduction) {
@@ -495,7 +537,8 @@ private:
   Graph &g_;
   std::vector<Node *> order_;
   std::unordered_map<const Node *, int> pos_;
-  std::unordered_map<const Value *, std::vector<Node *>> users_;
+  std::vector<size_t> user_start_; // by Value::id, into user_list_
+  std::vector<Node *> user_list_;
   std::unordered_set<const Value *> is_output_;
   std::vector<Group> groups_;
   std::unordered_map<Node *, std::vector<int>> node_groups_;
