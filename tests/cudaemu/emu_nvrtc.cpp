@@ -27,8 +27,9 @@
 #include <string>
 #include <vector>
 
-#ifndef KILN_CUDAEMU_INCLUDE_DIR
-#error "KILN_CUDAEMU_INCLUDE_DIR must name the folder of cudaemu_device.h"
+#if !defined(KILN_CUDAEMU_INCLUDE_DIR) || !defined(KILN_CUDAEMU_SOURCE_DIR)
+#error                                                                         \
+    "KILN_CUDAEMU_INCLUDE_DIR and KILN_CUDAEMU_SOURCE_DIR must name folders of cudaemu_device.h"
 #endif
 #ifndef KILN_CUDAEMU_CXX
 #define KILN_CUDAEMU_CXX "c++"
@@ -228,7 +229,11 @@ nvrtcResult compile(Program &p, const std::vector<std::string> &opts) {
     p.log = "nvrtc (kiln cudaemu): unsupported option " + o;
     return NVRTC_ERROR_INVALID_OPTION;
   }
-  std::string inc = KILN_CUDAEMU_INCLUDE_DIR;
+  // The build's copy of the headers has a GCC precompiled header beside
+  // it; another compiler (KILN_CUDAEMU_CXX) gets the sources' copy, which
+  // has none (clang rejects a GCC one instead of ignoring it).
+  std::string inc = compiler() == KILN_CUDAEMU_CXX ? KILN_CUDAEMU_INCLUDE_DIR
+                                                   : KILN_CUDAEMU_SOURCE_DIR;
   std::string header = inc + "/cudaemu_device.h";
   std::string cxx = compiler();
   std::string defines;
