@@ -102,6 +102,20 @@ Timed autodiff_and_pipeline(int n) {
 // the reference slows down likewise. Linear passes keep the relative cost
 // (measured: 0.7-0.8x from 12k to 48k nodes); the passes before issue 15's
 // fixes, quadratic in parts, gave 1.6x (18 s CPU at 100k nodes, now 3 s).
+// Sanitizers change the cost of allocation (ASan's quarantine) unevenly
+// between the passes and the reference: a looser bound there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double kBound = 2.0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr double kBound = 2.0;
+#else
+constexpr double kBound = 1.3;
+#endif
+#else
+constexpr double kBound = 1.3;
+#endif
+
 TEST(Scaling, AutodiffAndPipelineNearLinear) {
   const int n = 12000;
   // The best of two runs: a preempted run only gets slower.
@@ -115,7 +129,7 @@ TEST(Scaling, AutodiffAndPipelineNearLinear) {
   std::cout << "autodiff + default pipeline, in clones of the graph: "
             << rel_small << " for a chain of " << n << " nodes, " << rel_large
             << " for " << 4 * n << " (" << rel_large / rel_small << "x)\n";
-  EXPECT_LT(rel_large, 1.3 * rel_small)
+  EXPECT_LT(rel_large, kBound * rel_small)
       << "autodiff + default pipeline grew faster than the graph: " << rel_small
       << " clones' time for a chain of " << n << " nodes, " << rel_large
       << " for " << 4 * n;
