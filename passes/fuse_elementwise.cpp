@@ -468,6 +468,7 @@ private:
     auto body = std::make_unique<Graph>("fused");
     Builder b(*body);
     std::unordered_map<const Value *, Value *> map;
+    map.reserve(2 * members.size());
     std::map<std::pair<DType, uint64_t>, Value *> scalars;
     std::vector<Value *> inputs;
     auto get = [&](Value *v) {
