@@ -124,5 +124,45 @@ TEST(MlpPipeline, DefaultPipelineKeepsTheStepsValues) {
   }
 }
 
+// Random training steps: three params whose updates read values of a
+// random graph or, half the time, another param's update (issue 15: when
+// the two updates became two kernels with a direct edge between them,
+// fuse-optimizer merged both and made a cycle). Every step must go through
+// the pipeline and keep its values.
+TEST(FuseOptimizer, RandomStepsWithDependentUpdates) {
+  int dependent = 0;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    auto g = testing::random_graph(seed);
+    std::mt19937_64 rng(seed);
+    Builder b(*g);
+    std::vector<Value *> updates;
+    size_t n = g->outputs.size();
+    for (size_t i = 0; i < n; ++i) {
+      Value *v = g->outputs[i].value;
+      Value *p =
+          g->add_input("p" + std::to_string(i), v->type, InputKind::param);
+      Value *src = v;
+      for (Value *u : updates)
+        if (u->type == v->type && rng() % 2 == 0) {
+          src = b.exp(b.tanh(u)); // not cheap: u stays its own kernel's
+          ++dependent;
+          break;
+        }
+      updates.push_back(b.sub(p, b.mul(src, 0.1)));
+    }
+    for (size_t i = 0; i < n; ++i)
+      g->add_output(updates[i], g->input_index(updates[i]->def->operands[0]));
+    auto ref = g->clone();
+    ASSERT_NO_THROW(testing::run_passes(*g, default_pipeline()))
+        << "seed " << seed << "\n"
+        << print(*ref);
+    auto in = testing::random_inputs(*g, seed);
+    EXPECT_TRUE(
+        testing::same_outputs(interpret(*ref, in), interpret(*g, in), 1e-9))
+        << "seed " << seed;
+  }
+  EXPECT_GT(dependent, 50); // the case the test is about does occur
+}
+
 } // namespace
 } // namespace kiln
