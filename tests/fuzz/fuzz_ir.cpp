@@ -229,7 +229,8 @@ private:
     };
     // Weighted: the mutations that keep the text well-formed (and its
     // types consistent) come up most.
-    static const int kWeights[] = {1, 1, 2, 2, 2, 2, 2, 1, 1, 2, 2, 1, 5, 2};
+    static const int kWeights[] = {1, 1, 2, 2, 2, 2, 2, 1,
+                                   1, 2, 2, 1, 5, 2, 2, 2};
     int total = 0;
     for (int w : kWeights)
       total += w;
@@ -279,6 +280,29 @@ private:
           at = t.end;
         }
       return out + s.substr(at);
+    }
+    case 14: { // an input of the top graph becomes a param (for autodiff)
+      size_t eol = s.find('\n');
+      std::vector<size_t> at;
+      for (size_t p = s.find('%'); p < eol && p != std::string::npos;
+           p = s.find('%', p + 1))
+        at.push_back(p);
+      if (at.empty())
+        return s;
+      size_t p = at[pick_size(at.size())];
+      return s.substr(0, p) + (pick(3) ? "param " : "state ") + s.substr(p);
+    }
+    case 15: { // the first output becomes a scalar sum of one (autodiff's
+               // loss); the type repair fixes its declared dtype
+      size_t r = s.rfind("\n  return %");
+      if (r == std::string::npos)
+        return s;
+      size_t b = r + 10, e = b;
+      while (e < s.size() && word_char(s[e]))
+        ++e;
+      std::string v = s.substr(b, e - b);
+      return s.substr(0, r) + "\n  %fuzz.loss = sum(" + v +
+             ") : f32[]\n  return %fuzz.loss, " + s.substr(b);
     }
     case 0: { // byte flip
       size_t p = pick_size(s.size());
