@@ -10,10 +10,12 @@
 // graph that does not parse back, a crash (signal, sanitizer report) or a
 // case running longer than --case-seconds. Findings print the mutated input;
 // with --findings DIR they are also written there as .kir files. Exit status
-// 1 when there was a finding.
+// 1 when there was a finding. --differential also compares the
+// interpreter's outputs before and after the passes (not in ctest: passes
+// may legitimately round differently).
 //
 //   kiln_fuzz [--seed N] [--iterations N] [--seconds S] [--case-seconds S]
-//             [--corpus DIR] [--findings DIR] [--verbose]
+//             [--corpus DIR] [--findings DIR] [--verbose] [--differential]
 //
 // The same seed and corpus run the same cases in the same order; --seconds
 // only cuts the run short (so ctest stays bounded under ASan). The
@@ -471,9 +473,10 @@ constexpr int64_t kMaxInterpretElements = 1000000;
 
 class Runner {
 public:
-  Runner(Stats &st, std::mt19937_64 &rng, bool verbose,
+  Runner(Stats &st, std::mt19937_64 &rng, bool verbose, bool differential,
          const std::string &findings_dir)
-      : st_(st), rng_(rng), verbose_(verbose), findings_dir_(findings_dir) {}
+      : st_(st), rng_(rng), verbose_(verbose), differential_(differential),
+        findings_dir_(findings_dir) {}
 
   void run(const std::string &text) {
     set_current(text);
@@ -501,7 +504,8 @@ public:
       stage = "verify";
       verify(*g); // parse verifies; a second look must agree
       stage = "interpret (parsed graph)";
-      interpret_if_small(*g);
+      std::vector<HostTensor> inputs, before;
+      interpret_if_small(*g, inputs, before);
       for (const std::string &pass : pick_pipeline()) {
         stage = "pass " + pass;
         PassOptions o;
@@ -536,7 +540,10 @@ public:
         return;
       }
       stage = "interpret (after passes)";
-      interpret_if_small(*g);
+      std::vector<HostTensor> after;
+      interpret_if_small(*g, inputs, after);
+      if (differential_ && !before.empty() && !after.empty())
+        compare(before, after);
     } catch (const Error &) {
       if (stage.rfind("verify", 0) == 0 || stage.rfind("print", 0) == 0)
         finding(stage + " threw on a graph that parsed", "");
@@ -609,15 +616,55 @@ private:
     return names;
   }
 
-  void interpret_if_small(const Graph &g) {
+  // Runs the interpreter on `in` (drawn at random when empty) when the
+  // graph is small; `out` is left empty when it did not run or threw.
+  void interpret_if_small(const Graph &g, std::vector<HostTensor> &in,
+                          std::vector<HostTensor> &out) {
+    out.clear();
     if (graph_elements(g, kMaxInterpretElements) > kMaxInterpretElements)
       return;
-    std::vector<HostTensor> in = random_host_inputs(g, rng_);
+    if (in.empty())
+      in = random_host_inputs(g, rng_);
     try {
-      interpret(g, in);
+      out = interpret(g, in);
       ++st_.interpreted;
     } catch (const Error &) {
       // e.g. a label out of range for one_hot: a located error is fine
+    }
+  }
+
+  // --differential: the graph's outputs before and after the passes (which
+  // may append outputs, never change the first ones) agree, NaN with NaN
+  // and infinities exactly, finite values loosely (passes reassociate).
+  void compare(const std::vector<HostTensor> &before,
+               const std::vector<HostTensor> &after) {
+    if (after.size() < before.size()) {
+      finding("differential: outputs lost", "");
+      return;
+    }
+    for (size_t i = 0; i < before.size(); ++i) {
+      const HostTensor &a = before[i], &b = after[i];
+      if (a.type != b.type) {
+        finding("differential: output type changed",
+                a.type.str() + " -> " + b.type.str());
+        return;
+      }
+      bool f64 = a.type.dtype == DType::f64;
+      double rtol = is_int(a.type.dtype) ? 0 : f64 ? 1e-9 : 1e-3;
+      double atol = is_int(a.type.dtype) ? 1 : f64 ? 1e-9 : 1e-4;
+      for (int64_t e = 0; e < a.numel(); ++e) {
+        double x = a.data[e], y = b.data[e];
+        bool same = (std::isnan(x) && std::isnan(y)) || x == y ||
+                    (std::isfinite(x) && std::isfinite(y) &&
+                     std::fabs(x - y) <=
+                         atol + rtol * std::max(std::fabs(x), std::fabs(y)));
+        if (!same) {
+          finding("differential: output changed by the passes",
+                  fmt::format("output {} element {}: {} before, {} after", i, e,
+                              x, y));
+          return;
+        }
+      }
     }
   }
 
@@ -645,7 +692,7 @@ private:
 
   Stats &st_;
   std::mt19937_64 &rng_;
-  bool verbose_;
+  bool verbose_, differential_;
   std::string findings_dir_;
 };
 
@@ -659,7 +706,7 @@ int main_impl(int argc, char **argv) {
   double seconds = 45, case_seconds = 30;
   std::string corpus_dir = std::string(KILN_SOURCE_DIR) + "/tests/lit";
   std::string findings_dir;
-  bool verbose = false;
+  bool verbose = false, differential = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -681,6 +728,8 @@ int main_impl(int argc, char **argv) {
       findings_dir = value();
     else if (a == "--verbose")
       verbose = true;
+    else if (a == "--differential")
+      differential = true;
     else
       fail("kiln_fuzz: unknown argument '{}'", a);
   }
@@ -726,7 +775,7 @@ int main_impl(int argc, char **argv) {
   std::mt19937_64 rng(static_cast<uint64_t>(seed));
   Mutator mutator(rng, corpus);
   Stats st;
-  Runner runner(st, rng, verbose, findings_dir);
+  Runner runner(st, rng, verbose, differential, findings_dir);
   int64_t i = 0;
   for (; i < iterations; ++i) {
     if (now_ms() > static_cast<int64_t>(seconds * 1000))
