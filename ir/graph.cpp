@@ -162,12 +162,23 @@ void Graph::erase_inputs_if(
 
 void Graph::reorder(const std::vector<Node *> &order) {
   assert(order.size() == nodes_.size() && "reorder must be a permutation");
-  std::unordered_map<const Node *, std::unique_ptr<Node>> owned;
+  // Checked before anything moves (sorted copies: cheaper than hashing
+  // every node of a big graph), then ownership passes in the new order.
+  std::vector<const Node *> have, want(order.begin(), order.end());
+  have.reserve(nodes_.size());
+  for (const auto &n : nodes_)
+    have.push_back(n.get());
+  std::sort(have.begin(), have.end());
+  std::sort(want.begin(), want.end());
+  if (have != want)
+    fail("graph @{}: internal error: a reordering is not a permutation of "
+         "its nodes",
+         name);
   for (auto &n : nodes_)
-    owned[n.get()] = std::move(n);
+    (void)n.release();
   nodes_.clear();
   for (Node *n : order)
-    nodes_.push_back(std::move(owned.at(n)));
+    nodes_.emplace_back(n);
 }
 
 std::unordered_map<const Value *, std::vector<Node *>> Graph::users() const {

@@ -101,7 +101,7 @@ Timed autodiff_and_pipeline(int n) {
 // autodiff) outgrows the caches and every pass's cost per node doubles;
 // the reference slows down likewise. Linear passes keep the relative cost
 // (measured: 0.7-0.8x from 12k to 48k nodes); the passes before issue 15's
-// fixes, quadratic in parts, gave 1.6x (18 s CPU at 100k nodes, now 3 s).
+// fixes, quadratic in parts, gave 1.6x (20 s CPU at 100k nodes, now 1.3 s).
 // Sanitizers change the cost of allocation (ASan's quarantine) unevenly
 // between the passes and the reference: a looser bound there.
 #if defined(__SANITIZE_ADDRESS__)
