@@ -4,9 +4,12 @@
 #include "codegen/llvm_plan.h"
 #include "ir/builder.h"
 #include "ir/error.h"
+#include "passes/pass_manager.h"
 #include "runtime/cpu_backend.h"
 
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 namespace kiln {
 namespace {
@@ -100,6 +103,41 @@ TEST(LlvmCodegen, ExpVectorizesThroughLibmvec) {
   if (!vector_exp)
     GTEST_SKIP() << "no vector exp on this host (libmvec missing?)";
   EXPECT_NE(ir.find("x float>"), std::string::npos);
+}
+
+// Reductions over tensors with an empty axis (issue 15, item 1): after the
+// default pipeline (canonicalize merges mean(sum(x)) into one reduction),
+// the CPU backend plans and runs them as the reference does: nothing to
+// write for f32[0], NaN (0/0) for the mean over an empty axis, 0 for a sum
+// over it.
+TEST(LlvmCodegen, EmptyAxisReductionsAfterThePipeline) {
+  Graph g("empty");
+  Value *x = g.add_input("x", {DType::f32, {0, 3, 4}});
+  Value *y = g.add_input("y", {DType::f32, {2, 0, 4}});
+  Builder b(g);
+  g.add_output(b.mean(b.sum(x, {2}), {1}));
+  g.add_output(b.mean(b.sum(y, {2}, true), {1}, true));
+  g.add_output(b.sum(y, {1}));
+  PassManager pm;
+  pm.add_pipeline(default_pipeline());
+  pm.run(g);
+  std::vector<Array> in = {Array(x->type), Array(y->type)};
+  auto cpu = make_cpu_backend()->compile(g);
+  auto ref = make_interpreter_backend()->compile(g);
+  std::vector<Array> a = cpu->run(in), r = ref->run(in);
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(a[0].numel(), 0);
+  for (size_t k = 1; k < 3; ++k) {
+    ASSERT_EQ(a[k].numel(), r[k].numel());
+    for (int64_t i = 0; i < a[k].numel(); ++i) {
+      double u = a[k].get(i), v = r[k].get(i);
+      EXPECT_TRUE(u == v || (std::isnan(u) && std::isnan(v)))
+          << "output " << k << "[" << i << "]: " << u << " vs " << v;
+    }
+  }
+  EXPECT_TRUE(std::isnan(a[1].get(0)));
+  EXPECT_EQ(a[2].get(0), 0.0);
 }
 
 } // namespace
