@@ -1,5 +1,6 @@
 #include "frontend/checkpoint.h"
 
+#include "frontend/trace.h"
 #include "ir/error.h"
 #include "ir/escape.h"
 #include "runtime/safetensors.h"
@@ -7,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <set>
+#include <utility>
 #include <vector>
 
 namespace kiln {
@@ -77,9 +79,11 @@ std::string name_list(const std::vector<std::string> &names) {
 
 void save_checkpoint(const std::string &path, const nn::Module &model,
                      optim::Optimizer *opt, const CheckpointMetadata &meta) {
+  // Params and state may live on the device, newer than their host Arrays.
+  sync_device_state();
   std::map<std::string, SafeTensor> tensors;
   for (const auto &[name, p] : model.named_parameters())
-    tensors["model." + name] = to_safetensor(p->value());
+    tensors["model." + name] = to_safetensor(std::as_const(*p).value());
   CheckpointMetadata m = meta;
   m.erase("optimizer");
   if (opt) {
@@ -158,9 +162,13 @@ CheckpointMetadata load_checkpoint(const std::string &path, nn::Module &model,
   if (!missing.empty())
     fail("{}: {} optimizer state is missing: {}", path, opt->kind(),
          name_list(missing));
+  // Written on the host: each Array is marked modified, so a backend that
+  // keeps a device copy copies it in again before the next step.
   for (const auto &[name, p] : params) {
     const SafeTensor &t = file.tensors.at("model." + name);
-    std::memcpy(p->value().data(), t.bytes.data(), t.bytes.size());
+    Array &a = p->bound_value();
+    std::memcpy(a.data(), t.bytes.data(), t.bytes.size());
+    mark_host_modified(a);
   }
   for (const auto &[name, a] : state) {
     try {
@@ -169,6 +177,9 @@ CheckpointMetadata load_checkpoint(const std::string &path, nn::Module &model,
       fail("{}: {}", path, e.what());
     }
   }
+  if (opt)
+    for (const auto &[name, a] : opt->named_state())
+      mark_host_modified(*a);
   return file.metadata;
 }
 

@@ -1,6 +1,19 @@
 #include "frontend/parameter.h"
 
+#include "frontend/trace.h"
+
 namespace kiln {
+
+Array &Parameter::value() {
+  sync_device_state();
+  mark_host_modified(value_);
+  return value_;
+}
+
+const Array &Parameter::value() const {
+  sync_device_state();
+  return value_;
+}
 
 Tensor Parameter::tensor() {
   auto t = Trace::current();

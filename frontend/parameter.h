@@ -21,10 +21,19 @@ public:
   void set_name(std::string name) { name_ = std::move(name); }
   const Type &type() const { return value_.type(); }
 
-  // The current value. Replacing it (e.g. loading a checkpoint) must keep
-  // the type, or compiled steps stop matching.
-  Array &value() { return value_; }
-  const Array &value() const { return value_; }
+  // The current value, read back from the device first when the default
+  // backend keeps it there (frontend/trace.h, sync_device_state), so it is
+  // never stale. The non-const overload also marks it modified on the host
+  // (the caller may write through it; the next step copies it to the device
+  // again). Replacing it (e.g. loading a checkpoint) must keep the type, or
+  // compiled steps stop matching. A handle kept past the next step goes
+  // stale: read value() again, and after writing through a kept handle
+  // call mark_host_modified(handle).
+  Array &value();
+  const Array &value() const;
+  // The host Array as the backend binds it, without synchronizing (what a
+  // step's param input is fed with; not for reading the value).
+  Array &bound_value() { return value_; }
 
   // The parameter's value in the current trace (after an optimizer step in
   // the same trace, the updated value).

@@ -188,8 +188,10 @@ Value *Trace::param(const std::shared_ptr<Parameter> &p) {
   std::string name = p->name().empty() ? "param" : p->name();
   // The source reads the parameter when the step runs, so a replayed step
   // sees a value the user assigned (a loaded checkpoint) in between.
-  Value *in = add_input(name, p->value().type(), InputRole::param,
-                        [p]() { return p->value(); });
+  // (bound_value: the backend owns the value while it runs the step; a
+  // synchronizing read here would copy every parameter back every step.)
+  Value *in = add_input(name, p->type(), InputRole::param,
+                        [p]() { return p->bound_value(); });
   param_index_[p.get()] = params_.size();
   params_.push_back({p, in, in, nullptr});
   return in;
@@ -330,11 +332,24 @@ TraceScope::~TraceScope() { t_active = previous_; }
 void set_default_backend(std::unique_ptr<Backend> backend) {
   CompileCache &c = cache();
   std::lock_guard lock(c.mu);
+  // Executables of the old backend may live on (a TrainStep holds one):
+  // after the write-back their device copies are stale, so a later run of
+  // one copies the host Arrays in again.
+  if (c.backend) {
+    c.backend->sync_to_host();
+    c.backend->mark_all_host_modified();
+  }
   c.backend = std::move(backend);
   c.exes.clear();
 }
 
 Backend &default_backend() { return *cache().backend; }
+
+void sync_device_state() { default_backend().sync_to_host(); }
+
+void mark_host_modified(const Array &a) {
+  default_backend().mark_host_modified(a);
+}
 
 void set_compile_options(CompileOptions options) {
   CompileCache &c = cache();

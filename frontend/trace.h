@@ -185,8 +185,20 @@ private:
 };
 
 // The Backend that compiles realized graphs (the reference interpreter until
-// set). Setting one clears the compile cache.
+// set). Setting one clears the compile cache; the old backend first writes
+// its device copies of params/state back to their host Arrays, and they
+// become the true values again (the new backend starts from them).
 void set_default_backend(std::unique_ptr<Backend> backend);
+
+// The host/device state contract (runtime/backend.h) for the default
+// backend, which may keep params and optimizer state in device memory and
+// update them there. Call sync_device_state() before reading a param or
+// state Array on the host (Parameter::value() and save_checkpoint do it),
+// and mark_host_modified(a) after writing one (Parameter::value() on a
+// non-const Parameter and load_checkpoint do it), so that the next step
+// copies it to the device again. No-ops on the interpreter and the CPU.
+void sync_device_state();
+void mark_host_modified(const Array &a);
 
 // How realized graphs are optimized before the backend compiles them.
 struct CompileOptions {

@@ -29,6 +29,21 @@ public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
   virtual std::unique_ptr<Executable> compile(const Graph &g) = 0;
+
+  // The host/device state contract. A backend may keep param and state
+  // inputs in its own memory across runs (the CUDA backend keeps them on the
+  // device and updates them there), so the host Arrays go stale:
+  //  - sync_to_host() before any host read of a param/state Array (a
+  //    checkpoint save, evaluating on another backend, a test): it writes
+  //    every newer device copy back into its host Array;
+  //  - mark_host_modified(a) after any host write to such an Array (a
+  //    checkpoint load, an edit): the next run copies it in again;
+  //    mark_all_host_modified() does so for every Array the backend holds.
+  // Backends that run on the host Arrays themselves (the interpreter, the
+  // CPU) need neither: the defaults do nothing.
+  virtual void sync_to_host() {}
+  virtual void mark_host_modified(const Array &) {}
+  virtual void mark_all_host_modified() {}
 };
 
 // The reference interpreter as a backend.

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 
@@ -54,6 +55,10 @@ struct Context {
     bool host_dirty = false;
   };
   std::unordered_map<const void *, Resident> resident;
+  // A run may have updated device copies that their host Arrays do not
+  // hold yet (so sync_to_host has work to do; it is cheap otherwise, which
+  // lets every host read of a parameter call it).
+  bool device_ahead = false;
   std::mutex mu;
 
   Context(const Driver &drv, const CudaOptions &o) : d(drv), opt(o) {
@@ -120,16 +125,31 @@ struct Context {
   }
   void sync_to_host() {
     std::lock_guard<std::mutex> lock(mu);
+    if (!device_ahead)
+      return;
+    use();
     check(d, d.cuStreamSynchronize(stream), "cuStreamSynchronize");
     for (auto &[k, r] : resident)
       if (!r.host_dirty && r.host.bytes())
         check(d, d.cuMemcpyDtoH(r.host.data(), r.dev, r.host.bytes()),
               "cuMemcpyDtoH");
+    device_ahead = false;
   }
   void mark_dirty(const Array &a) {
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = resident.find(a.data()); it != resident.end())
       it->second.host_dirty = true;
+  }
+  // Every host Array is the true value again (after a sync, when another
+  // backend takes over the same parameters).
+  void mark_all_dirty() {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto &[k, r] : resident)
+      r.host_dirty = true;
+  }
+  void note_device_ahead() {
+    std::lock_guard<std::mutex> lock(mu);
+    device_ahead = true;
   }
 };
 
@@ -137,6 +157,10 @@ class CudaExecutable : public Executable {
 public:
   CudaExecutable(std::shared_ptr<Context> ctx, const Graph &g)
       : c_(std::move(ctx)), d_(c_->d), g_(g.clone()) {
+    check_gemm_sizes();
+    add_label_ranges();
+    for (const GraphOutput &o : g_->outputs)
+      updates_in_place_ = updates_in_place_ || o.alias >= 0;
     c_->use();
     plan_ = plan_memory(*g_);
     build_kernels();
@@ -176,6 +200,10 @@ public:
       drop_graph();
       upload_tables();
     }
+    // From here on the device copies may be newer than the host Arrays
+    // (set before the work, so that a failed run still counts).
+    if (updates_in_place_)
+      c_->note_device_ahead();
     CUstream s = c_->stream;
     if (stage_in_bytes_)
       check(d_, d_.cuMemcpyHtoDAsync(stage_dev_, pinned_, stage_in_bytes_, s),
@@ -228,6 +256,49 @@ private:
     const Node *node = nullptr;
     int kernel_index = -1;
   };
+
+  // cuBLAS takes m, n, k, the leading dimensions and the batch count as
+  // int: a larger one would be truncated into a wrong (or negative) size,
+  // so it is an error before anything is allocated or launched.
+  void check_gemm_sizes() const {
+    constexpr int64_t kMax = std::numeric_limits<int>::max();
+    for (const auto &n : g_->nodes()) {
+      if (n->op != Op::Matmul)
+        continue;
+      const Type &at = n->operands[0]->type, &bt = n->operands[1]->type,
+                 &rt = n->result()->type;
+      Shape batch(rt.shape.begin(), rt.shape.end() - 2);
+      std::pair<const char *, int64_t> dims[] = {
+          {"m", at.shape[at.rank() - 2]},
+          {"k", at.shape.back()},
+          {"n", bt.shape.back()},
+          {"the batch count", numel(batch)}};
+      for (auto [what, v] : dims)
+        if (v > kMax)
+          fail_at_node(*n, fmt::format("cuda: matmul {} x {}: {} = {} exceeds "
+                                       "cuBLAS's int range ({}); split the "
+                                       "matmul",
+                                       at.str(), bt.str(), what, v, kMax));
+    }
+  }
+
+  // A one_hot of a data input gets the range [0, num_classes) on that input
+  // (as fuse-elementwise does), so an out-of-range label is the same error
+  // as on the interpreter and the CPU, checked before the step runs, not a
+  // silently zero row in the kernel.
+  void add_label_ranges() {
+    for (const auto &n : g_->nodes()) {
+      if (n->op != Op::OneHot)
+        continue;
+      int i = g_->input_index(n->operands[0]);
+      if (i < 0 || g_->inputs()[i].kind != InputKind::data)
+        continue;
+      InputRange r{0, n->attrs.get_int("num_classes")};
+      if (const auto &old = g_->inputs()[i].range)
+        r = {std::max(old->lo, r.lo), std::min(old->hi, r.hi)};
+      g_->set_input_range(i, r);
+    }
+  }
 
   // Device address of a value: an input's buffer, the input an in-place
   // output writes, the storage a reshape views, or its arena slot.
@@ -388,6 +459,15 @@ private:
     CUdeviceptr A = addr(n.operands[0]), B = addr(n.operands[1]),
                 C = addr(n.result());
     int64_t nb = numel(batch);
+    // A zero-size result needs nothing; k == 0 is a sum of nothing, zeros
+    // (cuBLAS would reject lda = k = 0).
+    if (rt.bytes() == 0)
+      return;
+    if (k == 0) {
+      check(d_, d_.cuMemsetD8Async(C, 0, rt.bytes(), c_->stream),
+            "cuMemsetD8Async (matmul with k = 0)");
+      return;
+    }
     auto simple = [&](const Shape &s) {
       return numel(s) == 1 || numel(s) == nb;
     };
@@ -483,6 +563,7 @@ private:
   CUgraph graph_ = nullptr;
   CUgraphExec graph_exec_ = nullptr;
   int64_t runs_ = 0;
+  bool updates_in_place_ = false;
 };
 
 class CudaBackend : public Backend {
@@ -493,6 +574,9 @@ public:
     return std::make_unique<CudaExecutable>(c_, g);
   }
   Context &context() { return *c_; }
+  void sync_to_host() override { c_->sync_to_host(); }
+  void mark_host_modified(const Array &a) override { c_->mark_dirty(a); }
+  void mark_all_host_modified() override { c_->mark_all_dirty(); }
 
 private:
   std::shared_ptr<Context> c_;

@@ -11,9 +11,15 @@
 // and the host storage goes stale. The backend keeps a registry shared by
 // all its executables, so a train step and an eval graph over the same
 // parameters use the same device copy. To read the values on the host call
-// cuda_sync_to_host(backend) (or set CudaOptions::write_back_every_step);
-// after writing to such a host Array, call cuda_mark_host_modified so the
-// next run copies it in again. Destroying the backend writes every device
+// Backend::sync_to_host() (runtime/backend.h; the frontend does it for
+// Parameter::value() and checkpoint saves, or set
+// CudaOptions::write_back_every_step); after writing to such a host Array,
+// call Backend::mark_host_modified(a) (checkpoint loads do) so the next run
+// copies it in again. cuda_sync_to_host / cuda_mark_host_modified are the
+// same calls. Before a step, data inputs are checked against their ranges,
+// and a one_hot of a data input gives it the range [0, num_classes), so an
+// out-of-range label is the interpreter's error, not a zero row; a matmul
+// dimension beyond cuBLAS's int is an error at compile time. Destroying the backend writes every device
 // copy back to its host Array first. Non-aliased outputs are returned as
 // fresh host Arrays on every run.
 #pragma once

@@ -11,6 +11,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <functional>
+#include <tuple>
 
 namespace kiln {
 namespace {
@@ -204,6 +207,207 @@ TEST(CudaExec, TrainingStepMatchesTheInterpreterFor20Steps) {
   cuda_sync_to_host(*cuda);
   for (int k = 3; k <= 6; ++k)
     expect_close(a[k], b[k], fmt::format("param/state {}", k));
+}
+
+// ---- issue 11, item 3: cases that no test covered --------------------------
+
+// Matmuls with a zero dimension: k == 0 is a sum of nothing (zeros, as on
+// the interpreter), m or n == 0 an empty result; cuBLAS itself rejects
+// lda = 0 (status 7), so the backend must not call it.
+TEST(CudaExec, ZeroSizeMatmulsMatchTheInterpreter) {
+  REQUIRE_CUDA(cuda);
+  std::vector<std::pair<Shape, Shape>> cases = {
+      {{2, 0}, {0, 3}},       {{2, 4}, {4, 0}},    {{0, 4}, {4, 3}},
+      {{3, 2, 0}, {3, 0, 5}}, {{0, 2, 3}, {3, 4}}, {{2, 1, 3, 0}, {4, 0, 2}}};
+  for (auto &[sa, sb] : cases) {
+    auto g = std::make_unique<Graph>("zero_size");
+    Builder b(*g);
+    Value *x = g->add_input("a", {DType::f32, sa});
+    Value *y = g->add_input("b", {DType::f32, sb});
+    // + 1 after: a kernel reads the GEMM's result, so unwritten memory
+    // (poisoned by the emulator) would show.
+    g->add_output(b.add(b.matmul(x, y), 1.0));
+    g->add_output(b.matmul(x, y));
+    compare(*cuda, *g);
+  }
+}
+
+// A label outside [0, num_classes) is an error before the step runs, as on
+// the interpreter, not a row of zeros.
+TEST(CudaExec, OutOfRangeLabelIsAnErrorLikeOnTheInterpreter) {
+  REQUIRE_CUDA(cuda);
+  auto g = std::make_unique<Graph>("labels");
+  Builder b(*g);
+  Value *y = g->add_input("y", {DType::i32, {4}});
+  g->add_output(b.sum(b.one_hot(y, 3), {1}));
+  for (int bad : {5, 3, -1}) {
+    SCOPED_TRACE(fmt::format("label {}", bad));
+    std::vector<Array> in = {Array(Type{DType::i32, {4}})};
+    in[0].set(0, 0);
+    in[0].set(1, 2);
+    in[0].set(2, bad);
+    in[0].set(3, 1);
+    std::vector<Array> ref_in = clone_all(in);
+    EXPECT_THROW(make_interpreter_backend()->compile(*g)->run(ref_in), Error);
+    auto exe = cuda->compile(*g);
+    try {
+      exe->run(in);
+      ADD_FAILURE() << "the CUDA backend accepted label " << bad;
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find(fmt::format(
+                    "element 2 is {}, outside its range [0, 3)", bad)),
+                std::string::npos)
+          << e.what();
+    }
+    // In-range labels still run.
+    in[0].set(2, 0);
+    EXPECT_EQ(exe->run(in)[0].get(2), 1);
+  }
+}
+
+// Batched matmul: every broadcast of the batch axes (one side shared, a
+// size-1 axis, both sides broadcast so no single strided call fits) and
+// transposed operands, f32 and f64.
+TEST(CudaExec, BatchedMatmulEveryBroadcastAndTransposeMatchesTheInterpreter) {
+  REQUIRE_CUDA(cuda);
+  std::vector<std::pair<Shape, Shape>> cases = {
+      {{4, 2, 3}, {4, 3, 5}},       {{4, 2, 3}, {3, 5}},
+      {{2, 3}, {4, 3, 5}},          {{1, 2, 3}, {4, 3, 5}},
+      {{4, 2, 3}, {1, 3, 5}},       {{4, 1, 2, 3}, {3, 3, 5}},
+      {{2, 1, 2, 3}, {1, 3, 3, 5}}, {{2, 3, 2, 3}, {3, 3, 5}},
+      {{1, 1, 2, 3}, {2, 3, 3, 5}}, {{3, 1, 1, 2, 3}, {1, 2, 2, 3, 5}}};
+  for (DType dt : {DType::f32, DType::f64})
+    for (auto &[sa, sb] : cases)
+      for (int tr = 0; tr < 4; ++tr) {
+        SCOPED_TRACE(fmt::format("{} x {}, transposed {}", shape_str(sa),
+                                 shape_str(sb), tr));
+        auto g = std::make_unique<Graph>("batched_matmul");
+        Builder b(*g);
+        auto swapped = [](Shape s) {
+          std::swap(s[s.size() - 1], s[s.size() - 2]);
+          return s;
+        };
+        // tr & 1: a is given transposed, tr & 2: b.
+        Value *x = g->add_input("a", {dt, tr & 1 ? swapped(sa) : sa});
+        Value *y = g->add_input("b", {dt, tr & 2 ? swapped(sb) : sb});
+        if (tr & 1)
+          x = b.transpose(x);
+        if (tr & 2)
+          y = b.transpose(y);
+        g->add_output(b.matmul(x, y));
+        compare(*cuda, *g, static_cast<uint64_t>(tr + 1));
+      }
+}
+
+// A cuBLAS dimension beyond int is an error when the graph is compiled
+// (nothing of that size is allocated), naming the matmul and the size.
+TEST(CudaExec, GemmDimensionBeyondIntIsRejectedAtCompileTime) {
+  REQUIRE_CUDA(cuda);
+  int64_t big = int64_t{1} << 31;
+  std::vector<std::tuple<Shape, Shape, std::string>> cases = {
+      {{2, big}, {big, 2}, "k = 2147483648"},
+      {{big, 1}, {1, 2}, "m = 2147483648"},
+      {{2, 1}, {1, big}, "n = 2147483648"},
+      {{big, 1, 1}, {1, 1}, "the batch count = 2147483648"}};
+  for (auto &[sa, sb, what] : cases) {
+    auto g = std::make_unique<Graph>("huge");
+    Builder b(*g);
+    Value *x = g->add_input("a", {DType::f32, sa});
+    Value *y = g->add_input("b", {DType::f32, sb});
+    g->add_output(b.matmul(x, y));
+    try {
+      cuda->compile(*g);
+      ADD_FAILURE() << "compiled a matmul with " << what;
+    } catch (const Error &e) {
+      std::string msg = e.what();
+      EXPECT_NE(msg.find(what), std::string::npos) << msg;
+      EXPECT_NE(msg.find("int range"), std::string::npos) << msg;
+    }
+  }
+}
+
+// A training step replayed (a CUDA graph from the second run on) against
+// the interpreter, with `edit` applied to both sides' inputs before each
+// step; params and state are compared after every step through the
+// Backend's host/device contract (sync_to_host).
+void replay_against_interpreter(
+    Backend &cuda, int steps,
+    const std::function<void(int step, std::vector<Array> &, bool is_cuda)>
+        &edit) {
+  auto g = step_graph();
+  run_fuse_elementwise(*g);
+  std::vector<Array> init = inputs_for(*g, 7);
+  for (int64_t i = 0; i < init[3].numel(); ++i)
+    init[3].set(i, init[3].get(i) * 0.01);
+  std::vector<Array> a = clone_all(init), b = clone_all(init);
+  auto exe = cuda.compile(*g);
+  auto ref = make_interpreter_backend()->compile(*g);
+  for (int step = 0; step < steps; ++step) {
+    SCOPED_TRACE(fmt::format("step {}", step));
+    std::vector<Array> batch = inputs_for(*g, 100 + step);
+    for (int k : {0, 1}) {
+      std::memcpy(a[k].data(), batch[k].data(), batch[k].bytes());
+      std::memcpy(b[k].data(), batch[k].data(), batch[k].bytes());
+    }
+    a[2].set(0, 0.1);
+    b[2].set(0, 0.1);
+    edit(step, a, true);
+    edit(step, b, false);
+    auto got = exe->run(a);
+    auto want = ref->run(b);
+    expect_close(got[0], want[0], "loss");
+    cuda.sync_to_host();
+    for (int k = 3; k <= 6; ++k)
+      expect_close(a[k], b[k], fmt::format("param/state {}", k));
+    if (::testing::Test::HasFailure())
+      return;
+  }
+}
+
+TEST(CudaExec, LearningRateChangedEveryStepUnderGraphReplay) {
+  REQUIRE_CUDA(cuda);
+  replay_against_interpreter(
+      *cuda, 6, [](int step, std::vector<Array> &in, bool) {
+        in[2].set(0, 0.3 / (1 + step)); // a new lr every step
+      });
+}
+
+// A param replaced by a new host Array between steps (a user assigning
+// another tensor): the step binds the new Array (copied in) and updates it.
+TEST(CudaExec, ParameterArrayReplacedBetweenStepsIsUsed) {
+  REQUIRE_CUDA(cuda);
+  Array fresh_a, fresh_b;
+  replay_against_interpreter(
+      *cuda, 6, [&](int step, std::vector<Array> &in, bool is_cuda) {
+        if (step != 3)
+          return;
+        Array w(in[3].type());
+        for (int64_t i = 0; i < w.numel(); ++i)
+          w.set(i, std::sin(0.37 * static_cast<double>(i)) * 0.02);
+        in[3] = w;
+        (is_cuda ? fresh_a : fresh_b) = w;
+      });
+  // The replacement itself was updated in place by the later steps.
+  ASSERT_TRUE(fresh_a.defined());
+  expect_close(fresh_a, fresh_b, "replaced param");
+}
+
+// A host edit of a param and a state buffer, announced with
+// mark_host_modified, is what the next step starts from.
+TEST(CudaExec, HostEditAfterMarkHostModifiedIsUsed) {
+  REQUIRE_CUDA(cuda);
+  Backend &be = *cuda;
+  replay_against_interpreter(
+      be, 6, [&](int step, std::vector<Array> &in, bool is_cuda) {
+        if (step != 2 && step != 4)
+          return;
+        for (int k : {3, 5}) { // w and its momentum
+          for (int64_t i = 0; i < in[k].numel(); ++i)
+            in[k].set(i, in[k].get(i) * -0.5 + 0.001);
+          if (is_cuda)
+            be.mark_host_modified(in[k]);
+        }
+      });
 }
 
 } // namespace
