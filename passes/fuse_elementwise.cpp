@@ -345,18 +345,35 @@ private:
   }
 
   // Would n, joining group k as an extra result, close a cycle? That is:
-  // does some other consumer of n reach k?
+  // does some other consumer of n reach k? The search walks everything
+  // downstream of n, so on a long chain of kernels (matmuls between
+  // elementwise ops) every question cost the whole graph: quadratic, 53 s
+  // for 12k nodes. Past kMaxCycleSearch units it stops and answers yes,
+  // which is always safe (n then gets a kernel of its own or joins another
+  // group; the values computed do not change). A 128-layer MLP's step asks
+  // at most 770 units.
+  static constexpr size_t kMaxCycleSearch = 4096;
   bool makes_cycle(Node *n, int k) const {
     std::vector<int> frontier;
     consumers(n, k, frontier);
-    std::unordered_set<int> seen;
+    // Units seen in this search: stamped with the search's number (no set
+    // to build per question).
+    ++search_;
+    group_seen_.resize(groups_.size(), 0);
+    node_seen_.resize(order_.size(), 0);
+    size_t seen = 0;
     while (!frontier.empty()) {
       int u = frontier.back();
       frontier.pop_back();
       if (u == k)
         return true;
-      if (!seen.insert(u).second)
+      int &stamp = u >= 0 ? group_seen_[static_cast<size_t>(u)]
+                          : node_seen_[static_cast<size_t>(-u - 1)];
+      if (stamp == search_)
         continue;
+      stamp = search_;
+      if (++seen > kMaxCycleSearch)
+        return true;
       if (u >= 0) {
         for (Node *m : groups_[u].outputs)
           consumers(m, u, frontier);
@@ -544,6 +561,8 @@ private:
   std::vector<Group> groups_;
   std::unordered_map<Node *, std::vector<int>> node_groups_;
   std::unordered_set<const Node *> standalone_;
+  mutable int search_ = 0; // makes_cycle's searches, numbered
+  mutable std::vector<int> group_seen_, node_seen_; // last search to see it
   // New fused nodes, by the node they go just before.
   std::unordered_map<const Node *, std::vector<Node *>> before_;
 };
