@@ -224,8 +224,9 @@ TEST_F(CudaCheckpoint, LoadedBetweenStepsReachesTheDevice) {
   expect_same_checkpoint(path("cuda7.safetensors"), path("ref7.safetensors"));
 }
 
-// Parameter::value() reads the trained value (never the stale host copy),
-// and a write through it reaches the device before the next step.
+// Parameter::value() and Tensor::to_host read the trained value (never the
+// stale host copy), and a write through value() reaches the device before
+// the next step.
 TEST_F(CudaCheckpoint, ParameterValueIsCurrentAndItsEditsReachTheDevice) {
   auto edit = [](Training &r) {
     auto p = r.model->parameters()[0];
@@ -245,6 +246,10 @@ TEST_F(CudaCheckpoint, ParameterValueIsCurrentAndItsEditsReachTheDevice) {
   got.steps(3, 5);
   auto pr = ref.model->parameters(), pg = got.model->parameters();
   ASSERT_EQ(pr.size(), pg.size());
+  // Tensor::to_host of a parameter reads it through the step's backend.
+  for (size_t i = 0; i < pr.size(); ++i)
+    expect_close(pg[i]->tensor().to_host(), std::as_const(*pr[i]).value(),
+                 pg[i]->name() + " (to_host)");
   for (size_t i = 0; i < pr.size(); ++i)
     expect_close(std::as_const(*pg[i]).value(), std::as_const(*pr[i]).value(),
                  pg[i]->name());
