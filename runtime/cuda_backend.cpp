@@ -53,6 +53,7 @@ struct Context {
     Array host; // keeps the storage (and so the key) alive
     CUdeviceptr dev = 0;
     bool host_dirty = false;
+    int users = 0; // executable inputs bound to it (see acquire/release)
   };
   std::unordered_map<const void *, Resident> resident;
   // A run may have updated device copies that their host Arrays do not
@@ -135,6 +136,33 @@ struct Context {
               "cuMemcpyDtoH");
     device_ahead = false;
   }
+  // An executable input binds / stops binding the Array whose storage is
+  // `key` (after bind). When the last one lets go (a param replaced by
+  // another Array, the executable destroyed), the device copy is written
+  // back to its host Array and freed, so replaced or dropped params do not
+  // hold device memory; an Array bound again later is copied in afresh.
+  void acquire(const void *key) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++resident.at(key).users;
+  }
+  void release(const void *key) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = resident.find(key);
+    if (it == resident.end() || --it->second.users > 0)
+      return;
+    Resident &r = it->second;
+    use();
+    check(d, d.cuStreamSynchronize(stream), "cuStreamSynchronize");
+    if (device_ahead && !r.host_dirty && r.host.bytes())
+      check(d, d.cuMemcpyDtoH(r.host.data(), r.dev, r.host.bytes()),
+            "cuMemcpyDtoH");
+    d.cuMemFree(r.dev);
+    resident.erase(it);
+  }
+  size_t resident_count() {
+    std::lock_guard<std::mutex> lock(mu);
+    return resident.size();
+  }
   void mark_dirty(const Array &a) {
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = resident.find(a.data()); it != resident.end())
@@ -171,6 +199,13 @@ public:
     c_->use();
     d_.cuStreamSynchronize(c_->stream);
     drop_graph();
+    for (size_t i = 0; i < in_bound_.size(); ++i)
+      if (in_bound_[i]) {
+        try {
+          c_->release(in_key_[i]);
+        } catch (const Error &) {
+        }
+      }
     for (CUdeviceptr p : owned_)
       d_.cuMemFree(p);
     if (pinned_)
@@ -193,6 +228,14 @@ public:
         continue;
       }
       CUdeviceptr p = c_->bind(inputs[i]);
+      const void *key = inputs[i].data();
+      if (!in_bound_[i] || in_key_[i] != key) {
+        c_->acquire(key);
+        if (in_bound_[i])
+          c_->release(in_key_[i]);
+        in_key_[i] = key;
+        in_bound_[i] = true;
+      }
       changed = changed || p != in_addr_[i];
       in_addr_[i] = p;
     }
@@ -364,6 +407,8 @@ private:
     // one device block so that staging is a single copy.
     size_t off = 0;
     in_addr_.assign(g_->inputs().size(), 0);
+    in_key_.assign(g_->inputs().size(), nullptr);
+    in_bound_.assign(g_->inputs().size(), false);
     in_off_.assign(g_->inputs().size(), 0);
     for (size_t i = 0; i < g_->inputs().size(); ++i)
       if (g_->inputs()[i].kind == InputKind::data) {
@@ -557,6 +602,9 @@ private:
   std::vector<CUdeviceptr> owned_;
   CUdeviceptr arena_ = 0, stage_dev_ = 0;
   std::vector<CUdeviceptr> in_addr_;
+  // The host storage each param/state input is bound to (Context::acquire).
+  std::vector<const void *> in_key_;
+  std::vector<bool> in_bound_;
   std::vector<size_t> in_off_, out_off_;
   size_t stage_in_bytes_ = 0;
   char *pinned_ = nullptr;
@@ -623,6 +671,10 @@ void cuda_sync_to_host(Backend &backend) {
 
 void cuda_mark_host_modified(Backend &backend, const Array &a) {
   as_cuda(backend).context().mark_dirty(a);
+}
+
+size_t cuda_resident_count(Backend &backend) {
+  return as_cuda(backend).context().resident_count();
 }
 
 } // namespace kiln

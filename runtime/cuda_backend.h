@@ -19,9 +19,11 @@
 // same calls. Before a step, data inputs are checked against their ranges,
 // and a one_hot of a data input gives it the range [0, num_classes), so an
 // out-of-range label is the interpreter's error, not a zero row; a matmul
-// dimension beyond cuBLAS's int is an error at compile time. Destroying the backend writes every device
-// copy back to its host Array first. Non-aliased outputs are returned as
-// fresh host Arrays on every run.
+// dimension beyond cuBLAS's int is an error at compile time. Destroying the
+// backend writes every device copy back to its host Array first; so does
+// releasing an Array that no executable binds any more (replaced, or its
+// executables destroyed), which frees its device copy. Non-aliased outputs are
+// returned as fresh host Arrays on every run.
 #pragma once
 
 #include "runtime/backend.h"
@@ -51,5 +53,8 @@ make_cuda_backend_if_available(std::string *reason = nullptr,
 void cuda_sync_to_host(Backend &backend);
 // The host Array was changed: the next run copies it to the device again.
 void cuda_mark_host_modified(Backend &backend, const Array &a);
+// How many host Arrays have a device copy (each is released, written back
+// first, when no executable binds it any more); for tests.
+size_t cuda_resident_count(Backend &backend);
 
 } // namespace kiln

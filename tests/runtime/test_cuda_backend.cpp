@@ -410,5 +410,45 @@ TEST(CudaExec, HostEditAfterMarkHostModifiedIsUsed) {
       });
 }
 
+// The registry of device copies lets go of an Array no executable binds any
+// more: a replaced param's device copy is written back and freed (not kept
+// for the process's life), and destroying the executable writes every
+// param/state back and frees them.
+TEST(CudaExec, DeviceCopiesAreReleasedWithTheirLastBinding) {
+  REQUIRE_CUDA(cuda);
+  auto g = step_graph();
+  run_fuse_elementwise(*g);
+  std::vector<Array> init = inputs_for(*g, 7);
+  for (int64_t i = 0; i < init[3].numel(); ++i)
+    init[3].set(i, init[3].get(i) * 0.01);
+  std::vector<Array> a = clone_all(init), b = clone_all(init);
+  auto exe = cuda->compile(*g);
+  auto ref = make_interpreter_backend()->compile(*g);
+  auto step = [&](int s) {
+    std::vector<Array> batch = inputs_for(*g, 100 + s);
+    for (int k : {0, 1}) {
+      std::memcpy(a[k].data(), batch[k].data(), batch[k].bytes());
+      std::memcpy(b[k].data(), batch[k].data(), batch[k].bytes());
+    }
+    a[2].set(0, 0.1);
+    b[2].set(0, 0.1);
+    exe->run(a);
+    ref->run(b);
+  };
+  step(0);
+  step(1);
+  EXPECT_EQ(cuda_resident_count(*cuda), 4u); // w, b and their momenta
+  Array old_w = a[3];
+  a[3] = b[3].clone(); // a new host Array with the same values
+  step(2);
+  EXPECT_EQ(cuda_resident_count(*cuda), 4u) << "the replaced w is still held";
+  exe.reset();
+  EXPECT_EQ(cuda_resident_count(*cuda), 0u);
+  // Written back on release, without a sync_to_host.
+  for (int k = 3; k <= 6; ++k)
+    expect_close(a[k], b[k], fmt::format("param/state {}", k));
+  EXPECT_NE(old_w.get(0), a[3].get(0));
+}
+
 } // namespace
 } // namespace kiln
