@@ -225,13 +225,19 @@ TEST_F(CudaCheckpoint, LoadedBetweenStepsReachesTheDevice) {
 }
 
 // Parameter::value() and Tensor::to_host read the trained value (never the
-// stale host copy), and a write through value() reaches the device before
-// the next step.
+// stale host copy), and a write through value() or a replaced Array reaches
+// the device before the next step.
 TEST_F(CudaCheckpoint, ParameterValueIsCurrentAndItsEditsReachTheDevice) {
   auto edit = [](Training &r) {
     auto p = r.model->parameters()[0];
     for (int64_t i = 0; i < 5; ++i)
       p->value().set(i, 0.25 * static_cast<double>(i));
+    // ... and another parameter replaced by a new Array.
+    auto q = r.model->parameters()[1];
+    Array fresh(q->type());
+    for (int64_t i = 0; i < fresh.numel(); ++i)
+      fresh.set(i, std::cos(0.3 * static_cast<double>(i)) * 0.1);
+    q->value() = fresh;
   };
   set_default_backend(make_interpreter_backend());
   Training ref;

@@ -232,6 +232,29 @@ TEST(CudaExec, ZeroSizeMatmulsMatchTheInterpreter) {
   }
 }
 
+// Other ops on zero-size tensors: elementwise, reductions over an empty
+// axis (zeros) and of an empty tensor along a non-empty one, a zero-size
+// param updated in place.
+TEST(CudaExec, ZeroSizeElementwiseAndReductionsMatchTheInterpreter) {
+  REQUIRE_CUDA(cuda);
+  auto g = std::make_unique<Graph>("zero_size_ops");
+  Builder b(*g);
+  Value *x = g->add_input("x", {DType::f32, {2, 0}});
+  Value *y = g->add_input("y", {DType::f32, {0, 3}});
+  Value *w = g->add_input("w", {DType::f32, {0}}, InputKind::param);
+  g->add_output(b.exp(x));
+  g->add_output(b.sum(x, {1}));
+  g->add_output(b.sum(y, {0}));
+  g->add_output(b.sum(y, {1}));
+  g->add_output(b.add(b.sum(x), 1.0));
+  g->add_output(b.amax(y, {1}));
+  g->add_output(b.mul(w, 2.0), 2);
+  compare(*cuda, *g);
+  auto f = g->clone();
+  run_fuse_elementwise(*f);
+  compare(*cuda, *f);
+}
+
 // A label outside [0, num_classes) is an error before the step runs, as on
 // the interpreter, not a row of zeros.
 TEST(CudaExec, OutOfRangeLabelIsAnErrorLikeOnTheInterpreter) {
