@@ -345,11 +345,11 @@ void set_default_backend(std::unique_ptr<Backend> backend) {
 
 Backend &default_backend() { return *cache().backend; }
 
-void sync_device_state() { default_backend().sync_to_host(); }
+// Every live device state, not only the default backend's: a compiled step
+// keeps its executable (and its device copies) after set_default_backend.
+void sync_device_state() { sync_all_device_state(); }
 
-void mark_host_modified(const Array &a) {
-  default_backend().mark_host_modified(a);
-}
+void mark_host_modified(const Array &a) { mark_host_modified_everywhere(a); }
 
 void set_compile_options(CompileOptions options) {
   CompileCache &c = cache();

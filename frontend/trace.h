@@ -190,13 +190,15 @@ private:
 // become the true values again (the new backend starts from them).
 void set_default_backend(std::unique_ptr<Backend> backend);
 
-// The host/device state contract (runtime/backend.h) for the default
-// backend, which may keep params and optimizer state in device memory and
-// update them there. Call sync_device_state() before reading a param or
-// state Array on the host (Parameter::value() and save_checkpoint do it),
-// and mark_host_modified(a) after writing one (Parameter::value() on a
-// non-const Parameter and load_checkpoint do it), so that the next step
-// copies it to the device again. No-ops on the interpreter and the CPU.
+// The host/device state contract (runtime/backend.h): a backend may keep
+// params and optimizer state in device memory and update them there. These
+// reach every live device state (the default backend's, and that of a
+// compiled step kept after set_default_backend). Call sync_device_state()
+// before reading a param or state Array on the host (Parameter::value() and
+// save_checkpoint do it), and mark_host_modified(a) after writing one
+// (Parameter::value() on a non-const Parameter and load_checkpoint do it), so
+// that the next step copies it to the device again. No-ops on the interpreter
+// and the CPU.
 void sync_device_state();
 void mark_host_modified(const Array &a);
 

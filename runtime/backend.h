@@ -46,6 +46,22 @@ public:
   virtual void mark_all_host_modified() {}
 };
 
+// Device memory that holds params/state for executables (the CUDA backend's
+// context). Each registers itself, so that a host read anywhere can reach
+// every copy: an executable outlives its Backend object (a compiled step
+// kept after set_default_backend) and tests make backends directly.
+class DeviceState {
+public:
+  virtual ~DeviceState() = default;
+  virtual void sync_to_host() = 0;
+  virtual void mark_host_modified(const Array &a) = 0;
+};
+void register_device_state(std::weak_ptr<DeviceState> state);
+// Backend::sync_to_host / mark_host_modified on every live DeviceState
+// (cheap when none ran since the last sync; nothing without one).
+void sync_all_device_state();
+void mark_host_modified_everywhere(const Array &a);
+
 // The reference interpreter as a backend.
 std::unique_ptr<Backend> make_interpreter_backend();
 

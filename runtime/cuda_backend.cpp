@@ -38,7 +38,7 @@ size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
 // The device, context, stream, cuBLAS and the residency registry, shared by
 // the backend and its executables.
-struct Context {
+struct Context : DeviceState {
   const Driver &d;
   CudaOptions opt;
   CUdevice dev = 0;
@@ -124,7 +124,7 @@ struct Context {
     }
     return r.dev;
   }
-  void sync_to_host() {
+  void sync_to_host() override {
     std::lock_guard<std::mutex> lock(mu);
     if (!device_ahead)
       return;
@@ -168,6 +168,7 @@ struct Context {
     if (auto it = resident.find(a.data()); it != resident.end())
       it->second.host_dirty = true;
   }
+  void mark_host_modified(const Array &a) override { mark_dirty(a); }
   // Every host Array is the true value again (after a sync, when another
   // backend takes over the same parameters).
   void mark_all_dirty() {
@@ -657,7 +658,9 @@ std::unique_ptr<Backend> make_cuda_backend_if_available(std::string *reason,
   if (const char *g = std::getenv("KILN_CUDA_GRAPHS"); g && *g == '0')
     opt.use_graphs = false;
   try {
-    return std::make_unique<CudaBackend>(std::make_shared<Context>(*d, opt));
+    auto ctx = std::make_shared<Context>(*d, opt);
+    register_device_state(ctx);
+    return std::make_unique<CudaBackend>(std::move(ctx));
   } catch (const Error &e) {
     if (reason)
       *reason = e.what();

@@ -3,8 +3,52 @@
 #include "runtime/backend.h"
 
 #include <cstring>
+#include <mutex>
 
 namespace kiln {
+
+namespace {
+
+struct DeviceStates {
+  std::mutex mu;
+  std::vector<std::weak_ptr<DeviceState>> states;
+  // The live ones (dropping the expired), held while they are used.
+  std::vector<std::shared_ptr<DeviceState>> live() {
+    std::lock_guard lock(mu);
+    std::vector<std::shared_ptr<DeviceState>> out;
+    std::vector<std::weak_ptr<DeviceState>> keep;
+    for (const auto &w : states)
+      if (auto st = w.lock()) {
+        out.push_back(std::move(st));
+        keep.push_back(w);
+      }
+    states.swap(keep);
+    return out;
+  }
+};
+
+DeviceStates &device_states() {
+  static DeviceStates *d = new DeviceStates; // outlives static destruction
+  return *d;
+}
+
+} // namespace
+
+void register_device_state(std::weak_ptr<DeviceState> state) {
+  DeviceStates &d = device_states();
+  std::lock_guard lock(d.mu);
+  d.states.push_back(std::move(state));
+}
+
+void sync_all_device_state() {
+  for (const auto &s : device_states().live())
+    s->sync_to_host();
+}
+
+void mark_host_modified_everywhere(const Array &a) {
+  for (const auto &s : device_states().live())
+    s->mark_host_modified(a);
+}
 
 void check_inputs(const Graph &g, std::span<const Array> inputs) {
   if (inputs.size() != g.inputs().size())

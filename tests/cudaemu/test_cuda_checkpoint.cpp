@@ -261,5 +261,27 @@ TEST_F(CudaCheckpoint, ParameterValueIsCurrentAndItsEditsReachTheDevice) {
                  pg[i]->name());
 }
 
+// A compiled step keeps its CUDA executable after set_default_backend
+// switches to another backend: it still trains on the device, and
+// Parameter::value() and a checkpoint save still read the trained values.
+TEST_F(CudaCheckpoint, StepKeptAfterABackendSwitchIsStillRead) {
+  set_default_backend(make_interpreter_backend());
+  Training ref;
+  ref.steps(0, 5);
+  save_checkpoint(path("ref5.safetensors"), *ref.model, ref.opt.get(), {});
+
+  use_cuda();
+  Training got;
+  got.steps(0, 3);
+  set_default_backend(cpu_or_interpreter());
+  got.steps(3, 5); // the step's executable is the CUDA one
+  auto pr = ref.model->parameters(), pg = got.model->parameters();
+  for (size_t i = 0; i < pr.size(); ++i)
+    expect_close(std::as_const(*pg[i]).value(), std::as_const(*pr[i]).value(),
+                 pg[i]->name());
+  save_checkpoint(path("got5.safetensors"), *got.model, got.opt.get(), {});
+  expect_same_checkpoint(path("got5.safetensors"), path("ref5.safetensors"));
+}
+
 } // namespace
 } // namespace kiln
