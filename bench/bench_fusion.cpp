@@ -12,13 +12,18 @@
 //
 //   kiln_bench [--sizes 1000000,16000000] [--reps N] [--depths 2,8,32,128]
 //   kiln_bench --compile-depth 2,8,32,128   (only the compile-time table)
+//   kiln_bench --help
+// Options are parsed with CLI11; a malformed value is a message and exit 2.
 #include "bench/bench_common.h"
 #include "ir/builder.h"
 #include "ir/error.h"
 #include "runtime/cpu_backend.h"
 #include "runtime/cpu_thread_pool.h"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -128,43 +133,56 @@ void print_table(const std::vector<Row> &rows) {
                 r.bytes / r.seconds / 1e9);
 }
 
-std::vector<int> parse_ints(const std::string &s) {
-  std::vector<int> out;
-  for (size_t p = 0; p < s.size();) {
-    size_t q = s.find(',', p);
-    out.push_back(std::stoi(s.substr(p, q - p)));
-    p = q == std::string::npos ? s.size() : q + 1;
-  }
-  return out;
-}
+// A whole number of at least 1 (CLI11's PositiveNumber accepts 2.5 and
+// prints its range as a 300-digit double).
+const CLI::Validator positive(
+    [](std::string &s) -> std::string {
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (ec != std::errc() || end != s.data() + s.size() || v < 1)
+        return "expected a whole number of at least 1, got '" + s + "'";
+      return {};
+    },
+    "N>=1");
 
 int run(int argc, char **argv) {
   std::vector<int64_t> sizes = {1000000, 16000000};
   std::vector<int> depths = {2, 8, 32, 128};
-  int reps = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--compile-depth-one")
-      return compile_depth_one(std::stoi(argv[i + 1]));
-    if (a == "--compile-depth") { // only the compile-time table
-      bench_compile_depth(parse_ints(argv[i + 1]));
-      return 0;
-    }
-    if (a == "--depths") {
-      depths = parse_ints(argv[i + 1]);
-    } else if (a == "--reps") {
-      reps = std::atoi(argv[i + 1]);
-    } else if (a == "--sizes") {
-      sizes.clear();
-      std::string s = argv[i + 1];
-      for (size_t p = 0; p < s.size();) {
-        size_t q = s.find(',', p);
-        sizes.push_back(std::stoll(s.substr(p, q - p)));
-        p = q == std::string::npos ? s.size() : q + 1;
-      }
-    } else {
-      fail("unknown argument '{}'", a);
-    }
+  std::vector<int> compile_depths;
+  int reps = 0, depth_one = 0;
+  CLI::App app{"kiln bench: kernel fusion and training-step benchmarks, "
+               "printed as markdown tables (see BENCHMARKS.md)"};
+  app.name("kiln bench");
+  app.add_option("--sizes", sizes,
+                 "element counts of the fusion workloads, comma-separated")
+      ->delimiter(',')
+      ->check(positive)
+      ->capture_default_str();
+  app.add_option("--reps", reps,
+                 "timed repetitions per case (default: 101 for small "
+                 "sizes, 21 for large, 200 for LibTorch)")
+      ->check(positive);
+  app.add_option("--depths", depths,
+                 "MLP depths of the compile-time table, comma-separated")
+      ->delimiter(',')
+      ->check(positive)
+      ->capture_default_str();
+  app.add_option("--compile-depth", compile_depths,
+                 "print only the compile-time table, for these depths")
+      ->delimiter(',')
+      ->check(positive);
+  // Internal: one depth in a fresh process (bench_compile.cpp).
+  app.add_option("--compile-depth-one", depth_one)->check(positive)->group("");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (depth_one > 0)
+    return compile_depth_one(depth_one);
+  if (!compile_depths.empty()) {
+    bench_compile_depth(compile_depths);
+    return 0;
   }
   PeerResults peer = run_torch_peer(reps > 0 ? reps : 200);
   ThreadPool &pool = ThreadPool::global();

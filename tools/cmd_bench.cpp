@@ -22,6 +22,8 @@ void add_bench_command(CLI::App &app) {
       "bench", "kernel fusion and training-step benchmarks (markdown tables)");
   // Every argument goes to kiln_bench as it is, with or without a `--`.
   cmd->prefix_command();
+  // --help, too, goes to kiln_bench, which lists its options.
+  cmd->set_help_flag();
   cmd->footer("Arguments are passed to kiln_bench: --sizes N,M --reps N "
               "--depths L,L (or --compile-depth L,L for the compile-time "
               "table alone)");

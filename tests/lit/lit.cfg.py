@@ -25,6 +25,10 @@ config.substitutions.append(("%python", config.python))
 if config.numpy_python:
     config.available_features.add("numpy")
     config.substitutions.append(("%numpy", config.numpy_python))
+# kiln_bench is built beside kiln unless the benchmarks are off (asan preset).
+if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(config.kiln_bin)),
+                               "bench", "kiln_bench")):
+    config.available_features.add("kiln_bench")
 config.substitutions.append(("%kiln_src", config.kiln_src_root))
 config.substitutions.append(tool("kiln", config.kiln_bin))
 config.substitutions.append(tool("FileCheck", config.filecheck))
