@@ -13,7 +13,10 @@ of 1 epoch is the first epoch of a run of 2):
      weights and momentum buffers (not the initial weights and zeros: issue
      11, item 2, the device copies must be written back before saving);
   3. the CPU resumes the CUDA checkpoint for the second epoch, which must
-     agree with the CPU-only run's second epoch in the same way.
+     agree with the CPU-only run's second epoch in the same way;
+  4. CUDA and the CPU train 2 epochs with the cosine schedule (a new
+     learning rate every step, read by the replayed CUDA graph), no
+     checkpoint: every epoch agrees in the same way.
 Exit 77 (ctest: skipped) when the data set is missing.
 """
 import argparse
@@ -43,10 +46,10 @@ tmp = tempfile.mkdtemp(prefix="kiln-cudaemu-train-")
 atexit.register(shutil.rmtree, tmp, True)
 
 
-def train(device, epochs, checkpoint, resume=None):
+def train(device, epochs, checkpoint, resume=None, schedule="none"):
     cmd = [a.kiln, "train", "--device", device, "--epochs", str(epochs),
            "--train-subset", str(a.train_subset), "--test-subset",
-           str(a.test_subset), "--schedule", "none", "--seed", "3",
+           str(a.test_subset), "--schedule", schedule, "--seed", "3",
            "--checkpoint", checkpoint, "--data-dir", data]
     if resume:
         cmd += ["--resume", resume]
@@ -118,6 +121,16 @@ if 1 not in got[0] or 1 not in ref2[0] or 2 not in ref2[0] or \
     sys.exit("missing epoch lines")
 compare_epoch("cuda", 1, got, ref2)
 compare_epoch("cpu resuming the cuda checkpoint", 2, resumed, ref2)
+
+cos_ref = train("cpu", 2, "", schedule="cosine") or \
+    train("interpreter", 2, "", schedule="cosine")
+cos_got = train("cuda", 2, "", schedule="cosine")
+if not cos_ref or not cos_got:
+    sys.exit("a cosine-schedule training run failed")
+for e in (1, 2):
+    if e not in cos_ref[0] or e not in cos_got[0]:
+        sys.exit("missing epoch lines (cosine schedule)")
+    compare_epoch("cuda, cosine schedule", e, cos_got, cos_ref)
 
 # The checkpoint itself: every tensor of the CUDA one near the CPU one.
 ck_cuda, ck_cpu = load_safetensors(path("cuda1")), load_safetensors(path("cpu1"))

@@ -67,9 +67,13 @@ struct Training {
         *model, nn::cross_entropy, *opt, {DType::f32, {kBatch, kIn}},
         {DType::i32, {kBatch}}));
   }
+  // A new learning rate every step (as a schedule sets it): the replayed
+  // CUDA graph must read it each time.
   void steps(int from, int to) {
-    for (int s = from; s < to; ++s)
+    for (int s = from; s < to; ++s) {
+      opt->set_lr(0.1 * (1 + std::cos(0.4 * s)) / 2 + 0.01);
       (*step)(batch_x(s), batch_y(s));
+    }
   }
 };
 
