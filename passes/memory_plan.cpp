@@ -22,6 +22,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
+#include <map>
 #include <numeric>
 #include <unordered_set>
 
@@ -76,6 +78,15 @@ MemoryPlan plan_memory(const Graph &g) {
     if (n->op == Op::Reshape)
       plan.views[n->result()] = owner(n->result());
 
+  // The last read of any view of each storage owner (for step 2).
+  std::unordered_map<const Value *, int> view_last_read;
+  for (auto &[view, own] : plan.views)
+    if (auto it = last_read.find(view); it != last_read.end()) {
+      auto [at, fresh] = view_last_read.emplace(own, it->second);
+      if (!fresh)
+        at->second = std::max(at->second, it->second);
+    }
+
   // 2. In place.
   std::unordered_set<const Value *> plain_outputs;
   for (const GraphOutput &o : g.outputs) {
@@ -90,9 +101,9 @@ MemoryPlan plan_memory(const Graph &g) {
                  p.operands.end();
     bool later = last_read.count(input) && last_read.at(input) > at;
     // Views of the input read later count as reads of the input.
-    for (auto &[view, own] : plan.views)
-      if (own == input && last_read.count(view) && last_read.at(view) > at)
-        later = true;
+    if (auto v = view_last_read.find(input);
+        v != view_last_read.end() && v->second > at)
+      later = true;
     if (!later && (!reads || index_by_index(p)) &&
         !plan.in_place.count(o.value) && o.value->def->op != Op::Reshape) {
       plan.in_place[o.value] = o.alias;
@@ -146,24 +157,72 @@ MemoryPlan plan_memory(const Graph &g) {
   return plan;
 }
 
+namespace {
+
+// The placed requests, indexed by their live intervals, so that finding the
+// ones alive together with a new request costs O(log n + overlaps) rather
+// than a scan of everything placed (which made memory-plan quadratic on long
+// graphs). An interval overlapping [a, b] either contains a (a stabbing
+// query on a segment tree whose nodes hold the intervals covering them) or
+// starts in (a, b] (a range of the by-start index); the two are disjoint.
+class LiveIndex {
+public:
+  explicit LiveIndex(int times) {
+    while (size_ < times)
+      size_ *= 2;
+    cover_.resize(2 * static_cast<size_t>(size_));
+  }
+
+  void insert(size_t id, int first, int last) {
+    by_first_.emplace(first, id);
+    for (int l = first + size_, r = last + size_ + 1; l < r; l /= 2, r /= 2) {
+      if (l & 1)
+        cover_[l++].push_back(id);
+      if (r & 1)
+        cover_[--r].push_back(id);
+    }
+  }
+
+  template <typename F> void overlapping(int first, int last, F &&f) const {
+    for (int i = first + size_; i >= 1; i /= 2)
+      for (size_t id : cover_[i])
+        f(id);
+    for (auto it = by_first_.upper_bound(first);
+         it != by_first_.end() && it->first <= last; ++it)
+      f(it->second);
+  }
+
+private:
+  int size_ = 1;
+  std::vector<std::vector<size_t>> cover_;
+  std::multimap<int, size_t> by_first_;
+};
+
+} // namespace
+
 int64_t place_in_arena(std::vector<ArenaRequest> &reqs) {
   std::vector<size_t> order(reqs.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return reqs[a].bytes > reqs[b].bytes;
   });
-  std::vector<size_t> placed;
+  int times = 1;
+  for (const ArenaRequest &r : reqs) {
+    assert(r.first >= 0 && r.first <= r.last && "live interval");
+    times = std::max(times, r.last + 1);
+  }
+  LiveIndex placed(times);
   int64_t total = 0;
+  std::vector<std::pair<int64_t, int64_t>> busy;
   for (size_t i : order) {
     ArenaRequest &r = reqs[i];
     // Address ranges of placed buffers alive at the same time, by offset.
-    std::vector<std::pair<int64_t, int64_t>> busy;
-    for (size_t j : placed) {
+    busy.clear();
+    placed.overlapping(r.first, r.last, [&](size_t j) {
       const ArenaRequest &p = reqs[j];
-      if (p.first <= r.last && r.first <= p.last)
-        busy.emplace_back(p.offset,
-                          p.offset + align(std::max<int64_t>(p.bytes, 1)));
-    }
+      busy.emplace_back(p.offset,
+                        p.offset + align(std::max<int64_t>(p.bytes, 1)));
+    });
     std::sort(busy.begin(), busy.end());
     int64_t off = 0, need = align(std::max<int64_t>(r.bytes, 1));
     for (auto [b, e] : busy) {
@@ -177,7 +236,7 @@ int64_t place_in_arena(std::vector<ArenaRequest> &reqs) {
       fail("memory plan: an arena buffer of {} bytes ends past 2^63 bytes",
            r.bytes);
     total = std::max(total, end);
-    placed.push_back(i);
+    placed.insert(i, r.first, r.last);
   }
   return total;
 }
