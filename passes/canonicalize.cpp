@@ -294,7 +294,10 @@ private:
     }
     // Only a finite k: k * sum(x) differs from sum(k * x) when k is inf or
     // NaN and x is empty or holds zeros (sum(inf * []) = 0, inf * 0 = NaN).
-    if (!k || !std::isfinite(*k) || x->type != y->type)
+    // Only floats: integer products saturate element by element, so for
+    // integers the two differ whenever one of them overflows.
+    if (!k || !std::isfinite(*k) || x->type != y->type ||
+        !is_float(y->type.dtype))
       return nullptr;
     const Type &rt = n.result()->type;
     Value *s = make(n.op, {x}, rt, n.attrs);

@@ -1,6 +1,7 @@
 #include "passes/rewrite.h"
 
 #include "ir/error.h"
+#include "ir/host_tensor.h"
 
 #include <algorithm>
 #include <climits>
@@ -14,7 +15,9 @@ namespace kiln {
 std::optional<double> const_value(const Value *v) {
   if (!v->def || v->def->op != Op::Constant)
     return std::nullopt;
-  return v->def->attrs.get_float("value");
+  // The value the elements hold: an i32 constant written 0.5 is 0, an f32
+  // constant written -1e308 is -inf (what the interpreter computes with).
+  return round_to(v->type.dtype, v->def->attrs.get_float("value"));
 }
 
 bool is_const(const Value *v, double x) {
