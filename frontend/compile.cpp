@@ -1,6 +1,7 @@
 #include "frontend/compile.h"
 
 #include "ir/error.h"
+#include "ir/profile.h"
 
 namespace kiln {
 
@@ -51,6 +52,7 @@ double TrainStep::operator()(const Array &x, const Array &y) const {
 TrainStep compile_train_step(nn::Module &model, const LossFn &loss_fn,
                              optim::Optimizer &opt, const Type &x_type,
                              const Type &y_type) {
+  profile::Scope scope("trace forward, autodiff and optimizer", "trace");
   return TrainStep(
       trace_train_step(model, loss_fn, &opt, x_type, y_type, TraceStage::step));
 }

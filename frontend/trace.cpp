@@ -4,6 +4,7 @@
 #include "frontend/random.h"
 #include "ir/error.h"
 #include "ir/printer.h"
+#include "ir/profile.h"
 #include "ir/verifier.h"
 #include "passes/pass_manager.h"
 
@@ -100,11 +101,21 @@ std::vector<Array> Program::run(std::vector<Array> inputs) const {
       PassManager pm(popts);
       pm.add_pipeline(c.options.pipeline);
       pm.run(*optimized);
-      it = c.exes.emplace(key, c.backend->compile(*optimized)).first;
+      std::unique_ptr<Executable> exe;
+      {
+        profile::Scope scope(
+            fmt::format("{} backend compile", c.backend->name()), "compile");
+        exe = c.backend->compile(*optimized);
+      }
+      it = c.exes.emplace(key, std::move(exe)).first;
     }
     exe_ = it->second;
   }
-  std::vector<Array> out = exe_->run(inputs);
+  std::vector<Array> out;
+  {
+    profile::Scope scope("step", "step");
+    out = exe_->run(inputs);
+  }
   if (random_draws_)
     advance_graph_offset(random_draws_);
   return out;

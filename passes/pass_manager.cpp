@@ -4,6 +4,7 @@
 #include "passes/pass_manager.h"
 
 #include "ir/error.h"
+#include "ir/profile.h"
 #include "ir/verifier.h"
 #include "passes/memory_plan.h"
 
@@ -155,6 +156,7 @@ bool PassManager::run(Graph &g) {
     auto t0 = std::chrono::steady_clock::now();
     bool changed;
     try {
+      profile::Scope scope(fmt::format("pass {}", p->name), "pass");
       changed = p->run(g);
     } catch (const Error &e) {
       throw Error(in_context(fmt::format("pass '{}'", p->name), e.what()));

@@ -5,9 +5,12 @@
 #include "codegen/llvm_kernel.h"
 #include "codegen/llvm_plan.h"
 #include "ir/error.h"
+#include "ir/profile.h"
 #include "passes/memory_plan.h"
 #include "runtime/cpu_host_ops.h"
 #include "runtime/cpu_thread_pool.h"
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
@@ -37,10 +40,52 @@ struct Loc {
   bool operator==(const Loc &) const = default;
 };
 
+// What a launch is, for profiles (ir/profile.h).
+struct LaunchInfo {
+  std::string name, kind;
+  int64_t bytes = 0;
+  double flops = 0;
+};
+
 struct Launch {
   std::vector<Loc> args;
   std::function<void(void *const *)> fn;
+  LaunchInfo info = {};
 };
+
+// The launch made for node n: named after its first result, its bytes each
+// operand and result once, its FLOPs 2mnk per GEMM and one per body op and
+// element for a kernel (an estimate: exp counts as one).
+LaunchInfo describe_launch(const Node &n) {
+  LaunchInfo li;
+  li.name = fmt::format("%{}", n.result()->name.empty()
+                                   ? std::to_string(n.result()->id)
+                                   : n.result()->name);
+  std::unordered_set<const Value *> seen;
+  for (const auto *vs : {&n.operands, &n.results})
+    for (const Value *v : *vs)
+      if (seen.insert(v).second)
+        li.bytes += static_cast<int64_t>(v->type.bytes());
+  if (n.op == Op::Matmul) {
+    li.kind = "gemm";
+    const Shape &a = n.operands[0]->type.shape;
+    li.flops = 2.0 * static_cast<double>(numel(n.result()->type.shape)) *
+               static_cast<double>(a.back());
+  } else if (n.op == Op::Fused) {
+    li.kind = n.attrs.get_str("kind");
+    double elems = 0;
+    for (const Value *v : n.operands)
+      elems = std::max(elems, static_cast<double>(numel(v->type.shape)));
+    for (const Value *v : n.results)
+      elems = std::max(elems, static_cast<double>(numel(v->type.shape)));
+    li.flops = elems * static_cast<double>(n.body->nodes().size());
+  } else {
+    li.kind = std::string(op_name(n.op));
+    li.flops = static_cast<double>(numel(n.result()->type.shape));
+  }
+  li.name += fmt::format(" ({})", li.kind);
+  return li;
+}
 
 struct Copy {
   Loc src, dst;
@@ -79,6 +124,7 @@ class CpuExecutable : public Executable {
 public:
   CpuExecutable(const Graph &g, std::shared_ptr<ThreadPool> pool)
       : g_(g.clone()), keep_pool_(std::move(pool)), pool_(*keep_pool_) {
+    profile::Scope scope("cpu backend: plan, codegen and jit", "compile");
     build();
   }
 
@@ -86,10 +132,15 @@ public:
     check_inputs(*g_, inputs);
     for (size_t i = 0; i < inputs.size(); ++i)
       input_ptrs_[i] = static_cast<std::byte *>(inputs[i].data());
+    bool profiling = profile::enabled();
     for (const Launch &l : launches_) {
       for (size_t k = 0; k < l.args.size(); ++k)
         scratch_[k] = resolve(l.args[k]);
+      double t0 = profiling ? profile::now_us() : 0;
       l.fn(scratch_.data());
+      if (profiling)
+        profile::record({l.info.name, "launch", t0, profile::now_us() - t0,
+                         l.info.kind, l.info.bytes, l.info.flops});
     }
     for (const Copy &c : copies_)
       if (c.bytes)
@@ -367,6 +418,7 @@ void CpuExecutable::build() {
     std::vector<Loc> args;
     locs(n.operands, args);
     locs(n.results, args);
+    size_t launches_before = launches_.size();
     if (n.op == Op::Fused) {
       add_kernel(n, std::move(args));
     } else if (is_llvm_kernel_op(n)) {
@@ -403,8 +455,13 @@ void CpuExecutable::build() {
     } else {
       fail("cpu backend: op {} is not supported", op_name(n.op));
     }
+    if (launches_.size() > launches_before)
+      launches_.back().info = describe_launch(n);
   }
-  compiler_.compile();
+  {
+    profile::Scope jit("jit (LLVM)", "compile");
+    compiler_.compile();
+  }
   for (int k = 0; k < compiler_.size(); ++k)
     fns_.push_back(compiler_.kernel(k));
   stats.kernels_compiled = compiler_.compiled_count();
