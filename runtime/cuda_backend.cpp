@@ -36,6 +36,33 @@ constexpr size_t kCublasWorkspace = size_t{32} << 20;
 
 size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
+// A driver call in a destructor or shutdown, which must not throw: a
+// failure is reported on stderr, never silently dropped.
+void check_quiet(const Driver &d, CUresult r, const char *what) {
+  try {
+    check(d, r, what);
+  } catch (const Error &e) {
+    fmt::print(stderr, "kiln: warning: {}\n", e.what());
+  }
+}
+
+struct Context;
+// Every live Context, for cuda_shutdown (at exit).
+struct Contexts {
+  std::mutex mu;
+  std::vector<std::weak_ptr<Context>> all;
+};
+Contexts &contexts() {
+  static Contexts *c = new Contexts; // used at exit: never destroyed
+  return *c;
+}
+void shutdown_all();
+// atexit handlers run in reverse order of registration, so one registered
+// after a CUDA library's own (cuInit's, cuBLAS's static CUDA runtime's at
+// cublasCreate) runs before that library is torn down. Registered again
+// after each such point; shutdown_all is idempotent.
+void register_exit_shutdown() { std::atexit(shutdown_all); }
+
 // The device, context, stream, cuBLAS and the residency registry, shared by
 // the backend and its executables.
 struct Context : DeviceState {
@@ -48,6 +75,8 @@ struct Context : DeviceState {
   std::string name;
   CUdeviceptr workspace = 0;
   std::unique_ptr<cuda::Cublas> cublas;
+  // cuda_shutdown released everything: no CUDA call may follow.
+  bool shut_down = false;
 
   struct Resident {
     Array host; // keeps the storage (and so the key) alive
@@ -65,42 +94,74 @@ struct Context : DeviceState {
   Context(const Driver &drv, const CudaOptions &o) : d(drv), opt(o) {
     check(d, d.cuDeviceGet(&dev, o.device), "cuDeviceGet");
     check(d, d.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain");
-    use();
-    int major = 0, minor = 0;
-    d.cuDeviceGetAttribute(&sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
-                           dev);
-    d.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
-                           dev);
-    d.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
-                           dev);
-    arch = major * 10 + minor;
-    char buf[256] = {};
-    d.cuDeviceGetName(buf, sizeof buf, dev);
-    name = buf;
-    check(d, d.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING),
-          "cuStreamCreate");
-  }
-  ~Context() {
-    use();
     try {
+      use();
+      // A failed query must not leave a default behind (an SM count of 1
+      // would silently cap every grid at 16 blocks).
+      int major = 0, minor = 0;
+      check(d,
+            d.cuDeviceGetAttribute(
+                &sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev),
+            "cuDeviceGetAttribute (multiprocessor count)");
+      if (sm_count < 1)
+        fail("cuda: the device reports {} multiprocessors", sm_count);
+      check(d,
+            d.cuDeviceGetAttribute(
+                &major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev),
+            "cuDeviceGetAttribute (compute capability)");
+      check(d,
+            d.cuDeviceGetAttribute(
+                &minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev),
+            "cuDeviceGetAttribute (compute capability)");
+      arch = major * 10 + minor;
+      char buf[256] = {};
+      check(d, d.cuDeviceGetName(buf, sizeof buf, dev), "cuDeviceGetName");
+      name = buf;
+      check(d, d.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING),
+            "cuStreamCreate");
+    } catch (...) {
+      d.cuDevicePrimaryCtxRelease(dev);
+      throw;
+    }
+  }
+  ~Context() { shutdown(); }
+  // Writes the device copies back and releases every CUDA resource, once.
+  void shutdown() {
+    if (shut_down)
+      return;
+    try {
+      use();
       sync_to_host();
-    } catch (const Error &) {
+    } catch (const Error &e) {
+      fmt::print(stderr, "kiln: warning: {}\n", e.what());
     }
     for (auto &[k, r] : resident)
-      d.cuMemFree(r.dev);
+      check_quiet(d, d.cuMemFree(r.dev), "cuMemFree");
+    resident.clear();
     cublas.reset();
     if (workspace)
-      d.cuMemFree(workspace);
-    d.cuStreamDestroy(stream);
-    d.cuDevicePrimaryCtxRelease(dev);
+      check_quiet(d, d.cuMemFree(workspace), "cuMemFree");
+    workspace = 0;
+    if (stream)
+      check_quiet(d, d.cuStreamDestroy(stream), "cuStreamDestroy");
+    stream = nullptr;
+    check_quiet(d, d.cuDevicePrimaryCtxRelease(dev),
+                "cuDevicePrimaryCtxRelease");
+    shut_down = true;
   }
-  void use() const { check(d, d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent"); }
+  void use() const {
+    if (shut_down)
+      fail("cuda: the CUDA backend was shut down (cuda_shutdown or exit)");
+    check(d, d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+  }
 
   cuda::Cublas &blas() {
     if (!cublas) {
       check(d, d.cuMemAlloc(&workspace, kCublasWorkspace), "cuMemAlloc");
-      cublas = std::make_unique<cuda::Cublas>(stream, opt.allow_tf32, workspace,
+      cublas = std::make_unique<cuda::Cublas>(stream, opt.allow_tf32,
+                                              opt.deterministic, workspace,
                                               kCublasWorkspace);
+      register_exit_shutdown(); // after cuBLAS's own exit handlers
     }
     return *cublas;
   }
@@ -112,7 +173,8 @@ struct Context : DeviceState {
     Resident &r = it->second;
     if (fresh || r.host.bytes() != a.bytes()) {
       if (r.dev)
-        d.cuMemFree(r.dev);
+        check(d, d.cuMemFree(r.dev), "cuMemFree");
+      r.dev = 0;
       r.host = a;
       check(d, d.cuMemAlloc(&r.dev, std::max<size_t>(a.bytes(), 1)),
             "cuMemAlloc");
@@ -126,7 +188,7 @@ struct Context : DeviceState {
   }
   void sync_to_host() override {
     std::lock_guard<std::mutex> lock(mu);
-    if (!device_ahead)
+    if (!device_ahead || shut_down)
       return;
     use();
     check(d, d.cuStreamSynchronize(stream), "cuStreamSynchronize");
@@ -148,7 +210,7 @@ struct Context : DeviceState {
   void release(const void *key) {
     std::lock_guard<std::mutex> lock(mu);
     auto it = resident.find(key);
-    if (it == resident.end() || --it->second.users > 0)
+    if (shut_down || it == resident.end() || --it->second.users > 0)
       return;
     Resident &r = it->second;
     use();
@@ -156,7 +218,7 @@ struct Context : DeviceState {
     if (device_ahead && !r.host_dirty && r.host.bytes())
       check(d, d.cuMemcpyDtoH(r.host.data(), r.dev, r.host.bytes()),
             "cuMemcpyDtoH");
-    d.cuMemFree(r.dev);
+    check(d, d.cuMemFree(r.dev), "cuMemFree");
     resident.erase(it);
   }
   size_t resident_count() {
@@ -197,22 +259,32 @@ public:
   }
 
   ~CudaExecutable() override {
-    c_->use();
-    d_.cuStreamSynchronize(c_->stream);
+    // After cuda_shutdown (at exit) the context and everything in it is
+    // gone: no CUDA call may follow.
+    if (c_->shut_down)
+      return;
+    try {
+      c_->use();
+    } catch (const Error &e) {
+      fmt::print(stderr, "kiln: warning: {}\n", e.what());
+      return;
+    }
+    check_quiet(d_, d_.cuStreamSynchronize(c_->stream), "cuStreamSynchronize");
     drop_graph();
     for (size_t i = 0; i < in_bound_.size(); ++i)
       if (in_bound_[i]) {
         try {
           c_->release(in_key_[i]);
-        } catch (const Error &) {
+        } catch (const Error &e) {
+          fmt::print(stderr, "kiln: warning: {}\n", e.what());
         }
       }
     for (CUdeviceptr p : owned_)
-      d_.cuMemFree(p);
+      check_quiet(d_, d_.cuMemFree(p), "cuMemFree");
     if (pinned_)
-      d_.cuMemFreeHost(pinned_);
+      check_quiet(d_, d_.cuMemFreeHost(pinned_), "cuMemFreeHost");
     if (module_)
-      d_.cuModuleUnload(module_);
+      check_quiet(d_, d_.cuModuleUnload(module_), "cuModuleUnload");
   }
 
   std::vector<Array> run(std::span<Array> inputs) override {
@@ -489,7 +561,10 @@ private:
                             static_cast<unsigned>(l.block_x),
                             static_cast<unsigned>(l.block_y), 1, 0, c_->stream,
                             params.data(), nullptr),
-          k.name.c_str());
+          fmt::format("launch of kernel {}", k.name).c_str());
+    if (c_->opt.sync_launches)
+      check(d_, d_.cuStreamSynchronize(c_->stream),
+            fmt::format("kernel {} (KILN_CUDA_SYNC=1)", k.name).c_str());
   }
 
   void gemm(const Node &n) {
@@ -540,11 +615,17 @@ private:
   void enqueue() {
     CUstream s = c_->stream;
     for (const Step &st : steps_) {
-      if (st.kind == Step::kernel)
+      if (st.kind == Step::kernel) {
         launch(st);
-      else if (st.kind == Step::gemm)
+      } else if (st.kind == Step::gemm) {
         gemm(*st.node);
-      else
+        if (c_->opt.sync_launches)
+          check(d_, d_.cuStreamSynchronize(s),
+                fmt::format("matmul {} x {} (KILN_CUDA_SYNC=1)",
+                            st.node->operands[0]->type.str(),
+                            st.node->operands[1]->type.str())
+                    .c_str());
+      } else
         check(d_,
               d_.cuMemcpyDtoDAsync(addr(st.node->result()),
                                    addr(st.node->operands[0]),
@@ -568,10 +649,10 @@ private:
     try {
       enqueue();
     } catch (...) {
+      // The capture is abandoned; the error being thrown is the news.
       CUgraph g = nullptr;
-      d_.cuStreamEndCapture(s, &g);
-      if (g)
-        d_.cuGraphDestroy(g);
+      if (d_.cuStreamEndCapture(s, &g) == CUDA_SUCCESS && g)
+        check_quiet(d_, d_.cuGraphDestroy(g), "cuGraphDestroy");
       throw;
     }
     check(d_, d_.cuStreamEndCapture(s, &graph_), "cuStreamEndCapture");
@@ -581,9 +662,9 @@ private:
 
   void drop_graph() {
     if (graph_exec_)
-      d_.cuGraphExecDestroy(graph_exec_);
+      check_quiet(d_, d_.cuGraphExecDestroy(graph_exec_), "cuGraphExecDestroy");
     if (graph_)
-      d_.cuGraphDestroy(graph_);
+      check_quiet(d_, d_.cuGraphDestroy(graph_), "cuGraphDestroy");
     graph_exec_ = nullptr;
     graph_ = nullptr;
   }
@@ -631,6 +712,20 @@ private:
   std::shared_ptr<Context> c_;
 };
 
+void shutdown_all() {
+  std::vector<std::shared_ptr<Context>> live;
+  {
+    Contexts &cs = contexts();
+    std::lock_guard<std::mutex> lock(cs.mu);
+    for (const auto &w : cs.all)
+      if (auto c = w.lock())
+        live.push_back(std::move(c));
+    cs.all.clear();
+  }
+  for (const auto &c : live)
+    c->shutdown();
+}
+
 CudaBackend &as_cuda(Backend &b) {
   auto *c = dynamic_cast<CudaBackend *>(&b);
   if (!c)
@@ -655,11 +750,28 @@ std::unique_ptr<Backend> make_cuda_backend_if_available(std::string *reason,
     return nullptr;
   }
   CudaOptions opt = o;
-  if (const char *g = std::getenv("KILN_CUDA_GRAPHS"); g && *g == '0')
+  auto env_is = [](const char *var, char c) {
+    const char *v = std::getenv(var);
+    return v && v[0] == c && v[1] == 0;
+  };
+  if (env_is("KILN_CUDA_GRAPHS", '0'))
+    opt.use_graphs = false;
+  if (env_is("KILN_CUDA_DETERMINISTIC", '1'))
+    opt.deterministic = true;
+  if (env_is("KILN_CUDA_SYNC", '1'))
+    opt.sync_launches = true;
+  // A synchronisation is not allowed while a stream is captured.
+  if (opt.sync_launches)
     opt.use_graphs = false;
   try {
     auto ctx = std::make_shared<Context>(*d, opt);
     register_device_state(ctx);
+    {
+      Contexts &cs = contexts();
+      std::lock_guard<std::mutex> lock(cs.mu);
+      cs.all.push_back(ctx);
+    }
+    register_exit_shutdown(); // after cuInit's exit handlers
     return std::make_unique<CudaBackend>(std::move(ctx));
   } catch (const Error &e) {
     if (reason)
@@ -674,6 +786,14 @@ void cuda_sync_to_host(Backend &backend) {
 
 void cuda_mark_host_modified(Backend &backend, const Array &a) {
   as_cuda(backend).context().mark_dirty(a);
+}
+
+void cuda_shutdown() { shutdown_all(); }
+
+int cuda_cublas_math_mode(Backend &backend) {
+  Context &c = as_cuda(backend).context();
+  c.use();
+  return c.blas().math_mode();
 }
 
 size_t cuda_resident_count(Backend &backend) {

@@ -40,6 +40,13 @@ struct CudaOptions {
   bool use_graphs =
       true; // capture the step once, replay it (KILN_CUDA_GRAPHS=0)
   bool write_back_every_step = false; // copy params/state back after each run
+  // cuBLAS with CUBLAS_PEDANTIC_MATH (bit-reproducible GEMMs, slower);
+  // otherwise cuBLAS's default math (KILN_CUDA_DETERMINISTIC=1).
+  bool deterministic = false;
+  // Synchronise after every kernel launch and GEMM, so that a failing
+  // kernel is named in the error instead of surfacing at the end of the
+  // step; implies use_graphs = false (KILN_CUDA_SYNC=1). For debugging.
+  bool sync_launches = false;
 };
 
 // The CUDA backend when a driver and a device are present; otherwise
@@ -53,6 +60,18 @@ make_cuda_backend_if_available(std::string *reason = nullptr,
 void cuda_sync_to_host(Backend &backend);
 // The host Array was changed: the next run copies it to the device again.
 void cuda_mark_host_modified(Backend &backend, const Array &a);
+// Releases every CUDA backend's device resources now (device copies
+// written back first, cuBLAS handle, memory, stream, context); later runs
+// of its executables fail with an error, and destroying them afterwards
+// makes no CUDA call. Runs by itself at exit, before the exit handlers of
+// the CUDA libraries (a backend held by a static would otherwise tear down
+// cuBLAS after them); a program may call it earlier.
+void cuda_shutdown();
+
+// The cublasMath_t of the backend's cuBLAS handle (created if needed); for
+// tests.
+int cuda_cublas_math_mode(Backend &backend);
+
 // How many host Arrays have a device copy (each is released, written back
 // first, when no executable binds it any more); for tests.
 size_t cuda_resident_count(Backend &backend);

@@ -65,9 +65,37 @@ const Lib &lib() {
   return l;
 }
 
+} // namespace
+
+const char *cublas_status_name(int s) {
+  switch (s) {
+#define KILN_CUBLAS_STATUS(x)                                                  \
+  case x:                                                                      \
+    return #x;
+    KILN_CUBLAS_STATUS(CUBLAS_STATUS_SUCCESS)
+    KILN_CUBLAS_STATUS(CUBLAS_STATUS_NOT_INITIALIZED)
+    KILN_CUBLAS_STATUS(CUBLAS_STATUS_ALLOC_FAILED)
+    KILN_CUBLAS_STATUS(CUBLAS_STATUS_INVALID_VALUE)
+    KILN_CUBLAS_STATUS(CUBLAS_STATUS_ARCH_MISMATCH)
+    KILN_CUBLAS_STATUS(CUBLAS_STATUS_MAPPING_ERROR)
+    KILN_CUBLAS_STATUS(CUBLAS_STATUS_EXECUTION_FAILED)
+    KILN_CUBLAS_STATUS(CUBLAS_STATUS_INTERNAL_ERROR)
+    KILN_CUBLAS_STATUS(CUBLAS_STATUS_NOT_SUPPORTED)
+    KILN_CUBLAS_STATUS(CUBLAS_STATUS_LICENSE_ERROR)
+#undef KILN_CUBLAS_STATUS
+  }
+  return nullptr;
+}
+
+namespace {
+
 void ok(cublasStatus_t s, const char *what) {
-  if (s != CUBLAS_STATUS_SUCCESS)
-    fail("cuda: {} failed with cuBLAS status {}", what, static_cast<int>(s));
+  if (s == CUBLAS_STATUS_SUCCESS)
+    return;
+  if (const char *name = cublas_status_name(s))
+    fail("cuda: {} failed: {}", what, name);
+  fail("cuda: {} failed with unknown cuBLAS status {}", what,
+       static_cast<int>(s));
 }
 
 } // namespace
@@ -75,10 +103,11 @@ void ok(cublasStatus_t s, const char *what) {
 struct Cublas::Impl {
   const Lib &l = lib();
   cublasHandle_t h = nullptr;
+  int math = 0;
 };
 
-Cublas::Cublas(CUstream stream, bool allow_tf32, CUdeviceptr workspace,
-               size_t workspace_bytes)
+Cublas::Cublas(CUstream stream, bool allow_tf32, bool deterministic,
+               CUdeviceptr workspace, size_t workspace_bytes)
     : impl_(new Impl) {
   if (!impl_->l.lib) {
     std::string e = impl_->l.error;
@@ -88,9 +117,15 @@ Cublas::Cublas(CUstream stream, bool allow_tf32, CUdeviceptr workspace,
   ok(impl_->l.create(&impl_->h), "cublasCreate");
   ok(impl_->l.set_stream(impl_->h, reinterpret_cast<cudaStream_t>(stream)),
      "cublasSetStream");
-  ok(impl_->l.set_math_mode(impl_->h, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                 : CUBLAS_PEDANTIC_MATH),
-     "cublasSetMathMode");
+  // Default math unless asked otherwise: CUBLAS_PEDANTIC_MATH forbids
+  // every reduced-precision and split-K shortcut and can cost a lot of
+  // speed; it is only for bit-reproducible runs (KILN_CUDA_DETERMINISTIC=1).
+  // TF32 (opt-in) takes precedence: it changes results by design.
+  cublasMath_t math = allow_tf32      ? CUBLAS_TF32_TENSOR_OP_MATH
+                      : deterministic ? CUBLAS_PEDANTIC_MATH
+                                      : CUBLAS_DEFAULT_MATH;
+  impl_->math = math;
+  ok(impl_->l.set_math_mode(impl_->h, math), "cublasSetMathMode");
   if (workspace)
     ok(impl_->l.set_workspace(impl_->h, reinterpret_cast<void *>(workspace),
                               workspace_bytes),
@@ -102,6 +137,8 @@ Cublas::~Cublas() {
     impl_->l.destroy(impl_->h);
   delete impl_;
 }
+
+int Cublas::math_mode() const { return impl_->math; }
 
 void Cublas::gemm(bool f64, int64_t m, int64_t n, int64_t k, CUdeviceptr a,
                   int64_t stride_a, CUdeviceptr b, int64_t stride_b,

@@ -12,12 +12,13 @@ namespace kiln::cuda {
 
 class Cublas {
 public:
-  // Loads the library and creates a handle bound to `stream`; TF32 tensor
-  // cores only when allowed. Throws kiln::Error when unavailable.
+  // Loads the library and creates a handle bound to `stream`: cuBLAS's
+  // default math, TF32 tensor cores only when allowed, CUBLAS_PEDANTIC_MATH
+  // only when `deterministic`. Throws kiln::Error when unavailable.
   // `workspace` (bytes of device memory) keeps cuBLAS from allocating
   // while a CUDA graph is being captured.
-  Cublas(CUstream stream, bool allow_tf32, CUdeviceptr workspace,
-         size_t workspace_bytes);
+  Cublas(CUstream stream, bool allow_tf32, bool deterministic,
+         CUdeviceptr workspace, size_t workspace_bytes);
   ~Cublas();
   Cublas(const Cublas &) = delete;
   Cublas &operator=(const Cublas &) = delete;
@@ -29,9 +30,15 @@ public:
             int64_t stride_a, CUdeviceptr b, int64_t stride_b, CUdeviceptr c,
             int64_t stride_c, int64_t batch);
 
+  // The cublasMath_t the handle was given (for tests).
+  int math_mode() const;
+
 private:
   struct Impl;
   Impl *impl_;
 };
+
+// "CUBLAS_STATUS_INVALID_VALUE" for a cublasStatus_t, nullptr if unknown.
+const char *cublas_status_name(int status);
 
 } // namespace kiln::cuda

@@ -16,6 +16,14 @@ struct Loaded {
   std::string reason;
 };
 
+// "CUDA_ERROR_X", or the number when the driver does not know it.
+std::string error_name(const Driver &d, CUresult r) {
+  const char *name = nullptr;
+  if (d.cuGetErrorName(r, &name) == CUDA_SUCCESS && name)
+    return name;
+  return fmt::format("unknown CUDA error {}", static_cast<int>(r));
+}
+
 Loaded load() {
   Loaded l;
   // KILN_CUDA_DRIVER names the driver library explicitly (the emulated
@@ -36,9 +44,18 @@ Loaded load() {
   }
   CUresult r = init(0);
   if (r != CUDA_SUCCESS) {
-    l.reason = fmt::format("cuInit failed with error {} (no usable GPU or "
-                           "driver)",
-                           static_cast<int>(r));
+    // cuGetErrorName works before a successful cuInit.
+    auto get_name = reinterpret_cast<decltype(&::cuGetErrorName)>(
+        dlsym(lib, "cuGetErrorName"));
+    const char *name = nullptr;
+    if (!get_name || get_name(r, &name) != CUDA_SUCCESS || !name)
+      name = nullptr;
+    l.reason = name ? fmt::format("cuInit failed: {} (no usable GPU or "
+                                  "driver)",
+                                  name)
+                    : fmt::format("cuInit failed with unknown CUDA error {} "
+                                  "(no usable GPU or driver)",
+                                  static_cast<int>(r));
     return l;
   }
   Driver &d = l.d;
@@ -99,7 +116,10 @@ Loaded load() {
 #undef KILN_CU_RESOLVE
   if (!ok)
     return l;
-  d.cuDriverGetVersion(&d.driver_version);
+  if (CUresult v = d.cuDriverGetVersion(&d.driver_version); v != CUDA_SUCCESS) {
+    l.reason = fmt::format("cuDriverGetVersion failed: {}", error_name(d, v));
+    return l;
+  }
   if (d.driver_version < 13000) {
     l.reason =
         fmt::format("the CUDA driver supports CUDA {}.{}; kiln's "
@@ -108,7 +128,11 @@ Loaded load() {
     return l;
   }
   int count = 0;
-  if (d.cuDeviceGetCount(&count) != CUDA_SUCCESS || count == 0) {
+  if (CUresult c = d.cuDeviceGetCount(&count); c != CUDA_SUCCESS) {
+    l.reason = fmt::format("cuDeviceGetCount failed: {}", error_name(d, c));
+    return l;
+  }
+  if (count == 0) {
     l.reason = "the CUDA driver reports no device";
     return l;
   }
@@ -131,10 +155,10 @@ const Driver *Driver::get(std::string *reason) {
 void check(const Driver &d, CUresult r, const char *what) {
   if (r == CUDA_SUCCESS)
     return;
-  const char *name = "?", *msg = "?";
-  d.cuGetErrorName(r, &name);
-  d.cuGetErrorString(r, &msg);
-  fail("cuda: {}: {} ({})", what, name, msg);
+  const char *msg = nullptr;
+  if (d.cuGetErrorString(r, &msg) != CUDA_SUCCESS || !msg)
+    fail("cuda: {}: {}", what, error_name(d, r));
+  fail("cuda: {}: {} ({})", what, error_name(d, r), msg);
 }
 
 } // namespace kiln::cuda

@@ -22,6 +22,11 @@
 namespace {
 
 using Submit = CUresult (*)(CUstream, std::function<CUresult()> *);
+
+// Set by the exit handler that cublasCreate registers (as the real
+// library's CUDA runtime registers its teardown on first use).
+bool g_exited = false;
+void on_exit_teardown() { g_exited = true; }
 using Range = int (*)(CUdeviceptr, size_t, std::string *);
 
 struct Handle {
@@ -136,6 +141,9 @@ KILN_EMU_EXPORT cublasStatus_t cublasCreate_v2(cublasHandle_t *handle) {
                          "(KILN_CUDA_DRIVER) is not loaded\n");
     return CUBLAS_STATUS_NOT_INITIALIZED;
   }
+  // Registered at every creation, so it runs before the destructor of any
+  // static constructed earlier (a forked child's too).
+  std::atexit(on_exit_teardown);
   auto *h = new Handle;
   h->submit = submit;
   h->range = range;
@@ -144,6 +152,16 @@ KILN_EMU_EXPORT cublasStatus_t cublasCreate_v2(cublasHandle_t *handle) {
 }
 
 KILN_EMU_EXPORT cublasStatus_t cublasDestroy_v2(cublasHandle_t handle) {
+  if (g_exited) {
+    // The real cuBLAS carries its own (static) CUDA runtime, whose exit
+    // handlers tear it down; a handle destroyed after them (from a static
+    // destructor) may crash or hang. Fail loudly so that kiln's explicit
+    // shutdown is tested.
+    std::fprintf(stderr,
+                 "kiln cudaemu: cublasDestroy after cuBLAS's exit handlers "
+                 "ran (a handle destroyed during static destruction)\n");
+    std::abort();
+  }
   Handle *h = as_handle(handle);
   if (!h)
     return CUBLAS_STATUS_NOT_INITIALIZED;

@@ -5,6 +5,7 @@
 #include "ir/interpreter.h"
 #include "passes/fuse_elementwise.h"
 #include "runtime/cuda_backend.h"
+#include "runtime/cuda_cublas.h"
 #include "tests/codegen/cuda_test_graphs.h"
 #include "tests/support/random_graph.h"
 
@@ -13,6 +14,8 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <optional>
+#include <string_view>
 #include <tuple>
 
 namespace kiln {
@@ -471,6 +474,142 @@ TEST(CudaExec, DeviceCopiesAreReleasedWithTheirLastBinding) {
   for (int k = 3; k <= 6; ++k)
     expect_close(a[k], b[k], fmt::format("param/state {}", k));
   EXPECT_NE(old_w.get(0), a[3].get(0));
+}
+
+// ---- issue 11, item 4: CUDA fixes found by reading -------------------------
+
+bool on_emulated_device() {
+  const char *d = std::getenv("KILN_CUDA_DRIVER");
+  return d && std::string_view(d).find("cudaemu") != std::string_view::npos;
+}
+
+// Sets (or unsets, with nullptr) an environment variable for a scope.
+class ScopedEnv {
+public:
+  ScopedEnv(const char *name, const char *value) : name_(name) {
+    if (const char *old = std::getenv(name))
+      old_ = old;
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_)
+      setenv(name_, old_->c_str(), 1);
+    else
+      unsetenv(name_);
+  }
+
+private:
+  const char *name_;
+  std::optional<std::string> old_;
+};
+
+std::unique_ptr<Graph> matmul_graph() {
+  auto g = std::make_unique<Graph>("matmul");
+  Builder b(*g);
+  Value *x = g->add_input("a", {DType::f32, {5, 7}});
+  Value *y = g->add_input("b", {DType::f32, {7, 3}});
+  g->add_output(b.matmul(x, y));
+  return g;
+}
+
+// Errors name cuBLAS statuses (the driver's come from cuGetErrorName,
+// NVRTC's from nvrtcGetErrorString).
+TEST(CudaBackend, CublasStatusesHaveNames) {
+  EXPECT_STREQ(cuda::cublas_status_name(7), "CUBLAS_STATUS_INVALID_VALUE");
+  EXPECT_STREQ(cuda::cublas_status_name(13), "CUBLAS_STATUS_EXECUTION_FAILED");
+  EXPECT_EQ(cuda::cublas_status_name(12345), nullptr);
+}
+
+// cuBLAS's default math, not CUBLAS_PEDANTIC_MATH (which forbids the fast
+// paths); pedantic only on request (CudaOptions::deterministic or
+// KILN_CUDA_DETERMINISTIC=1). cublasMath_t: CUBLAS_DEFAULT_MATH = 0,
+// CUBLAS_PEDANTIC_MATH = 2, CUBLAS_TF32_TENSOR_OP_MATH = 3.
+TEST(CudaExec, CublasUsesDefaultMathUnlessDeterministic) {
+  ScopedEnv no_env("KILN_CUDA_DETERMINISTIC", nullptr);
+  REQUIRE_CUDA(cuda);
+  EXPECT_EQ(cuda_cublas_math_mode(*cuda), 0);
+  compare(*cuda, *matmul_graph());
+  std::string why;
+  CudaOptions o;
+  o.deterministic = true;
+  auto det = make_cuda_backend_if_available(&why, o);
+  ASSERT_TRUE(det) << why;
+  EXPECT_EQ(cuda_cublas_math_mode(*det), 2);
+  compare(*det, *matmul_graph());
+  o.allow_tf32 = true; // TF32 is an explicit choice: it wins
+  auto tf32 = make_cuda_backend_if_available(&why, o);
+  ASSERT_TRUE(tf32) << why;
+  EXPECT_EQ(cuda_cublas_math_mode(*tf32), 3);
+  ScopedEnv env("KILN_CUDA_DETERMINISTIC", "1");
+  auto by_env = make_cuda_backend_if_available(&why);
+  ASSERT_TRUE(by_env) << why;
+  EXPECT_EQ(cuda_cublas_math_mode(*by_env), 2);
+}
+
+// KILN_CUDA_SYNC=1: a synchronisation after every launch, so a failing
+// kernel is named in the error (not found at the end of the step). On the
+// emulated device a kernel is made to fail (every full-warp shuffle mask
+// halved); on a GPU the sync mode must still give the same results.
+TEST(CudaExec, SyncAfterEveryLaunchNamesTheFailingKernel) {
+  ScopedEnv sync("KILN_CUDA_SYNC", "1");
+  REQUIRE_CUDA(cuda);
+  auto graph = [](int64_t cols) {
+    auto g = std::make_unique<Graph>("row_sums");
+    Builder b(*g);
+    Value *x = g->add_input("x", {DType::f32, {8, cols}});
+    g->add_output(b.exp(b.mul(b.sum(x, {1}), 0.01)));
+    return g;
+  };
+  compare(*cuda, *graph(100)); // and with several steps:
+  compare(*cuda, *step_graph());
+  if (!on_emulated_device())
+    return;
+  // Another shape than above, so that no kernel cache returns the good
+  // kernel.
+  auto g = graph(101);
+  std::unique_ptr<Executable> exe;
+  {
+    ScopedEnv inject("KILN_CUDAEMU_INJECT", "halve_shfl_mask");
+    exe = cuda->compile(*g);
+  }
+  std::vector<Array> in = inputs_for(*g, 1);
+  try {
+    exe->run(in);
+    ADD_FAILURE() << "a kernel with halved shuffle masks ran";
+  } catch (const Error &e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("cuda: kernel kiln_k"), std::string::npos) << m;
+    EXPECT_NE(m.find("(KILN_CUDA_SYNC=1): CUDA_ERROR_LAUNCH_FAILED"),
+              std::string::npos)
+        << m;
+  }
+}
+
+// A backend held by a static (as the frontend's default backend is) is
+// released before the CUDA libraries' exit handlers run (the emulated
+// cuBLAS aborts on a handle destroyed after its own), and the process
+// exits 0.
+TEST(CudaExec, BackendHeldByAStaticIsShutDownBeforeTheLibrariesAtExit) {
+  REQUIRE_CUDA(cuda);
+  cuda.reset();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        static std::unique_ptr<Backend> held;
+        static std::unique_ptr<Executable> exe;
+        held = make_cuda_backend_if_available();
+        if (!held)
+          std::exit(3);
+        auto g = matmul_graph();
+        exe = held->compile(*g);
+        std::vector<Array> in = inputs_for(*g, 1);
+        exe->run(in);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 } // namespace
