@@ -1,6 +1,10 @@
 #include "frontend/models.h"
 
 #include "ir/error.h"
+#include "ir/escape.h"
+
+#include <charconv>
+#include <limits>
 
 namespace kiln {
 
@@ -35,6 +39,39 @@ Tensor Mlp::forward(const Tensor &x) {
 
 std::shared_ptr<Mlp> make_mlp(const MlpOptions &options) {
   return std::make_shared<Mlp>(options);
+}
+
+std::vector<int64_t> parse_mlp_hidden(std::string_view text) {
+  std::vector<int64_t> widths;
+  size_t start = 0;
+  while (true) {
+    size_t comma = text.find(',', start);
+    std::string_view item =
+        text.substr(start, comma == text.npos ? text.npos : comma - start);
+    int64_t w = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), w);
+    // from_chars accepts a leading '-'; digits only here.
+    if (item.empty() || item[0] < '0' || item[0] > '9' || ec != std::errc() ||
+        end != item.data() + item.size() || w < 1 ||
+        w > std::numeric_limits<int32_t>::max())
+      fail("--hidden '{}': '{}' is not a layer width (a whole number from 1 "
+           "to {}; widths are separated by commas, e.g. 256,128)",
+           escape_for_message(std::string(text)),
+           escape_for_message(std::string(item)),
+           std::numeric_limits<int32_t>::max());
+    widths.push_back(w);
+    if (comma == text.npos)
+      break;
+    start = comma + 1;
+  }
+  return widths;
+}
+
+std::string mlp_shape_name(const MlpOptions &o) {
+  std::string s = std::to_string(o.in_features);
+  for (int64_t h : o.hidden)
+    s += "-" + std::to_string(h);
+  return s + "-" + std::to_string(o.out_features);
 }
 
 } // namespace kiln

@@ -5,6 +5,8 @@
 #include "frontend/module.h"
 
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln {
@@ -32,6 +34,15 @@ private:
 };
 
 std::shared_ptr<Mlp> make_mlp(const MlpOptions &options = {});
+
+// Hidden widths from a comma-separated list such as "256,128" (`kiln train
+// --hidden`). Every entry must be a whole number from 1 to 2^31-1; anything
+// else (empty entries, 0, a sign, spaces, "12abc") is a kiln::Error quoting
+// the text.
+std::vector<int64_t> parse_mlp_hidden(std::string_view text);
+
+// The layer widths joined with '-', e.g. "784-256-128-10".
+std::string mlp_shape_name(const MlpOptions &options);
 
 // The built-in training recipe that `kiln ir` prints and `kiln train` uses:
 // SGD with momentum 0.9 and weight decay 5e-4, cross-entropy loss.
