@@ -986,6 +986,11 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuDeviceGetAttribute(int *v,
     return CUDA_ERROR_INVALID_DEVICE;
   switch (a) {
   case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT:
+    // A failing query, for kiln's test that it does not go unnoticed (read
+    // at each call, unlike the configuration).
+    if (const char *f = std::getenv("KILN_CUDAEMU_FAIL_SM_COUNT");
+        f && *f == '1')
+      return CUDA_ERROR_NOT_SUPPORTED;
     *v = config().sms;
     return CUDA_SUCCESS;
   case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR:

@@ -549,6 +549,21 @@ TEST(CudaExec, CublasUsesDefaultMathUnlessDeterministic) {
   EXPECT_EQ(cuda_cublas_math_mode(*by_env), 2);
 }
 
+// A failed driver query is an error, not a silent default (an SM count of
+// 1 capped every grid at 16 blocks).
+TEST(CudaExec, FailedSmCountQueryIsAnError) {
+  REQUIRE_CUDA(cuda);
+  if (!on_emulated_device())
+    return; // only the emulated driver can be made to fail the query
+  ScopedEnv fail("KILN_CUDAEMU_FAIL_SM_COUNT", "1");
+  std::string why;
+  EXPECT_EQ(make_cuda_backend_if_available(&why), nullptr);
+  EXPECT_NE(why.find("cuDeviceGetAttribute (multiprocessor count): "
+                     "CUDA_ERROR_NOT_SUPPORTED"),
+            std::string::npos)
+      << why;
+}
+
 // KILN_CUDA_SYNC=1: a synchronisation after every launch, so a failing
 // kernel is named in the error (not found at the end of the step). On the
 // emulated device a kernel is made to fail (every full-warp shuffle mask
