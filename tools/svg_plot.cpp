@@ -21,6 +21,7 @@ constexpr double kPlotRight = 720;
 constexpr double kPanelTitle = 30;  // above the plot area
 constexpr double kPanelBottom = 56; // tick labels and the axis label
 constexpr double kLegendX = 740;
+constexpr double kAxisPad = 0.03;   // of the tick range, each side
 constexpr size_t kMaxLabel = 30;    // characters of a run's label in the legend
 constexpr size_t kMarkersUpTo = 40; // points per curve that still get markers
 
@@ -185,12 +186,17 @@ void render_panel(std::string &out, const Panel &panel, double top,
       }
   bool any = lo <= hi;
   Range yr = y_range(lo, hi);
+  // The axes reach a little past the outer ticks so that points on them
+  // (the first epoch, the highest loss) are not drawn on the frame.
+  double x0 = xr.lo - kAxisPad * (xr.hi - xr.lo);
+  double x1 = xr.hi + kAxisPad * (xr.hi - xr.lo);
+  double y0 = yr.lo - kAxisPad * (yr.hi - yr.lo);
+  double y1 = yr.hi + kAxisPad * (yr.hi - yr.lo);
   auto px = [&](double x) {
-    return kPlotLeft + (x - xr.lo) / (xr.hi - xr.lo) * (kPlotRight - kPlotLeft);
+    return kPlotLeft + (x - x0) / (x1 - x0) * (kPlotRight - kPlotLeft);
   };
   auto py = [&](double y) {
-    return plot_bottom -
-           (y - yr.lo) / (yr.hi - yr.lo) * (plot_bottom - plot_top);
+    return plot_bottom - (y - y0) / (y1 - y0) * (plot_bottom - plot_top);
   };
 
   out += fmt::format("<g class=\"panel\" id=\"{}\">\n", panel.id);
