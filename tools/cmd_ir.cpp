@@ -1,12 +1,20 @@
-// `kiln ir --model mlp --stage STAGE [--batch 64] [--target cuda] [-o OUT]`:
-// prints the IR of a built-in model's training step at one stage of the
-// flow (DESIGN.md): as traced (forward + loss), after autodiff (+ the
-// gradient of every parameter), as the step graph (+ the optimizer update
-// of every parameter and buffer, in place), optimized (canonicalize, cse,
-// dce), fused (the default pipeline, annotated with the memory plan and
-// followed by the kernel summary) and the fused graph's generated kernels
-// (`--target cuda`: one translation unit `nvcc -arch=sm_90 -cubin`
-// compiles). Every graph printed is verified.
+// `kiln ir --model mlp --stage STAGE [--batch 64] [--target cuda|llvm]
+// [--dot] [-o OUT]`: prints the IR of a built-in model's training step at
+// one stage of the flow (DESIGN.md): as traced (forward + loss), after
+// autodiff (+ the gradient of every parameter), as the step graph (+ the
+// optimizer update of every parameter and buffer, in place), optimized
+// (canonicalize, cse, dce), fused (the default pipeline, annotated with the
+// memory plan and followed by the kernel summary) and the fused graph's
+// generated kernels (`--target cuda`: one translation unit
+// `nvcc -arch=sm_90 -cubin` compiles; `--target llvm`: the CPU backend's
+// LLVM IR, one module per kernel). Every graph printed is verified.
+//
+// `kiln ir FILE.kir --stage STAGE` does the same for any graph: parsed (as
+// read), autodiff (the autodiff pass: the file needs params and a scalar
+// float first output), optimized, fused, kernels (the last three on the
+// graph as read; `kiln opt --passes=autodiff F | kiln ir - --stage fused`
+// differentiates first). `--dot` prints any graph stage as Graphviz DOT
+// (tools/dot.h) instead of text.
 #include "frontend/compile.h"
 #include "frontend/loss.h"
 #include "frontend/models.h"
@@ -15,8 +23,10 @@
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
 #include "tools/commands.h"
+#include "tools/dot.h"
 #include "tools/ir_file.h"
 #include "tools/ir_stages.h"
+#include "tools/pipeline.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -29,11 +39,14 @@ namespace kiln {
 namespace {
 
 struct IrArgs {
+  std::string file; // a .kir file instead of the built-in model
   std::string model = "mlp";
-  std::string stage = "step";
+  bool model_given = false;
+  std::string stage; // default: step (model), parsed (file)
   int64_t batch = 64;
   std::string target = "cuda";
   std::string output;
+  bool dot = false;
 };
 
 // What happens to the traced graph before it is printed.
@@ -47,8 +60,9 @@ enum class Lower {
 struct Stage {
   std::string_view name;
   std::string_view summary;
-  TraceStage trace; // how far to record
+  TraceStage trace; // how far to record (the built-in model)
   Lower lower = Lower::none;
+  bool autodiff = false; // a file: run the autodiff pass first
 };
 
 constexpr Stage kStages[] = {
@@ -63,18 +77,35 @@ constexpr Stage kStages[] = {
      "the step after the default pipeline, with its memory plan and "
      "kernel summary",
      TraceStage::step, Lower::fused},
-    {"kernels", "the fused step's generated kernels (--target cuda)",
+    {"kernels",
+     "the fused step's generated kernels (--target cuda: CUDA C, llvm: the "
+     "CPU backend's LLVM IR)",
      TraceStage::step, Lower::kernels},
 };
 
-const Stage &find_stage(const std::string &name) {
+// The stages of a .kir file (TraceStage unused).
+constexpr Stage kFileStages[] = {
+    {"parsed", "the file as read", TraceStage::traced},
+    {"autodiff", "+ the gradient of the first output w.r.t. every param",
+     TraceStage::traced, Lower::none, true},
+    {"optimized", "after canonicalize, cse, dce", TraceStage::traced,
+     Lower::optimized},
+    {"fused", "after the default pipeline, with the kernel summary",
+     TraceStage::traced, Lower::fused},
+    {"kernels", "the fused graph's generated kernels", TraceStage::traced,
+     Lower::kernels},
+};
+
+template <size_t N>
+const Stage &find_stage(const Stage (&stages)[N], const std::string &name,
+                        const char *what) {
   std::vector<std::string_view> names;
-  for (const Stage &s : kStages) {
+  for (const Stage &s : stages) {
     if (s.name == name)
       return s;
     names.push_back(s.name);
   }
-  fail("unknown stage '{}' (stages: {})", name, fmt::join(names, ", "));
+  fail("unknown stage '{}'{} (stages: {})", name, what, fmt::join(names, ", "));
 }
 
 // The built-in models: each gives its module and the example input types.
@@ -95,15 +126,20 @@ BuiltinModel make_builtin(const std::string &name, int64_t batch) {
   fail("unknown model '{}' (models: mlp)", name);
 }
 
-// The text of `g` after the stage's passes.
+// The text of `g` after the stage's passes (DOT with `dot`).
 std::string lower(const Graph &traced, const Stage &stage,
-                  const std::string &target) {
+                  const std::string &target, bool dot) {
+  if (stage.lower == Lower::kernels && dot)
+    fail("--dot draws a graph; --stage kernels prints source (try --stage "
+         "fused --dot)");
   if (stage.lower == Lower::none)
-    return print(traced);
-  if (stage.lower == Lower::kernels && target != "cuda")
-    fail("unknown --target '{}' (targets: cuda)", target);
-  if (stage.lower == Lower::kernels && !have_cuda_codegen())
+    return dot ? graph_to_dot(traced) : print(traced);
+  if (stage.lower == Lower::kernels && target != "cuda" && target != "llvm")
+    fail("unknown --target '{}' (targets: cuda, llvm)", target);
+  if (stage.lower == Lower::kernels && target == "cuda" && !have_cuda_codegen())
     cuda_translation_unit(traced); // throws: built without CUDA codegen
+  if (stage.lower == Lower::kernels && target == "llvm" && !have_llvm_codegen())
+    llvm_kernels_ir(traced); // throws: built without LLVM
   std::unique_ptr<Graph> g = traced.clone();
   PassOptions opts;
   opts.verify_each = true;
@@ -112,21 +148,46 @@ std::string lower(const Graph &traced, const Stage &stage,
   pm.add_pipeline(stage.lower == Lower::optimized ? "canonicalize,cse,dce"
                                                   : default_pipeline());
   pm.run(*g);
+  if (dot)
+    return graph_to_dot(*g);
   switch (stage.lower) {
   case Lower::optimized:
     return pm.print(*g);
   case Lower::fused:
     return pm.print(*g) + kernel_report(*g);
   case Lower::kernels:
-    return cuda_translation_unit(*g);
+    return target == "llvm" ? llvm_kernels_ir(*g) : cuda_translation_unit(*g);
   case Lower::none:
     break;
   }
   return print(*g);
 }
 
+// A graph read from a file at one of kFileStages.
+void run_ir_file(const IrArgs &a) {
+  if (a.model_given)
+    fail("give either a .kir file or --model, not both");
+  const Stage &stage = find_stage(
+      kFileStages, a.stage.empty() ? "parsed" : a.stage, " for a .kir file");
+  std::unique_ptr<Graph> g = load_graph(a.file);
+  if (stage.autodiff) {
+    bool params = false;
+    for (const GraphInput &in : g->inputs())
+      params |= in.kind == InputKind::param;
+    if (!params)
+      fail("--stage autodiff: graph @{} has no param input to differentiate "
+           "with respect to",
+           g->name);
+    run_pipeline(*g, {"autodiff"});
+  }
+  write_output(a.output, lower(*g, stage, a.target, a.dot));
+}
+
 void run_ir(const IrArgs &a) {
-  const Stage &stage = find_stage(a.stage);
+  if (!a.file.empty())
+    return run_ir_file(a);
+  const Stage &stage =
+      find_stage(kStages, a.stage.empty() ? "step" : a.stage, "");
   BuiltinModel m = make_builtin(a.model, a.batch);
   DefaultRecipe r; // SGD, momentum 0.9, weight decay 5e-4
   optim::SGDOptions o;
@@ -136,28 +197,40 @@ void run_ir(const IrArgs &a) {
   optim::SGD opt(m.module->parameters(), o);
   Program p = trace_train_step(*m.module, nn::cross_entropy, &opt, m.x, m.y,
                                stage.trace);
-  write_output(a.output, lower(p.graph(), stage, a.target));
+  write_output(a.output, lower(p.graph(), stage, a.target, a.dot));
 }
 
 } // namespace
 
 void add_ir_command(CLI::App &app) {
   auto args = std::make_shared<IrArgs>();
-  std::string stages;
+  std::string stages = "\n built-in model (default step):";
   for (const Stage &s : kStages)
     stages += fmt::format("\n  {:<10} {}", s.name, s.summary);
+  stages += "\n a .kir file (default parsed):";
+  for (const Stage &s : kFileStages)
+    stages += fmt::format("\n  {:<10} {}", s.name, s.summary);
   CLI::App *cmd = app.add_subcommand(
-      "ir", "print the IR of a built-in model's training step");
-  cmd->add_option("--model", args->model, "built-in model: mlp")
-      ->capture_default_str();
-  cmd->add_option("--stage", args->stage, "how far to go:" + stages)
-      ->capture_default_str();
+      "ir", "print the IR of a built-in model's training step, or of a .kir "
+            "file, at a stage of the compiler");
+  cmd->add_option("file", args->file,
+                  "a .kir file ('-' for stdin) instead of the built-in model");
+  CLI::Option *model =
+      cmd->add_option("--model", args->model, "built-in model: mlp")
+          ->capture_default_str();
+  cmd->add_option("--stage", args->stage, "how far to go:" + stages);
   cmd->add_option("--batch", args->batch, "batch size")->capture_default_str();
   cmd->add_option("--target", args->target,
-                  "code generator of --stage kernels: cuda")
+                  "code generator of --stage kernels: cuda (CUDA C) or llvm "
+                  "(the CPU backend's LLVM IR)")
       ->capture_default_str();
+  cmd->add_flag("--dot", args->dot,
+                "print the graph as Graphviz DOT (pipe to `dot -Tsvg`)");
   cmd->add_option("-o,--output", args->output, "write here, not to stdout");
-  cmd->callback([args] { run_ir(*args); });
+  cmd->callback([args, model] {
+    args->model_given = model->count() > 0;
+    run_ir(*args);
+  });
 }
 
 } // namespace kiln

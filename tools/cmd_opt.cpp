@@ -1,9 +1,11 @@
-// `kiln opt FILE.kir|- [--passes=a,b,c] [-o OUT]`: parse, verify, run the
-// named passes and print the result (the tool the IR text tests drive).
+// `kiln opt FILE.kir|- [--passes=a,b,c] [--dot] [-o OUT]`: parse, verify,
+// run the named passes and print the result (the tool the IR text tests
+// drive); `--dot` prints it as Graphviz DOT instead (tools/dot.h).
 #include "ir/error.h"
 #include "ir/printer.h"
 #include "passes/pass.h"
 #include "tools/commands.h"
+#include "tools/dot.h"
 #include "tools/ir_file.h"
 #include "tools/pipeline.h"
 
@@ -24,6 +26,7 @@ struct OptArgs {
   bool list = false;
   PassOptions pm;
   std::string print_after;
+  bool dot = false;
 };
 
 void run_opt(const OptArgs &a) {
@@ -37,7 +40,8 @@ void run_opt(const OptArgs &a) {
   auto g = load_graph(a.input);
   PassOptions pm = a.pm;
   pm.print_after = split_pass_list(a.print_after);
-  write_output(a.output, run_pipeline(*g, split_pass_list(a.passes), pm));
+  std::string text = run_pipeline(*g, split_pass_list(a.passes), pm);
+  write_output(a.output, a.dot ? graph_to_dot(*g) : text);
 }
 
 } // namespace
@@ -50,6 +54,8 @@ void add_opt_command(CLI::App &app) {
   cmd->add_option("--passes", args->passes,
                   "comma-separated passes to run in order, e.g. autodiff");
   cmd->add_option("-o,--output", args->output, "write here, not to stdout");
+  cmd->add_flag("--dot", args->dot,
+                "print the result as Graphviz DOT (pipe to `dot -Tsvg`)");
   cmd->add_flag("--list-passes", args->list, "list the known passes");
   cmd->add_flag("--print-after-all", args->pm.print_after_all,
                 "print the IR to stderr after every pass");

@@ -16,6 +16,7 @@ packages=(
   dataset-fashion-mnist
   python3 python3-numpy
   clang-format shellcheck ccache
+  graphviz
 )
 torch_packages=(libtorch-dev python3-torch)
 

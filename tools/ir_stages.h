@@ -26,4 +26,15 @@ bool have_cuda_codegen();
 // kiln::Error when `kiln` was built without the CUDA code generator.
 std::string cuda_translation_unit(const Graph &g);
 
+// Whether this `kiln` was built with the LLVM (CPU) code generator.
+bool have_llvm_codegen();
+
+// The CPU backend's kernels of `g` as LLVM IR, in launch order, each after
+// the O3 pipeline as the backend JIT-compiles it (codegen/llvm_kernel.h:
+// one module per kernel, each defining `@kernel`; standalone elementwise ops
+// and reductions wrapped as one-node fused kernels). Launches that are not
+// LLVM kernels (GEMMs through OpenBLAS, host loops) are named in `;`
+// comments. Throws kiln::Error when `kiln` was built without LLVM.
+std::string llvm_kernels_ir(const Graph &g);
+
 } // namespace kiln

@@ -2,6 +2,7 @@
 # (`ctest -R lit`) or directly: python3 lit.py -v BUILD/tests/lit
 import os
 import re
+import shutil
 
 import lit.formats
 
@@ -29,6 +30,10 @@ if config.numpy_python:
 if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(config.kiln_bin)),
                                "bench", "kiln_bench")):
     config.available_features.add("kiln_bench")
+# Graphviz's `dot` renders `kiln ir --dot` (tests using it say REQUIRES: dot;
+# tools/install-deps.sh installs graphviz).
+if shutil.which("dot"):
+    config.available_features.add("dot")
 config.substitutions.append(("%kiln_src", config.kiln_src_root))
 config.substitutions.append(tool("kiln", config.kiln_bin))
 config.substitutions.append(tool("FileCheck", config.filecheck))
