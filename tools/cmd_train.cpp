@@ -3,7 +3,14 @@
 // annealed learning rate stepped every iteration, on the best device. Each
 // batch size gets one compiled step (the last, smaller batch its own),
 // evaluation its own small graph; after every epoch it prints the train loss,
-// test accuracy and time, and writes a safetensors checkpoint atomically.
+// the validation loss and accuracy (--val-split examples held out of the
+// training set, chosen by the seed; without them, the test accuracy) and time,
+// and writes a safetensors checkpoint atomically. Test accuracy is measured at
+// the end (every epoch with --test-every-epoch). --patience K stops after K
+// epochs without a better validation loss, writes only improving epochs (so
+// the checkpoint is the best one) and ends on the best weights. --l2 X adds
+// X * sum(w^2) over every parameter to the loss differentiated (the train loss
+// printed stays the cross-entropy); --hidden sets the MLP's widths.
 // --resume continues a checkpoint with its optimizer state (the same
 // optimizer, every state tensor present), or with --reset-optimizer its
 // weights only; a checkpoint already at --epochs, an empty data set or a
@@ -23,6 +30,7 @@
 #include "runtime/device.h"
 #include "tools/commands.h"
 #include "tools/progress_bar.h"
+#include "tools/train_metrics.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -54,12 +62,20 @@ struct TrainArgs {
   int64_t seed = 0;
   std::string device; // "": KILN_DEVICE, else the best
   std::string checkpoint = "kiln-mlp.safetensors";
+  std::string metrics; // with metrics_given; else beside the checkpoint
+  bool metrics_given = false;
+  std::string plot; // SVG of the curves, "" for none
   std::string resume;
   bool reset_optimizer = false;
   std::string dump_ir;
   std::string data_dir;
   size_t train_subset = 0; // 0: all
   size_t test_subset = 0;
+  int64_t val_split = -1; // -1: the default (see resolve_val_split)
+  bool test_every_epoch = false;
+  int patience = 0; // 0: no early stopping
+  double l2 = 0;    // adds l2 * sum(w^2) to the loss
+  std::string hidden = "256,128";
 };
 
 using Clock = std::chrono::steady_clock;
@@ -121,13 +137,26 @@ int checkpoint_epoch(const std::string &path, const CheckpointMetadata &meta) {
   return epoch;
 }
 
-// Accuracy of `model` on `data` (eval mode: no dropout, no backward).
-double evaluate(nn::Module &model, const Dataset &data) {
+struct EvalResult {
+  double loss = 0;     // mean cross-entropy
+  double accuracy = 0; // fraction classified right
+};
+
+// Mean cross-entropy and accuracy of `model` on `data` in eval mode (no
+// dropout, no backward): each batch realizes one forward graph with the
+// logits and the batch's mean loss (compiled once per batch size, through
+// the compile cache).
+EvalResult evaluate(nn::Module &model, const Dataset &data) {
   model.eval();
   DataLoader loader(data, {.batch_size = 500, .shuffle = false});
   int64_t correct = 0, total = 0;
+  double loss_sum = 0;
   for (const Batch &b : loader) {
-    Array logits = model(Tensor::from(batch_x(b), "x")).to_host();
+    Tensor logits_t = model(Tensor::from(batch_x(b), "x"));
+    std::vector<Array> out = realize(
+        {logits_t, nn::cross_entropy(logits_t, Tensor::from(batch_y(b), "y"))});
+    const Array &logits = out[0];
+    loss_sum += out[1].get(0) * static_cast<double>(b.size());
     int64_t classes = logits.type().shape.back();
     const float *l = logits.as<float>();
     for (size_t i = 0; i < b.size(); ++i) {
@@ -138,7 +167,92 @@ double evaluate(nn::Module &model, const Dataset &data) {
     total += static_cast<int64_t>(b.size());
   }
   model.train();
-  return total ? static_cast<double>(correct) / total : 0;
+  if (!total)
+    return {};
+  return {loss_sum / static_cast<double>(total),
+          static_cast<double>(correct) / static_cast<double>(total)};
+}
+
+// How many of `pool` training examples are held out for validation: --val-
+// split N as given (an error when it leaves nothing to train on), or by
+// default 5000, capped at a tenth of the pool so that a --train-subset run
+// still trains on most of its examples.
+size_t resolve_val_split(int64_t requested, size_t pool) {
+  if (requested < -1)
+    fail("--val-split must be 0 or more, got {}", requested);
+  if (requested == -1)
+    return std::min<size_t>(5000, pool / 10);
+  if (static_cast<uint64_t>(requested) >= pool)
+    fail("--val-split {} leaves nothing to train on: the training set holds "
+         "{} examples",
+         requested, pool);
+  return static_cast<size_t>(requested);
+}
+
+// Splits examples 0..pool-1 into (train, validation) indices, each in
+// increasing order: a Fisher-Yates permutation driven by a 64-bit
+// generator seeded with `seed` picks the validation examples, so the split
+// depends on the seed and the sizes only (not on the C++ library, unlike
+// std::shuffle).
+std::pair<std::vector<size_t>, std::vector<size_t>>
+split_train_val(size_t pool, size_t n_val, uint64_t seed) {
+  std::vector<size_t> perm(pool);
+  for (size_t i = 0; i < pool; ++i)
+    perm[i] = i;
+  uint64_t state = seed ^ 0x6b696c6e2d76616cULL; // "kiln-val"
+  // splitmix64
+  auto next = [&state] {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  for (size_t i = 0; i < n_val && i + 1 < pool; ++i) {
+    size_t j = i + static_cast<size_t>(next() % (pool - i));
+    std::swap(perm[i], perm[j]);
+  }
+  std::vector<size_t> val(perm.begin(), perm.begin() + n_val);
+  std::vector<size_t> train(perm.begin() + n_val, perm.end());
+  std::sort(val.begin(), val.end());
+  std::sort(train.begin(), train.end());
+  return {std::move(train), std::move(val)};
+}
+
+// A number from the checkpoint metadata, or `fallback` when absent.
+double metadata_number(const std::string &path, const CheckpointMetadata &meta,
+                       const std::string &key, double fallback) {
+  auto it = meta.find(key);
+  if (it == meta.end())
+    return fallback;
+  const std::string &s = it->second;
+  char *end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size())
+    fail("{}: metadata '{}' is '{}', expected a number", path, key,
+         escape_for_message(s));
+  return v;
+}
+
+// The training step. Without --l2 it is compile_train_step's. With it, the
+// loss differentiated is cross-entropy + l2 * sum(w^2) over every parameter,
+// biases included (nn::l2_penalty(params, 2 * l2): the same parameters
+// --weight-decay decays, so for plain SGD --l2 X follows --weight-decay 2X),
+// while the step's output, the "train loss" printed, stays the cross-entropy
+// alone, comparable between runs with and without the penalty.
+TrainStep compile_step(nn::Module &model, optim::Optimizer &opt, double l2,
+                       int64_t n) {
+  Type x_type{DType::f32, {n, 784}}, y_type{DType::i32, {n}};
+  if (l2 == 0)
+    return compile_train_step(model, nn::cross_entropy, opt, x_type, y_type);
+  TraceScope scope;
+  Tensor x = Tensor::from(Array(x_type), "x");
+  Tensor y = Tensor::from(Array(y_type), "y");
+  opt.zero_grad();
+  Tensor ce = nn::cross_entropy(model(x), y);
+  Tensor loss = ce + nn::l2_penalty(model.parameters(), 2 * l2);
+  loss.backward();
+  opt.step();
+  return TrainStep(scope.trace()->finish({ce.value()}, ""));
 }
 
 // The checkpoint is written after the first epoch: a folder that does not
@@ -170,13 +284,20 @@ void train(const TrainArgs &a) {
     fail("--dropout must be in [0, 1), got {}", a.dropout);
   if (a.seed < 0)
     fail("--seed must be 0 or more, got {}", a.seed);
+  if (a.patience < 0)
+    fail("--patience must be 0 or more, got {}", a.patience);
+  if (!(a.l2 >= 0) || !std::isfinite(a.l2))
+    fail("--l2 must be 0 or more, got {}", a.l2);
+  if (a.val_split < -1)
+    fail("--val-split must be 0 or more, got {}", a.val_split);
+  MlpOptions mlp{.hidden = parse_mlp_hidden(a.hidden), .dropout = a.dropout};
   check_checkpoint_folder(a.checkpoint);
   set_default_backend(a.device.empty() ? best_backend()
                                        : backend_by_name(a.device));
-  fmt::print("kiln train: MLP 784-256-128-10 on Fashion-MNIST, {} "
+  fmt::print("kiln train: MLP {} on Fashion-MNIST, {} "
              "(batch {}, lr {}, {} schedule, {} epochs), backend {}\n",
-             a.optimizer, a.batch_size, a.lr, a.schedule, a.epochs,
-             default_backend().name());
+             mlp_shape_name(mlp), a.optimizer, a.batch_size, a.lr, a.schedule,
+             a.epochs, default_backend().name());
   if (!a.dump_ir.empty()) {
     std::filesystem::create_directories(a.dump_ir);
     set_compile_options({.dump_dir = a.dump_ir});
@@ -184,11 +305,11 @@ void train(const TrainArgs &a) {
 
   // The checkpoint first: a bad one fails before the data set is read.
   manual_seed(static_cast<uint64_t>(a.seed));
-  auto model = make_mlp({.dropout = a.dropout});
+  auto model = make_mlp(mlp);
   auto opt = make_optimizer(a, *model);
   int first_epoch = 0;
+  CheckpointMetadata meta; // the resumed checkpoint's
   if (!a.resume.empty()) {
-    CheckpointMetadata meta;
     try {
       meta = load_checkpoint(a.resume, *model,
                              a.reset_optimizer ? nullptr : opt.get());
@@ -216,19 +337,51 @@ void train(const TrainArgs &a) {
       fmt::print("resumed from {} after epoch {}\n", a.resume, first_epoch);
   }
 
+  // Per-epoch metrics (tools/metrics_csv.h): CSV beside the checkpoint
+  // unless --metrics says otherwise, and the curves with --plot.
+  MetricsLog metrics(a.metrics_given ? a.metrics
+                                     : metrics_path_for_checkpoint(a.checkpoint),
+                     a.plot, first_epoch,
+                     fmt::format("kiln train: {} lr {}, batch {}", a.optimizer,
+                                 a.lr, a.batch_size));
+
   FashionMnist train_full(Split::train, a.data_dir);
   FashionMnist test_full(Split::test, a.data_dir);
-  Subset train_set = take_first(train_full, a.train_subset ? a.train_subset
-                                                           : train_full.size());
+  Subset train_pool = take_first(
+      train_full, a.train_subset ? a.train_subset : train_full.size());
   Subset test_set =
       take_first(test_full, a.test_subset ? a.test_subset : test_full.size());
   // Nothing to train on or to evaluate is an error, not a NaN loss or an
   // accuracy of 0.
-  if (train_set.size() == 0)
+  if (train_pool.size() == 0)
     fail("the training set is empty: {} holds no training examples",
          train_full.dir());
   if (test_set.size() == 0)
     fail("the test set is empty: {} holds no test examples", test_full.dir());
+  // The validation examples come out of the training pool (the first
+  // --train-subset examples), chosen by the seed.
+  size_t n_val = resolve_val_split(a.val_split, train_pool.size());
+  if (a.patience > 0 && n_val == 0)
+    fail("--patience needs a validation set (--val-split N with N > 0)");
+  auto [train_idx, val_idx] =
+      split_train_val(train_pool.size(), n_val, static_cast<uint64_t>(a.seed));
+  Subset train_set(train_full, std::move(train_idx));
+  Subset val_set(train_full, std::move(val_idx));
+  bool has_val = n_val > 0;
+  // A resumed run must hold out the same examples, or it would train on
+  // what the checkpoint was validated on.
+  std::string split_desc =
+      fmt::format("{} of {} (seed {})", n_val, train_pool.size(), a.seed);
+  if (auto it = meta.find("val_split");
+      it != meta.end() && it->second != split_desc)
+    fail("{}: the checkpoint was trained holding out {} examples for "
+         "validation, this run {}; resume with the same --val-split, "
+         "--train-subset and --seed",
+         a.resume, escape_for_message(it->second), split_desc);
+  if (has_val)
+    fmt::print("validation: {} of the {} training examples held out (seed "
+               "{}), {} to train on\n",
+               n_val, train_pool.size(), a.seed, train_set.size());
 
   DataLoader loader(train_set, {.batch_size = a.batch_size,
                                 .shuffle = true,
@@ -245,9 +398,7 @@ void train(const TrainArgs &a) {
   auto step_for = [&](int64_t n) -> TrainStep & {
     auto it = steps.find(n);
     if (it == steps.end()) {
-      TrainStep s =
-          compile_train_step(*model, nn::cross_entropy, *opt,
-                             {DType::f32, {n, 784}}, {DType::i32, {n}});
+      TrainStep s = compile_step(*model, *opt, a.l2, n);
       if (!a.dump_ir.empty())
         std::ofstream(fmt::format("{}/step-b{}.kir", a.dump_ir, n))
             << print(s.graph());
@@ -257,6 +408,22 @@ void train(const TrainArgs &a) {
   };
 
   double accuracy = 0;
+  bool accuracy_current = false; // measured on the weights the model holds
+  // The best validation loss so far (a resumed checkpoint's own counts) and,
+  // with --patience, that epoch's weights, restored at the end.
+  double best_val = metadata_number(a.resume, meta, "val_loss",
+                                    std::numeric_limits<double>::infinity());
+  int best_epoch = std::isfinite(best_val) ? first_epoch : 0;
+  std::vector<Array> best_weights;
+  auto keep_best_weights = [&] {
+    best_weights.clear();
+    for (const auto &p : model->parameters())
+      best_weights.push_back(std::as_const(*p).value().clone());
+  };
+  if (a.patience > 0 && best_epoch > 0)
+    keep_best_weights();
+  bool wrote_checkpoint = false;
+  int last_epoch = first_epoch;
   for (int epoch = first_epoch; epoch < a.epochs; ++epoch) {
     loader.set_epoch(epoch);
     auto t0 = Clock::now();
@@ -288,27 +455,107 @@ void train(const TrainArgs &a) {
     bar.done();
     double train_secs = seconds_since(t0);
     double step_secs = std::max(train_secs - epoch_compile_secs, 1e-9);
-    accuracy = evaluate(*model, test_set);
+    last_epoch = epoch + 1;
+    EvalResult val;
+    if (has_val)
+      val = evaluate(*model, val_set);
+    // Without a validation set the test set is all there is to watch.
+    bool measure_test = a.test_every_epoch || !has_val;
+    if (measure_test)
+      accuracy = evaluate(*model, test_set).accuracy;
+    accuracy_current = measure_test;
+    bool improved = has_val && val.loss < best_val;
+    if (improved) {
+      best_val = val.loss;
+      best_epoch = epoch + 1;
+      if (a.patience > 0)
+        keep_best_weights();
+    }
+    std::string measured =
+        has_val ? fmt::format("  val loss {:.6f}  val accuracy {:.4f}",
+                              val.loss, val.accuracy)
+                : "";
+    if (measure_test)
+      measured += fmt::format("  test accuracy {:.4f}", accuracy);
     // steps/s counts stepping only; compiling is reported apart.
     std::string compiled =
         epoch_compile_secs > 0
             ? fmt::format(", compile and first step {:.2f} s",
                           epoch_compile_secs)
             : "";
-    fmt::print("epoch {}/{}  train loss {:.4f}  test accuracy {:.4f}  "
+    fmt::print("epoch {}/{}  train loss {:.6f}{}  "
                "time {:.1f} s ({:.0f} steps/s{})  lr {:.5f}\n",
-               epoch + 1, a.epochs, loss_sum / done, accuracy, train_secs,
+               epoch + 1, a.epochs, loss_sum / done, measured, train_secs,
                done / step_secs, compiled, opt->lr());
     std::fflush(stdout);
-    if (!a.checkpoint.empty())
-      save_checkpoint(a.checkpoint, *model, opt.get(),
-                      {{"epoch", std::to_string(epoch + 1)},
-                       {"lr", fmt::format("{}", a.lr)},
-                       {"test_accuracy", fmt::format("{:.4f}", accuracy)}});
+    EpochMetrics row;
+    row.epoch = epoch + 1;
+    row.train_loss = loss_sum / done;
+    row.lr = opt->lr();
+    row.seconds = train_secs;
+    row.steps_per_s = done / step_secs;
+    if (has_val) {
+      row.val_loss = val.loss;
+      row.val_accuracy = val.accuracy;
+    }
+    if (measure_test)
+      row.test_accuracy = accuracy;
+    metrics.add(row);
+    // With --patience only an improving epoch is written: the file holds
+    // the best validation loss's weights and optimizer state.
+    if (!a.checkpoint.empty() && (a.patience == 0 || improved)) {
+      CheckpointMetadata out = {{"epoch", std::to_string(epoch + 1)},
+                                {"lr", fmt::format("{}", a.lr)},
+                                {"hidden", a.hidden},
+                                {"val_split", split_desc}};
+      if (measure_test)
+        out["test_accuracy"] = fmt::format("{:.4f}", accuracy);
+      if (has_val) {
+        out["val_loss"] = fmt::format("{}", val.loss);
+        out["val_accuracy"] = fmt::format("{:.4f}", val.accuracy);
+      }
+      save_checkpoint(a.checkpoint, *model, opt.get(), out);
+      wrote_checkpoint = true;
+    }
+    if (a.patience > 0 && epoch + 1 - best_epoch >= a.patience) {
+      fmt::print("early stopping: the validation loss has not improved for "
+                 "{} epochs (best {:.6f} after epoch {})\n",
+                 epoch + 1 - best_epoch, best_val, best_epoch);
+      break;
+    }
   }
+  if (a.patience > 0 && !best_weights.empty() && best_epoch != last_epoch) {
+    auto params = model->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      Array &w = params[i]->value(); // marks it modified on the host
+      std::memcpy(w.data(), best_weights[i].data(), w.bytes());
+    }
+    accuracy_current = false;
+    fmt::print("restored the weights of epoch {} (best validation loss "
+               "{:.6f})\n",
+               best_epoch, best_val);
+  }
+  if (!accuracy_current)
+    accuracy = evaluate(*model, test_set).accuracy;
+  // The final test accuracy belongs to the weights the model now holds.
+  metrics.set_test_accuracy(
+      a.patience > 0 && !best_weights.empty() ? best_epoch : last_epoch,
+      accuracy);
   fmt::print("final test accuracy {:.4f}\n", accuracy);
-  if (!a.checkpoint.empty())
+  if (wrote_checkpoint && a.patience > 0)
+    fmt::print("checkpoint written to {} (the best validation loss, epoch "
+               "{})\n",
+               a.checkpoint, best_epoch);
+  else if (wrote_checkpoint)
     fmt::print("checkpoint written to {}\n", a.checkpoint);
+  else if (!a.checkpoint.empty())
+    fmt::print("no epoch improved on the validation loss of {}; {} not "
+               "written\n",
+               a.resume, a.checkpoint);
+  if (!metrics.csv_path().empty())
+    fmt::print("metrics written to {}\n", metrics.csv_path());
+  if (!metrics.svg_path().empty())
+    fmt::print("plot written to {}\n", metrics.svg_path());
 }
 
 } // namespace
@@ -343,6 +590,12 @@ void add_train_command(CLI::App &app) {
   cmd->add_option("--checkpoint", args->checkpoint,
                   "safetensors file written after every epoch ('' to skip)")
       ->capture_default_str();
+  CLI::Option *metrics_opt = cmd->add_option(
+      "--metrics", args->metrics,
+      "per-epoch metrics CSV (default: beside the checkpoint, "
+      "NAME.metrics.csv; '' to skip)");
+  cmd->add_option("--plot", args->plot,
+                  "draw loss and accuracy against epochs to this SVG file");
   cmd->add_option("--resume", args->resume, "continue from this checkpoint");
   cmd->add_flag("--reset-optimizer", args->reset_optimizer,
                 "with --resume: load the weights only and start the "
@@ -356,7 +609,27 @@ void add_train_command(CLI::App &app) {
                   "use only the first N training examples");
   cmd->add_option("--test-subset", args->test_subset,
                   "use only the first N test examples");
-  cmd->callback([args] { train(*args); });
+  cmd->add_option("--val-split", args->val_split,
+                  "hold out N training examples (chosen by --seed) for "
+                  "validation; 0: none (default: 5000, at most a tenth of "
+                  "the training set)");
+  cmd->add_flag("--test-every-epoch", args->test_every_epoch,
+                "measure test accuracy after every epoch, not only at the end");
+  cmd->add_option("--patience", args->patience,
+                  "stop after K epochs without a better validation loss and "
+                  "keep the best epoch's weights and checkpoint (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--l2", args->l2,
+                  "add X * sum(w^2) over every parameter (biases included) "
+                  "to the loss; with plain SGD the same as --weight-decay 2X")
+      ->capture_default_str();
+  cmd->add_option("--hidden", args->hidden,
+                  "hidden layer widths, comma-separated")
+      ->capture_default_str();
+  cmd->callback([args, metrics_opt] {
+    args->metrics_given = metrics_opt->count() > 0;
+    train(*args);
+  });
 }
 
 } // namespace kiln

@@ -2,7 +2,8 @@
 
 usage: check_train.py LOG [--max-loss X] [--min-accuracy Y] [--epochs A,B]
 
-Every `epoch N/M  train loss L  test accuracy A ...` line must have a finite
+Every `epoch N/M  train loss L  [val loss V  val accuracy W]  [test accuracy
+A] ...` line must have a finite
 loss below --max-loss (every epoch), the `final test accuracy` line must be
 at least --min-accuracy, and the epochs printed must be exactly --epochs.
 FileCheck checks text; this checks values.
@@ -20,8 +21,13 @@ p.add_argument("--epochs", help="comma-separated epoch numbers expected")
 a = p.parse_args()
 
 text = open(a.log).read()
-epochs = [(int(m[1]), float(m[2]), float(m[3])) for m in re.finditer(
-    r"^epoch (\d+)/\d+\s+train loss (\S+)\s+test accuracy (\S+)", text, re.M)]
+# The validation fields (--val-split) and the per-epoch test accuracy (only
+# with --test-every-epoch or without validation) are optional.
+epochs = [(int(m[1]), float(m[2]), float(m[3]) if m[3] else None)
+          for m in re.finditer(
+              r"^epoch (\d+)/\d+\s+train loss (\S+)"
+              r"(?:\s+val loss \S+\s+val accuracy \S+)?"
+              r"(?:\s+test accuracy (\S+))?", text, re.M)]
 final = re.search(r"^final test accuracy (\S+)$", text, re.M)
 errors = []
 if not epochs:
