@@ -302,6 +302,9 @@ void render_panel(std::string &out, const Panel &panel, double top,
         "stroke-width=\"2\"{}/>\n",
         num(kLegendX), num(ly), num(kLegendX + 28), num(ly), colour,
         *dash ? fmt::format(" stroke-dasharray=\"{}\"", dash) : "");
+    // The marker too: a curve of one point is a marker alone.
+    out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"{}\"/>\n",
+                       num(kLegendX + 14), num(ly), colour);
     out += fmt::format("<text class=\"legend-label\" x=\"{}\" y=\"{}\">{}"
                        "</text>\n",
                        num(kLegendX + 36), num(ly + 4), xml_escape(text));
