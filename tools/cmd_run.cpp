@@ -1,8 +1,25 @@
-// `kiln run FILE.kir --input NAME=FILE.npy ... [--out DIR] [--passes=...]`:
-// runs a graph on the reference interpreter with inputs from .npy files,
-// prints a short summary of each output and writes DIR/out<i>.npy.
+// `kiln run FILE.kir --input NAME=FILE.npy ... [--out DIR] [--passes=...]
+// [--device best|cpu|cuda|interpreter] [--check]`: runs a graph with inputs
+// from .npy files, prints a short summary of each output and writes
+// DIR/out<i>.npy.
+//
+// The device: the reference interpreter runs the graph as given (after
+// --passes); cpu and cuda compile a copy after the default pipeline
+// (passes/pass_manager.h), as the frontend does, and run it once. The default
+// is the best backend (runtime/device.h), which honours KILN_DEVICE.
+// i64 values stay exact through inputs, layout ops, `where` and outputs on
+// every device (Arrays hold int64_t; HostTensor carries exact i64).
+//
+// `--check` also runs the interpreter on the same inputs and prints, per
+// output, the largest absolute and relative difference of the device's
+// result from it; an element fails when |dev - ref| > atol + rtol * |ref|
+// (f32: rtol 1e-4, atol 1e-5; f64: rtol 1e-10, atol 1e-12; integers and bool
+// exact; NaN only matches NaN, an infinity only itself), and any failure
+// exits 1 after every output is printed.
 #include "ir/error.h"
 #include "ir/interpreter.h"
+#include "passes/pass_manager.h"
+#include "runtime/device.h"
 #include "tools/commands.h"
 #include "tools/ir_file.h"
 #include "tools/npy.h"
@@ -12,6 +29,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -25,6 +45,9 @@ struct RunArgs {
   std::vector<std::string> feeds; // NAME=FILE.npy
   std::string out_dir;
   std::string passes;
+  std::string device = "best";
+  bool device_given = false;
+  bool check = false;
 };
 
 std::string input_list(const Graph &g) {
@@ -100,22 +123,130 @@ std::string summary(const HostTensor &t) {
                      fmt::join(first, ", "), t.numel() > 6 ? ", ..." : "");
 }
 
+// How far a device's result may be from the interpreter's (see the top).
+struct Tolerance {
+  double rtol = 0, atol = 0;
+};
+Tolerance tolerance(DType d) {
+  switch (d) {
+  case DType::f32:
+    return {1e-4, 1e-5};
+  case DType::f64:
+    return {1e-10, 1e-12};
+  default:
+    return {0, 0}; // integers and bool: exact
+  }
+}
+
+// Compares one output with the interpreter's; prints the line and returns
+// whether every element is within the tolerance.
+bool check_output(const std::string &label, const HostTensor &dev,
+                  const HostTensor &ref) {
+  Tolerance tol = tolerance(ref.type.dtype);
+  double max_abs = 0, max_rel = 0;
+  int64_t bad = 0, first_bad = -1;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    double a = dev.data[i], b = ref.data[i], abs = 0, rel = 0;
+    if (ref.type.dtype == DType::i64) {
+      // exact beyond 2^53
+      int64_t x = dev.int_at(i), y = ref.int_at(i);
+      abs = x == y ? 0 : std::fabs(static_cast<double>(x) - y);
+      if (x != y && abs == 0)
+        abs = 1; // differ by less than a double resolves
+    } else if (std::isnan(a) || std::isnan(b)) {
+      abs = std::isnan(a) && std::isnan(b) ? 0 : INFINITY;
+    } else if (a != b) {
+      abs = std::fabs(a - b); // inf when one is infinite
+    }
+    if (abs > 0)
+      rel = b != 0 && std::isfinite(b) ? abs / std::fabs(b) : INFINITY;
+    max_abs = std::max(max_abs, abs);
+    max_rel = std::max(max_rel, rel);
+    bool ok = abs == 0 ||
+              (std::isfinite(abs) && abs <= tol.atol + tol.rtol * std::fabs(b));
+    if (!ok && bad++ == 0)
+      first_bad = i;
+  }
+  fmt::print("check {}: max abs diff {:.3g}, max rel diff {:.3g} (rtol {:g}, "
+             "atol {:g}): {}",
+             label, max_abs, max_rel, tol.rtol, tol.atol, bad ? "FAIL" : "ok");
+  if (bad && ref.type.dtype == DType::i64)
+    fmt::print(", {} of {} elements differ (first: element {}, {} against {})",
+               bad, ref.numel(), first_bad, dev.int_at(first_bad),
+               ref.int_at(first_bad));
+  else if (bad)
+    fmt::print(", {} of {} elements differ (first: element {}, {:.9g} "
+               "against {:.9g})",
+               bad, ref.numel(), first_bad, dev.data[first_bad],
+               ref.data[first_bad]);
+  fmt::print("\n");
+  return bad == 0;
+}
+
+// Runs `g` on a compiled backend: a copy after the default pipeline,
+// compiled and run once on Arrays of `inputs`.
+std::vector<HostTensor> run_compiled(Backend &backend, const Graph &g,
+                                     const std::vector<HostTensor> &inputs) {
+  std::unique_ptr<Graph> optimized = g.clone();
+  PassOptions popts;
+  popts.read_env = false;
+  PassManager pm(popts);
+  pm.add_pipeline(default_pipeline());
+  pm.run(*optimized);
+  std::unique_ptr<Executable> exe = backend.compile(*optimized);
+  std::vector<Array> arrays;
+  for (const HostTensor &t : inputs)
+    arrays.push_back(Array::from_host(t));
+  std::vector<Array> out = exe->run(arrays);
+  backend.sync_to_host(); // in-place updates kept on the device
+  std::vector<HostTensor> host;
+  for (const Array &x : out)
+    host.push_back(x.to_host());
+  return host;
+}
+
+// --device NAME, else KILN_DEVICE, else the best backend; errors name the
+// option (backend_by_name's say KILN_DEVICE=).
+std::unique_ptr<Backend> pick_backend(const RunArgs &a) {
+  if (!a.device_given)
+    return best_backend();
+  try {
+    return backend_by_name(a.device);
+  } catch (const Error &e) {
+    std::string_view msg = e.what();
+    std::string env = fmt::format("KILN_DEVICE={}: ", a.device);
+    if (msg.starts_with(env))
+      msg.remove_prefix(env.size());
+    fail("--device {}: {}", a.device, msg);
+  }
+}
+
 void run_run(const RunArgs &a) {
+  // The device first: an unknown or unavailable one is the first error.
+  std::unique_ptr<Backend> backend = pick_backend(a);
+  bool interpreter = backend->name() == "interpreter";
   auto g = load_graph(a.input);
   run_pipeline(*g, split_pass_list(a.passes));
-  std::vector<HostTensor> outputs = interpret(*g, read_inputs(*g, a.feeds));
+  std::vector<HostTensor> inputs = read_inputs(*g, a.feeds);
+  std::vector<HostTensor> outputs =
+      interpreter ? interpret(*g, inputs) : run_compiled(*backend, *g, inputs);
+  std::vector<HostTensor> reference;
+  if (a.check)
+    reference = interpreter ? outputs : interpret(*g, inputs);
   if (!a.out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(a.out_dir, ec);
     if (ec)
       fail("cannot create '{}': {}", a.out_dir, ec.message());
   }
+  std::vector<std::string> labels;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const HostTensor &t = outputs[i];
     const Value *v = g->outputs[i].value;
     bool named = !v->name.empty() &&
                  v->name.find_first_not_of("0123456789") != std::string::npos;
-    fmt::print("out{}{}: {}\n", i, named ? " %" + v->name : "", summary(t));
+    labels.push_back(fmt::format("out{}{}", i, named ? " %" + v->name : ""));
+    fmt::print("{}: {}\n", labels.back(), summary(t));
     if (!a.out_dir.empty()) {
       NpyArray arr{std::string(dtype_name(t.type.dtype)), t.type.shape, t.data,
                    t.i64};
@@ -124,6 +255,17 @@ void run_run(const RunArgs &a) {
                 arr);
     }
   }
+  if (a.check) {
+    fmt::print("check: {} against the reference interpreter\n",
+               backend->name());
+    bool ok = true;
+    for (size_t i = 0; i < outputs.size(); ++i)
+      ok &= check_output(labels[i], outputs[i], reference[i]);
+    std::fflush(stdout); // the lines above come before the error
+    if (!ok)
+      fail("--check: {} differs from the interpreter beyond the tolerance",
+           backend->name());
+  }
 }
 
 } // namespace
@@ -131,7 +273,7 @@ void run_run(const RunArgs &a) {
 void add_run_command(CLI::App &app) {
   auto args = std::make_shared<RunArgs>();
   CLI::App *cmd = app.add_subcommand(
-      "run", "run a .kir graph on the reference interpreter with .npy inputs");
+      "run", "run a .kir graph on a backend with .npy inputs");
   cmd->add_option("file", args->input, "the .kir file, '-' for stdin")
       ->required();
   cmd->add_option("-i,--input", args->feeds,
@@ -141,8 +283,19 @@ void add_run_command(CLI::App &app) {
   cmd->add_option("--out", args->out_dir,
                   "write each output i to DIR/out<i>.npy");
   cmd->add_option("--passes", args->passes,
-                  "comma-separated passes to run before interpreting");
-  cmd->callback([args] { run_run(*args); });
+                  "comma-separated passes to run first (on every device)");
+  CLI::Option *device = cmd->add_option(
+      "--device", args->device,
+      "best (default: CUDA, else the CPU; KILN_DEVICE overrides), cpu, cuda "
+      "or interpreter");
+  cmd->add_flag("--check", args->check,
+                "compare every output with the reference interpreter's: "
+                "largest abs/rel difference, exit 1 beyond rtol 1e-4 (f32), "
+                "1e-10 (f64), exact for integers");
+  cmd->callback([args, device] {
+    args->device_given = device->count() > 0;
+    run_run(*args);
+  });
 }
 
 } // namespace kiln
