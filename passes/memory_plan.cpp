@@ -200,7 +200,7 @@ private:
 
 } // namespace
 
-int64_t place_in_arena(std::vector<ArenaRequest> &reqs) {
+int64_t place_in_arena(std::vector<ArenaRequest> &reqs, int64_t *visited) {
   std::vector<size_t> order(reqs.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -214,12 +214,14 @@ int64_t place_in_arena(std::vector<ArenaRequest> &reqs) {
   LiveIndex placed(times);
   int64_t total = 0;
   std::vector<std::pair<int64_t, int64_t>> busy;
+  int64_t seen = 0;
   for (size_t i : order) {
     ArenaRequest &r = reqs[i];
     // Address ranges of placed buffers alive at the same time, by offset.
     busy.clear();
     placed.overlapping(r.first, r.last, [&](size_t j) {
       const ArenaRequest &p = reqs[j];
+      ++seen;
       busy.emplace_back(p.offset,
                         p.offset + align(std::max<int64_t>(p.bytes, 1)));
     });
@@ -238,6 +240,8 @@ int64_t place_in_arena(std::vector<ArenaRequest> &reqs) {
     total = std::max(total, end);
     placed.insert(i, r.first, r.last);
   }
+  if (visited)
+    *visited = seen;
   return total;
 }
 

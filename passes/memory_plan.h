@@ -49,7 +49,11 @@ struct ArenaRequest {
 // The placement both memory-plan and the CPU runtime use: largest first,
 // each at the lowest 64-byte-aligned offset free over its whole interval
 // (intervals are closed). Returns the arena's size in bytes.
-int64_t place_in_arena(std::vector<ArenaRequest> &reqs);
+// `visited` (optional) receives how many placed requests the placement
+// looked at: only those alive together with each new one, so a long chain
+// of short-lived buffers costs O(n log n), not O(n^2).
+int64_t place_in_arena(std::vector<ArenaRequest> &reqs,
+                       int64_t *visited = nullptr);
 
 // Liveness-based buffer reuse: intervals from definition to last use
 // (closed, so a node never writes over its own operands); largest first,
