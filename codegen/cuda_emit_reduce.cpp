@@ -21,6 +21,18 @@
 //   axes not contiguous: a warp per output element, offsets computed
 // Softmax along an axis: a warp (or block) per row when the axis is last,
 // else a thread per (outer, inner) column.
+//
+// Split reductions. A layout with few work units and a long reduced axis
+// would leave most of the GPU idle (a bias gradient at batch 65536 is
+// [65536, 10] -> [10]: one column tile, one block; a full reduction is one
+// row, one block). Then the reduced axis is cut into S chunks of Rc rows,
+// each reduced by its own block (column tiles, or a block per row chunk)
+// into a scratch buffer [outputs, S], and a second kernel `<kernel>_fin`
+// (a warp per output) combines the S partials in a fixed order, applies
+// the mean's division and the epilogue, and stores output 0. The extra
+// outputs are still written once per point, by the first kernel. S and Rc
+// depend on the shapes only (never on the device's SM count), so results
+// are the same on every GPU and every run.
 #include "codegen/cuda_emit_common.h"
 
 #include "ir/error.h"
@@ -35,6 +47,14 @@ namespace {
 
 constexpr int kBlock = 256;
 constexpr int64_t kWarpRowMax = 1024;
+// Split plans: aim for this many blocks in the first kernel, with at least
+// this many reduced rows (column tiles: 8 rows at a time) or elements (a
+// block per row chunk: 256 at a time) per chunk.
+constexpr int64_t kSplitBlocks = 1024;
+constexpr int64_t kSplitMinRowsCols = 256;
+constexpr int64_t kSplitMinRowElems = 4096;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // What each reduction op starts from, combines with and finishes with. The
 // elementwise ops come from the op table's scalar expressions; this small
@@ -301,6 +321,106 @@ CudaKernel emit_reduction_kernel(const Graph &body, const std::string &name,
     O = prod(xs, 0, axes.front());
     R = count;
     I = prod(xs, axes.back() + 1, xs.size());
+  }
+  // The split plan (see the top of the file): S chunks of Rc rows.
+  int64_t S = 1;
+  if (contiguous && !axes.empty() && R > 1) {
+    if (I > 1)
+      S = std::min(ceil_div(kSplitBlocks, O * ceil_div(I, 32)),
+                   R / kSplitMinRowsCols);
+    else if (R > kWarpRowMax)
+      S = std::min(ceil_div(kSplitBlocks, O), R / kSplitMinRowElems);
+  }
+  const int64_t Rc = S >= 2 ? ceil_div(R, S) : R;
+  if (S >= 2)
+    S = ceil_div(R, Rc); // every chunk non-empty
+  if (S >= 2) {
+    const int64_t NQ = rt.numel();
+    std::vector<std::string> sparams = params;
+    sparams.push_back(fmt::format("{} *__restrict__ scratch", T));
+    std::string split_head = kernel_head(name, k.summary, sparams, kBlock) +
+                             "  (void)first;\n  (void)stride;\n";
+    auto sfmt = [&](const char *text) {
+      return fmt::format(
+          fmt::runtime(text), fmt::arg("O", O), fmt::arg("R", R),
+          fmt::arg("I", I), fmt::arg("S", S), fmt::arg("Rc", Rc),
+          fmt::arg("T", T), fmt::arg("init", init), fmt::arg("F", F),
+          fmt::arg("fin", store(fin)),
+          fmt::arg("xr", X("row * " + std::to_string(R) + "LL + r")),
+          fmt::arg("xc", X(fmt::format("(o * {}LL + r) * {}LL + c", R, I))),
+          fmt::arg("NQ", NQ));
+    };
+    src += split_head;
+    if (I > 1) {
+      src +=
+          sfmt("  // split: partials of {S} chunks of {Rc} rows\n"
+               "  __shared__ {T} part[8][33];\n"
+               "  const long long ntile = ({I}LL + 31) / 32;\n"
+               "  for (long long t = blockIdx.x; t < {O}LL * ntile * {S}LL; "
+               "t += gridDim.x) {{\n"
+               "    const long long s = t % {S}LL, ot = t / {S}LL;\n"
+               "    const long long o = ot / ntile;\n"
+               "    const long long c = (ot % ntile) * 32 + threadIdx.x;\n"
+               "    const long long r_end = (s + 1) * {Rc}LL < {R}LL ? "
+               "(s + 1) * {Rc}LL : {R}LL;\n"
+               "    {T} acc = {init};\n"
+               "    if (c < {I}LL)\n"
+               "      for (long long r = s * {Rc}LL + threadIdx.y; r < r_end; "
+               "r += 8)\n"
+               "        acc = {F}(acc, {xc});\n"
+               "    part[threadIdx.y][threadIdx.x] = acc;\n"
+               "    __syncthreads();\n"
+               "    if (threadIdx.y == 0 && c < {I}LL) {{\n"
+               "      for (int y = 1; y < 8; ++y)\n"
+               "        acc = {F}(acc, part[y][threadIdx.x]);\n"
+               "      scratch[(o * {I}LL + c) * {S}LL + s] = acc;\n"
+               "    }}\n"
+               "    __syncthreads();\n"
+               "  }}\n");
+      k.launch.block_x = 32;
+      k.launch.block_y = 8;
+      k.launch.units = O * ceil_div(I, 32) * S;
+    } else {
+      src += sfmt("  // split: partials of {S} chunks of {Rc} elements\n"
+                  "  for (long long t = blockIdx.x; t < {O}LL * {S}LL; "
+                  "t += gridDim.x) {{\n"
+                  "    const long long row = t / {S}LL, s = t % {S}LL;\n"
+                  "    const long long r_end = (s + 1) * {Rc}LL < {R}LL ? "
+                  "(s + 1) * {Rc}LL : {R}LL;\n"
+                  "    {T} acc = {init};\n"
+                  "    for (long long r = s * {Rc}LL + threadIdx.x; r < r_end; "
+                  "r += blockDim.x)\n"
+                  "      acc = {F}(acc, {xr});\n"
+                  "    acc = kiln_block_reduce(acc, {F}, {init});\n"
+                  "    if (threadIdx.x == 0)\n"
+                  "      scratch[t] = acc;\n"
+                  "  }}\n");
+      k.launch.units = O * S;
+    }
+    k.launch.units_per_block = 1;
+    src += "}\n";
+    k.finish_name = name + "_fin";
+    src += kernel_head(
+        k.finish_name,
+        fmt::format("the {} partials of each output of {}", S, name), sparams,
+        kBlock);
+    src += "  (void)first;\n  (void)stride;\n";
+    src += sfmt("  const int lane = threadIdx.x & 31;\n"
+                "  for (long long q = first >> 5; q < {NQ}LL; q += stride >> "
+                "5) {{\n"
+                "    {T} acc = {init};\n"
+                "    for (long long s = lane; s < {S}LL; s += 32)\n"
+                "      acc = {F}(acc, scratch[q * {S}LL + s]);\n"
+                "    acc = kiln_warp_reduce(acc, {F});\n"
+                "    if (lane == 0)\n"
+                "      out0[q] = {fin};\n"
+                "  }}\n");
+    src += "}\n";
+    k.finish_launch.units = std::max<int64_t>(NQ, 1);
+    k.finish_launch.units_per_block = kBlock / 32;
+    k.scratch_bytes = NQ * S * 8; // room for the widest accumulator
+    k.kernel = src;
+    return k;
   }
   src += head;
   auto args_fmt = [&](const char *text) {

@@ -6,7 +6,8 @@
 //
 // Kernel calling convention: every kernel but the multi-tensor one takes one
 // device pointer per node operand, then one per node result, in order (a
-// reduction node's extra results follow its reduced output 0), and
+// reduction node's extra results follow its reduced output 0), then, for a
+// split reduction only, its scratch buffer (CudaKernel::scratch_bytes), and
 // nothing else: shapes are static per executable and baked into the source,
 // so the compiler folds index arithmetic into multiply-shift sequences. The
 // multi-tensor kernel takes (const kiln_mt_entry *table, void *const *ptrs):
@@ -52,6 +53,14 @@ struct CudaKernel {
   bool multi_tensor = false;
   std::vector<MtEntry> mt_entries;
   std::vector<int> mt_slots;
+  // A split reduction (few outputs, a long reduced axis; see
+  // codegen/cuda_emit_reduce.cpp): this kernel writes partial results to a
+  // scratch buffer of `scratch_bytes`, passed as one more pointer after the
+  // results, then `finish_name` (same parameters, in the same source) runs
+  // with `finish_launch` and combines them into the outputs.
+  int64_t scratch_bytes = 0;
+  std::string finish_name;
+  CudaLaunch finish_launch;
 
   // The complete NVRTC translation unit: prelude + kernel.
   std::string source() const;

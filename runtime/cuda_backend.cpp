@@ -460,10 +460,14 @@ private:
     check(d_, d_.cuModuleLoadData(&module_, r.binary.data()),
           "cuModuleLoadData");
     for (const cuda::CudaKernel &k : kernels_) {
-      CUfunction f = nullptr;
+      CUfunction f = nullptr, fin = nullptr;
       check(d_, d_.cuModuleGetFunction(&f, module_, k.name.c_str()),
-            "cuModuleGetFunction");
+            fmt::format("cuModuleGetFunction ({})", k.name).c_str());
+      if (!k.finish_name.empty())
+        check(d_, d_.cuModuleGetFunction(&fin, module_, k.finish_name.c_str()),
+              fmt::format("cuModuleGetFunction ({})", k.finish_name).c_str());
       funcs_.push_back(f);
+      finish_funcs_.push_back(fin);
     }
   }
 
@@ -476,6 +480,13 @@ private:
 
   void layout() {
     arena_ = alloc(static_cast<size_t>(plan_.arena_bytes));
+    // Split reductions' partials: kernels run one after another on the
+    // stream, so one buffer serves them all.
+    int64_t scratch = 0;
+    for (const cuda::CudaKernel &k : kernels_)
+      scratch = std::max(scratch, k.scratch_bytes);
+    if (scratch)
+      scratch_ = alloc(static_cast<size_t>(scratch));
     // Data inputs, then outputs, in one pinned buffer; data inputs also in
     // one device block so that staging is a single copy.
     size_t off = 0;
@@ -546,25 +557,31 @@ private:
       for (const Value *v : st.node->results)
         args.push_back(addr(v));
     }
+    if (k.scratch_bytes)
+      args.push_back(scratch_);
     std::vector<void *> params;
     for (CUdeviceptr &a : args)
       params.push_back(&a);
-    const cuda::CudaLaunch &l = k.launch;
-    int64_t grid = l.exact_grid;
-    if (grid <= 0)
-      grid = std::clamp<int64_t>((l.units + l.units_per_block - 1) /
-                                     l.units_per_block,
-                                 1, int64_t{c_->sm_count} * 16);
-    check(d_,
-          d_.cuLaunchKernel(funcs_[st.kernel_index],
-                            static_cast<unsigned>(grid), 1, 1,
-                            static_cast<unsigned>(l.block_x),
-                            static_cast<unsigned>(l.block_y), 1, 0, c_->stream,
-                            params.data(), nullptr),
-          fmt::format("launch of kernel {}", k.name).c_str());
-    if (c_->opt.sync_launches)
-      check(d_, d_.cuStreamSynchronize(c_->stream),
-            fmt::format("kernel {} (KILN_CUDA_SYNC=1)", k.name).c_str());
+    auto go = [&](CUfunction f, const cuda::CudaLaunch &l,
+                  const std::string &name) {
+      int64_t grid = l.exact_grid;
+      if (grid <= 0)
+        grid = std::clamp<int64_t>((l.units + l.units_per_block - 1) /
+                                       l.units_per_block,
+                                   1, int64_t{c_->sm_count} * 16);
+      check(d_,
+            d_.cuLaunchKernel(f, static_cast<unsigned>(grid), 1, 1,
+                              static_cast<unsigned>(l.block_x),
+                              static_cast<unsigned>(l.block_y), 1, 0,
+                              c_->stream, params.data(), nullptr),
+            fmt::format("launch of kernel {}", name).c_str());
+      if (c_->opt.sync_launches)
+        check(d_, d_.cuStreamSynchronize(c_->stream),
+              fmt::format("kernel {} (KILN_CUDA_SYNC=1)", name).c_str());
+    };
+    go(funcs_[st.kernel_index], k.launch, k.name);
+    if (CUfunction fin = finish_funcs_[st.kernel_index])
+      go(fin, k.finish_launch, k.finish_name);
   }
 
   void gemm(const Node &n) {
@@ -675,6 +692,7 @@ private:
   MemoryPlan plan_;
   std::vector<cuda::CudaKernel> kernels_;
   std::vector<CUfunction> funcs_;
+  std::vector<CUfunction> finish_funcs_; // split reductions' second kernels
   std::vector<Step> steps_;
   CUmodule module_ = nullptr;
   struct MtTables {
@@ -682,7 +700,7 @@ private:
   };
   std::vector<MtTables> mt_;
   std::vector<CUdeviceptr> owned_;
-  CUdeviceptr arena_ = 0, stage_dev_ = 0;
+  CUdeviceptr arena_ = 0, stage_dev_ = 0, scratch_ = 0;
   std::vector<CUdeviceptr> in_addr_;
   // The host storage each param/state input is bound to (Context::acquire).
   std::vector<const void *> in_key_;

@@ -2,6 +2,7 @@
 // execution tests skip with the reason make_cuda_backend_if_available gives;
 // on the device machine (tools/gpu-check.sh) they run every op, the fused
 // kernels, random graphs and a 20-step training loop.
+#include "codegen/cuda_emitter.h"
 #include "ir/interpreter.h"
 #include "passes/fuse_elementwise.h"
 #include "runtime/cuda_backend.h"
@@ -625,6 +626,89 @@ TEST(CudaExec, BackendHeldByAStaticIsShutDownBeforeTheLibrariesAtExit) {
         std::exit(0);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// Reductions with little parallelism are split (codegen/cuda_emit_reduce.cpp):
+// a bias gradient at batch 65536 ([65536, 10] -> [10], one column tile) and
+// a full reduction of 1M elements (one row) reduce chunks of the axis in
+// separate blocks into a scratch buffer, then a second kernel combines
+// them. Standalone and fused (epilogues, extra outputs, iotas, i32, f64),
+// against the interpreter; each graph's reduction must take the split path.
+TEST(CudaExec, SplitReductionsMatchTheInterpreter) {
+  REQUIRE_CUDA(cuda);
+  using V = std::vector<Value *>;
+  const DType f32 = DType::f32;
+  std::vector<testing::NamedGraph> gs;
+  auto one = [&](const std::string &name, Type t,
+                 const std::function<Value *(Builder &, Value *)> &f) {
+    auto g = std::make_unique<Graph>(name);
+    Builder b(*g);
+    g->add_output(f(b, g->add_input("x", t)));
+    gs.push_back({name, std::move(g)});
+  };
+  one("bias_grad_65536x10", {f32, {65536, 10}},
+      [](Builder &b, Value *x) { return b.sum(x, {0}); });
+  one("sum_all_1m", {f32, {1 << 20}},
+      [](Builder &b, Value *x) { return b.sum(x); });
+  one("mean_middle_3x50000x5", {f32, {3, 50000, 5}},
+      [](Builder &b, Value *x) { return b.mean(x, {1}, true); });
+  one("amax_cols_70001x33", {f32, {70001, 33}},
+      [](Builder &b, Value *x) { return b.amax(x, {0}); });
+  one("sum_rows_2x300001", {DType::f64, {2, 300001}},
+      [](Builder &b, Value *x) { return b.sum(x, {1}, true); });
+  // The bias gradient fused as in training: the masked gradient as an
+  // extra output.
+  gs.push_back(testing::fused_graph(
+      "fused_bias_grad_extra_65536x10", "reduction",
+      {{f32, {65536, 10}}, {f32, {10}}, {f32, {65536, 10}}},
+      [](Builder &b, const V &a) {
+        Value *h = b.add(a[0], a[1]);
+        Value *c = b.scalar(0, DType::f32);
+        Value *m = b.where(b.gt(h, c), a[2], c);
+        return V{b.sum(m, {0}, true), m};
+      }));
+  // A loss over everything: epilogue and an extra output.
+  gs.push_back(testing::fused_graph(
+      "fused_loss_epilogue_extra_1024x1024", "reduction",
+      {{f32, {1024, 1024}}, {f32, {1024, 1024}}}, [](Builder &b, const V &a) {
+        Value *p = b.mul(a[0], a[1]);
+        Value *s = b.sum(p, {0, 1});
+        return V{b.neg(b.div(s, b.scalar(1024.0, DType::f32))), p};
+      }));
+  // mean over long rows with an epilogue and the operand as the extra.
+  gs.push_back(testing::fused_graph(
+      "fused_long_rows_mean_log_2x200000", "reduction",
+      {{f32, {2, 200000}}, {f32, {2, 1}}}, [](Builder &b, const V &a) {
+        Value *e = b.exp(b.sub(a[0], a[1]));
+        return V{b.log(b.mean(e, {1}, true)), e};
+      }));
+  // i32 count with an epilogue, over the rows of a column layout.
+  gs.push_back(testing::fused_graph(
+      "fused_i32_count_cols_40000x7", "reduction", {{f32, {40000, 7}}},
+      [](Builder &b, const V &a) {
+        Value *pos = b.cast(b.gt(a[0], b.scalar(0, DType::f32)), DType::i32);
+        return V{b.mul(b.sum(pos, {0}), b.scalar(2, DType::i32))};
+      }));
+  // f64 amax over a middle axis with an iota prologue and an extra.
+  gs.push_back(testing::fused_graph(
+      "fused_f64_amax_iota_2x20000x33", "reduction",
+      {{DType::f64, {2, 20000, 33}}}, [](Builder &b, const V &a) {
+        Value *r = b.iota({DType::f64, {20000, 1}}, 0);
+        Value *p = b.add(a[0], b.mul(r, b.scalar(1e-4, DType::f64)));
+        return V{b.amax(p, {1}), p};
+      }));
+  for (auto &ng : gs) {
+    SCOPED_TRACE(ng.name);
+    int split = 0;
+    for (const cuda::CudaKernel &k : cuda::emit_cuda_kernels(*ng.graph))
+      split += !k.finish_name.empty();
+    EXPECT_EQ(split, 1) << "the reduction is not split";
+    compare(*cuda, *ng.graph);
+  }
+  // Small ones keep their one-kernel layouts.
+  for (auto &ng : testing::contract_graphs())
+    for (const cuda::CudaKernel &k : cuda::emit_cuda_kernels(*ng.graph))
+      EXPECT_TRUE(k.finish_name.empty()) << ng.name;
 }
 
 } // namespace
