@@ -259,7 +259,12 @@ void render_panel(std::string &out, const Panel &panel, double top,
       size_t finite = 0;
       for (const EpochMetrics &r : run.rows) {
         const auto &v = r.*s.field;
-        if (v && std::isfinite(*v)) {
+        // Not measured this epoch (test accuracy every few epochs): the
+        // line joins the epochs that were. A NaN or infinite value was
+        // measured and is not a number: the line breaks there.
+        if (!v)
+          continue;
+        if (std::isfinite(*v)) {
           pieces.back().emplace_back(px(r.epoch), py(*v));
           ++finite;
         } else if (!pieces.back().empty()) {

@@ -11,10 +11,11 @@
 // driver needs run-time plug-ins). Line plots of a few hundred points are a
 // page of SVG text, and SVG opens in any browser.
 //
-// Values that are missing or not finite (a NaN loss, a column not measured)
-// break a curve into pieces instead of being drawn as 0; a point with no
-// neighbour gets a marker so it stays visible; a constant series and a single
-// epoch get a padded axis range instead of a division by zero.
+// A value that is not finite (a NaN loss) breaks a curve into pieces
+// instead of being drawn as 0, while one not measured at some epochs (an
+// empty field) is left out and the line joins the epochs that have one; a point
+// with no neighbour gets a marker so it stays visible; a constant series and a
+// single epoch get a padded axis range instead of a division by zero.
 #pragma once
 
 #include "tools/metrics_csv.h"

@@ -1,7 +1,7 @@
 // The training-curve SVG (tools/svg_plot.h): both panels' curves and legend
-// labels, gaps for NaN and missing values, a single epoch and a constant
-// series without a division by zero, escaped labels, and round ticks.
-// (That the output parses as XML is checked with python3 in
+// labels, gaps for NaN values, epochs not measured joined over, a single epoch
+// and a constant series without a division by zero, escaped labels, and round
+// ticks. (That the output parses as XML is checked with python3 in
 // tests/lit/tools/plot.test.)
 #include "tools/svg_plot.h"
 
@@ -95,6 +95,22 @@ TEST(SvgPlot, NanBreaksTheCurve) {
       render_metrics_svg({{"run", {row(1, nan, {}, {}), row(2, nan, {}, {})}}});
   EXPECT_EQ(count(all_nan, "<polyline"), 0u);
   expect_finite(all_nan);
+}
+
+TEST(SvgPlot, EpochsNotMeasuredAreJoinedOver) {
+  // Test accuracy every other epoch: one line through epochs 1, 3, 5.
+  std::vector<EpochMetrics> rows;
+  for (int e = 1; e <= 5; ++e) {
+    rows.push_back(row(e, 1.0 / e, {}, {}));
+    if (e % 2)
+      rows.back().test_accuracy = 0.5 + 0.05 * e;
+  }
+  std::string svg = render_metrics_svg({{"run", rows}});
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      svg, m, std::regex("data-series=\"test_accuracy\" points=\"([^\"]*)\"")));
+  EXPECT_EQ(count(m[1].str(), ","), 3u) << m[1].str();
+  EXPECT_EQ(count(svg, "data-series=\"test_accuracy\" points="), 1u);
 }
 
 TEST(SvgPlot, ConstantSeriesGetsAPaddedRange) {
