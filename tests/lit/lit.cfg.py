@@ -34,6 +34,20 @@ if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(config.kiln_bin))
 # tools/install-deps.sh installs graphviz).
 if shutil.which("dot"):
     config.available_features.add("dot")
+# The emulated CUDA device (tests/cudaemu/README.md), when it was built:
+# %cudaemu-env runs a command with kiln's CUDA libraries replaced by it
+# (tests using it say REQUIRES: cudaemu).
+_build_dir = os.path.dirname(os.path.dirname(config.kiln_bin))
+_emu = {n: os.path.join(_build_dir, "tests", "cudaemu", f"libkiln_cudaemu_{n}.so")
+        for n in ("driver", "nvrtc", "cublas")}
+if all(os.path.exists(p) for p in _emu.values()):
+    config.available_features.add("cudaemu")
+    config.substitutions.append(
+        ("%cudaemu-env",
+         f"env KILN_CUDA_DRIVER={_emu['driver']} KILN_NVRTC={_emu['nvrtc']} "
+         f"KILN_CUBLAS={_emu['cublas']} "
+         f"KILN_CUDAEMU_CACHE={os.path.join(_build_dir, 'cudaemu-cache')} "
+         "KILN_KERNEL_CACHE=0"))
 config.substitutions.append(("%kiln_src", config.kiln_src_root))
 config.substitutions.append(tool("kiln", config.kiln_bin))
 config.substitutions.append(tool("FileCheck", config.filecheck))
