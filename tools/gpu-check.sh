@@ -12,7 +12,10 @@
 #                                     build-cuda/gpu-bundle (< 64 MiB)
 #   run(command="tools/gpu-check.sh", carry=["build-cuda/gpu-bundle"])
 #                                     there: every step below, a markdown
-#                                     table in $OUT/summary.md, printed last
+#                                     table in $OUT/summary.md, printed
+#                                     last; logs.txt, kiln.tsv, torch.tsv
+#                                     and tests.xml beside it (the device
+#                                     tool brings back 8 files at most)
 #   tools/gpu-check.sh --dry-run      anywhere: list the steps and their
 #                                     time limits, run nothing, exit 0
 # Options:
@@ -348,8 +351,8 @@ else
 
   # ------------------------------------------------------------ bench --
   rc=0
-  cache="$out/kernel-cache"
-  rm -rf "$cache"
+  # An empty kernel cache, so the first compile is a cold NVRTC compile.
+  cache=$(mktemp -d "${TMPDIR:-/tmp}/kiln-gpu-check-cache.XXXXXX")
   quick=()
   [[ -z $emu_build ]] || quick=(--quick) # a few samples, a 256K update
   KILN_CACHE_DIR="$cache" run_step bench "$benchb" --tsv "$out/kiln.tsv" \
@@ -458,6 +461,15 @@ if ((status == 0)); then
 else
   echo "Overall: ${tag}FAIL (see the FAIL rows and the logs under $out)" >>"$summary"
 fi
+# The device tool brings back at most 8 files from $OUT: the logs go into
+# one file (the last 3000 lines of each).
+for f in "$out"/*.log; do
+  [[ -f $f ]] || continue
+  echo "==== ${f##*/} (last 3000 lines)"
+  tail -n 3000 "$f"
+  rm -f "$f"
+done >"$out/logs.txt"
+rm -f "$rows"
 cat "$summary"
 exit "$status"
 }
