@@ -41,7 +41,7 @@ namespace {
 struct IrArgs {
   std::string file; // a .kir file instead of the built-in model
   std::string model = "mlp";
-  bool model_given = false;
+  bool model_given = false, batch_given = false;
   std::string stage; // default: step (model), parsed (file)
   int64_t batch = 64;
   std::string target = "cuda";
@@ -165,8 +165,9 @@ std::string lower(const Graph &traced, const Stage &stage,
 
 // A graph read from a file at one of kFileStages.
 void run_ir_file(const IrArgs &a) {
-  if (a.model_given)
-    fail("give either a .kir file or --model, not both");
+  if (a.model_given || a.batch_given)
+    fail("give either a .kir file or --model{}, not both",
+         a.batch_given ? "/--batch" : "");
   const Stage &stage = find_stage(
       kFileStages, a.stage.empty() ? "parsed" : a.stage, " for a .kir file");
   std::unique_ptr<Graph> g = load_graph(a.file);
@@ -219,7 +220,9 @@ void add_ir_command(CLI::App &app) {
       cmd->add_option("--model", args->model, "built-in model: mlp")
           ->capture_default_str();
   cmd->add_option("--stage", args->stage, "how far to go:" + stages);
-  cmd->add_option("--batch", args->batch, "batch size")->capture_default_str();
+  CLI::Option *batch =
+      cmd->add_option("--batch", args->batch, "batch size of the model")
+          ->capture_default_str();
   cmd->add_option("--target", args->target,
                   "code generator of --stage kernels: cuda (CUDA C) or llvm "
                   "(the CPU backend's LLVM IR)")
@@ -227,8 +230,9 @@ void add_ir_command(CLI::App &app) {
   cmd->add_flag("--dot", args->dot,
                 "print the graph as Graphviz DOT (pipe to `dot -Tsvg`)");
   cmd->add_option("-o,--output", args->output, "write here, not to stdout");
-  cmd->callback([args, model] {
+  cmd->callback([args, model, batch] {
     args->model_given = model->count() > 0;
+    args->batch_given = batch->count() > 0;
     run_ir(*args);
   });
 }
