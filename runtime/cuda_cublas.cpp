@@ -133,8 +133,15 @@ Cublas::Cublas(CUstream stream, bool allow_tf32, bool deterministic,
 }
 
 Cublas::~Cublas() {
-  if (impl_->h)
-    impl_->l.destroy(impl_->h);
+  if (impl_->h) {
+    // Reported, not thrown (a destructor).
+    cublasStatus_t st = impl_->l.destroy(impl_->h);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+      const char *name = cublas_status_name(st);
+      fmt::print(stderr, "kiln: warning: cuda: cublasDestroy failed: {}\n",
+                 name ? name : "an unknown cuBLAS status");
+    }
+  }
   delete impl_;
 }
 
