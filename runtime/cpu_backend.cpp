@@ -124,7 +124,6 @@ class CpuExecutable : public Executable {
 public:
   CpuExecutable(const Graph &g, std::shared_ptr<ThreadPool> pool)
       : g_(g.clone()), keep_pool_(std::move(pool)), pool_(*keep_pool_) {
-    profile::Scope scope("cpu backend: plan, codegen and jit", "compile");
     build();
   }
 
@@ -459,7 +458,7 @@ void CpuExecutable::build() {
       launches_.back().info = describe_launch(n);
   }
   {
-    profile::Scope jit("jit (LLVM)", "compile");
+    profile::Scope jit("jit (LLVM ORC)", "jit");
     compiler_.compile();
   }
   for (int k = 0; k < compiler_.size(); ++k)

@@ -18,12 +18,14 @@
 // exits 1 after every output is printed.
 #include "ir/error.h"
 #include "ir/interpreter.h"
+#include "ir/profile.h"
 #include "passes/pass_manager.h"
 #include "runtime/device.h"
 #include "tools/commands.h"
 #include "tools/ir_file.h"
 #include "tools/npy.h"
 #include "tools/pipeline.h"
+#include "tools/profile_report.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -48,6 +50,8 @@ struct RunArgs {
   std::string device = "best";
   bool device_given = false;
   bool check = false;
+  bool profile = false;
+  std::string trace; // --trace, else FILE's stem + ".trace.json"
 };
 
 std::string input_list(const Graph &g) {
@@ -193,11 +197,20 @@ std::vector<HostTensor> run_compiled(Backend &backend, const Graph &g,
   PassManager pm(popts);
   pm.add_pipeline(default_pipeline());
   pm.run(*optimized);
-  std::unique_ptr<Executable> exe = backend.compile(*optimized);
+  std::unique_ptr<Executable> exe;
+  {
+    profile::Scope scope(fmt::format("{} backend compile", backend.name()),
+                         "compile");
+    exe = backend.compile(*optimized);
+  }
   std::vector<Array> arrays;
   for (const HostTensor &t : inputs)
     arrays.push_back(Array::from_host(t));
-  std::vector<Array> out = exe->run(arrays);
+  std::vector<Array> out;
+  {
+    profile::Scope scope("step", "step");
+    out = exe->run(arrays);
+  }
   backend.sync_to_host(); // in-place updates kept on the device
   std::vector<HostTensor> host;
   for (const Array &x : out)
@@ -221,15 +234,55 @@ std::unique_ptr<Backend> pick_backend(const RunArgs &a) {
   }
 }
 
+// --profile: the per-launch table of the run, the time of each compile
+// phase apart from it, and the Chrome trace.
+void report_profile(const RunArgs &a, std::string_view device) {
+  std::vector<profile::Event> events = profile::take();
+  std::vector<profile::Event> launches = last_step_launches(events);
+  fmt::print("\nprofile ({}, one run; compile phases apart from the "
+             "step):\n{}",
+             device, phase_summary(events));
+  if (launches.empty())
+    fmt::print("the {} backend records no launches (try --device cpu)\n",
+               device);
+  else
+    fmt::print("\n{}", launch_table(launches, measure_copy_bandwidth()));
+  std::string path = a.trace;
+  if (path.empty())
+    path = (a.input == "-" ? std::string("kiln-run")
+                           : std::filesystem::path(a.input).stem().string()) +
+           ".trace.json";
+  write_chrome_trace(path, events);
+  fmt::print("trace written to {} (chrome://tracing or ui.perfetto.dev)\n",
+             path);
+}
+
 void run_run(const RunArgs &a) {
   // The device first: an unknown or unavailable one is the first error.
   std::unique_ptr<Backend> backend = pick_backend(a);
   bool interpreter = backend->name() == "interpreter";
-  auto g = load_graph(a.input);
+  if (!a.trace.empty() && !a.profile)
+    fail("--trace needs --profile");
+  if (a.profile) {
+    profile::take();
+    profile::set_enabled(true);
+  }
+  std::unique_ptr<Graph> g;
+  {
+    profile::Scope scope("parse and verify", "compile");
+    g = load_graph(a.input);
+  }
   run_pipeline(*g, split_pass_list(a.passes));
   std::vector<HostTensor> inputs = read_inputs(*g, a.feeds);
-  std::vector<HostTensor> outputs =
-      interpreter ? interpret(*g, inputs) : run_compiled(*backend, *g, inputs);
+  std::vector<HostTensor> outputs;
+  if (interpreter) {
+    profile::Scope scope("step", "step");
+    outputs = interpret(*g, inputs);
+  } else {
+    outputs = run_compiled(*backend, *g, inputs);
+  }
+  if (a.profile)
+    profile::set_enabled(false);
   std::vector<HostTensor> reference;
   if (a.check)
     reference = interpreter ? outputs : interpret(*g, inputs);
@@ -255,6 +308,8 @@ void run_run(const RunArgs &a) {
                 arr);
     }
   }
+  if (a.profile)
+    report_profile(a, backend->name());
   if (a.check) {
     fmt::print("check: {} against the reference interpreter\n",
                backend->name());
@@ -292,6 +347,13 @@ void add_run_command(CLI::App &app) {
                 "compare every output with the reference interpreter's: "
                 "largest abs/rel difference, exit 1 beyond rtol 1e-4 (f32), "
                 "1e-10 (f64), exact for integers");
+  cmd->add_flag("--profile", args->profile,
+                "print a per-launch table of the run (time, share, GB/s, "
+                "GFLOP/s against this machine's copy bandwidth), compile "
+                "phases apart, and write a Chrome trace");
+  cmd->add_option("--trace", args->trace,
+                  "with --profile: the trace file (default: FILE's name "
+                  "with .trace.json, in this folder)");
   cmd->callback([args, device] {
     args->device_given = device->count() > 0;
     run_run(*args);

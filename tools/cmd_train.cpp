@@ -27,8 +27,10 @@
 #include "ir/error.h"
 #include "ir/escape.h"
 #include "ir/printer.h"
+#include "ir/profile.h"
 #include "runtime/device.h"
 #include "tools/commands.h"
+#include "tools/profile_report.h"
 #include "tools/progress_bar.h"
 #include "tools/train_metrics.h"
 
@@ -76,6 +78,8 @@ struct TrainArgs {
   int patience = 0; // 0: no early stopping
   double l2 = 0;    // adds l2 * sum(w^2) to the loss
   std::string hidden = "256,128";
+  bool profile = false; // profile the first epoch's steps
+  std::string trace;    // with profile: the Chrome trace file
 };
 
 using Clock = std::chrono::steady_clock;
@@ -275,11 +279,36 @@ void check_checkpoint_folder(const std::string &checkpoint) {
     fail("--checkpoint {}: is a folder, expected a file name", checkpoint);
 }
 
+// --profile: the first epoch's compile phases and steps; the per-launch
+// table of its last step and the Chrome trace of all of them.
+void report_profile(const TrainArgs &a, std::string_view device) {
+  std::vector<profile::Event> events = profile::take();
+  std::vector<profile::Event> launches =
+      last_step_launches(events, "full step");
+  if (launches.empty()) // every batch was smaller than --batch-size
+    launches = last_step_launches(events, "partial step");
+  fmt::print("profile of the first epoch ({}; compile phases apart from the "
+             "steps):\n{}",
+             device, phase_summary(events));
+  if (launches.empty())
+    fmt::print("the {} backend records no launches (try --device cpu)\n",
+               device);
+  else
+    fmt::print("the launches of its last full-batch step:\n{}",
+               launch_table(launches, measure_copy_bandwidth()));
+  std::string path = a.trace.empty() ? "kiln-train.trace.json" : a.trace;
+  write_chrome_trace(path, events);
+  fmt::print("trace written to {} (chrome://tracing or ui.perfetto.dev)\n",
+             path);
+}
+
 void train(const TrainArgs &a) {
   if (a.epochs < 1 || a.batch_size < 1)
     fail("--epochs and --batch-size must be at least 1");
   if (a.reset_optimizer && a.resume.empty())
     fail("--reset-optimizer needs --resume");
+  if (!a.trace.empty() && !a.profile)
+    fail("--trace needs --profile");
   if (!(a.dropout >= 0 && a.dropout < 1))
     fail("--dropout must be in [0, 1), got {}", a.dropout);
   if (a.seed < 0)
@@ -339,11 +368,11 @@ void train(const TrainArgs &a) {
 
   // Per-epoch metrics (tools/metrics_csv.h): CSV beside the checkpoint
   // unless --metrics says otherwise, and the curves with --plot.
-  MetricsLog metrics(a.metrics_given ? a.metrics
-                                     : metrics_path_for_checkpoint(a.checkpoint),
-                     a.plot, first_epoch,
-                     fmt::format("kiln train: {} lr {}, batch {}", a.optimizer,
-                                 a.lr, a.batch_size));
+  MetricsLog metrics(
+      a.metrics_given ? a.metrics : metrics_path_for_checkpoint(a.checkpoint),
+      a.plot, first_epoch,
+      fmt::format("kiln train: {} lr {}, batch {}", a.optimizer, a.lr,
+                  a.batch_size));
 
   FashionMnist train_full(Split::train, a.data_dir);
   FashionMnist test_full(Split::test, a.data_dir);
@@ -424,6 +453,10 @@ void train(const TrainArgs &a) {
     keep_best_weights();
   bool wrote_checkpoint = false;
   int last_epoch = first_epoch;
+  if (a.profile) {
+    profile::take();
+    profile::set_enabled(true);
+  }
   for (int epoch = first_epoch; epoch < a.epochs; ++epoch) {
     loader.set_epoch(epoch);
     auto t0 = Clock::now();
@@ -437,7 +470,14 @@ void train(const TrainArgs &a) {
       auto n = static_cast<int64_t>(b.size());
       bool fresh = !steps.count(n);
       auto s0 = Clock::now();
-      double loss = step_for(n)(batch_x(b), batch_y(b));
+      double loss;
+      {
+        // The profile's table shows a full-batch step, not a smaller last
+        // batch.
+        profile::Scope scope(fmt::format("train step (batch {})", n),
+                             n == a.batch_size ? "full step" : "partial step");
+        loss = step_for(n)(batch_x(b), batch_y(b));
+      }
       if (fresh) {
         double c = seconds_since(s0);
         bar.exclude(c);
@@ -453,6 +493,8 @@ void train(const TrainArgs &a) {
       bar.update(done, fmt::format("loss {:.4f}", loss_sum / done));
     }
     bar.done();
+    if (a.profile && epoch == first_epoch)
+      profile::set_enabled(false); // evaluation is not part of the profile
     double train_secs = seconds_since(t0);
     double step_secs = std::max(train_secs - epoch_compile_secs, 1e-9);
     last_epoch = epoch + 1;
@@ -487,6 +529,8 @@ void train(const TrainArgs &a) {
                "time {:.1f} s ({:.0f} steps/s{})  lr {:.5f}\n",
                epoch + 1, a.epochs, loss_sum / done, measured, train_secs,
                done / step_secs, compiled, opt->lr());
+    if (a.profile && epoch == first_epoch)
+      report_profile(a, default_backend().name());
     std::fflush(stdout);
     EpochMetrics row;
     row.epoch = epoch + 1;
@@ -590,10 +634,10 @@ void add_train_command(CLI::App &app) {
   cmd->add_option("--checkpoint", args->checkpoint,
                   "safetensors file written after every epoch ('' to skip)")
       ->capture_default_str();
-  CLI::Option *metrics_opt = cmd->add_option(
-      "--metrics", args->metrics,
-      "per-epoch metrics CSV (default: beside the checkpoint, "
-      "NAME.metrics.csv; '' to skip)");
+  CLI::Option *metrics_opt =
+      cmd->add_option("--metrics", args->metrics,
+                      "per-epoch metrics CSV (default: beside the checkpoint, "
+                      "NAME.metrics.csv; '' to skip)");
   cmd->add_option("--plot", args->plot,
                   "draw loss and accuracy against epochs to this SVG file");
   cmd->add_option("--resume", args->resume, "continue from this checkpoint");
@@ -626,6 +670,12 @@ void add_train_command(CLI::App &app) {
   cmd->add_option("--hidden", args->hidden,
                   "hidden layer widths, comma-separated")
       ->capture_default_str();
+  cmd->add_flag("--profile", args->profile,
+                "profile the first epoch: a per-launch table of its last "
+                "step, compile phases apart, and a Chrome trace");
+  cmd->add_option("--trace", args->trace,
+                  "with --profile: the trace file (default: "
+                  "kiln-train.trace.json)");
   cmd->callback([args, metrics_opt] {
     args->metrics_given = metrics_opt->count() > 0;
     train(*args);

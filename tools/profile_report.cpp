@@ -33,10 +33,11 @@ double measure_copy_bandwidth() {
 }
 
 std::vector<profile::Event>
-last_step_launches(const std::vector<profile::Event> &events) {
+last_step_launches(const std::vector<profile::Event> &events,
+                   std::string_view category) {
   const profile::Event *step = nullptr;
   for (const profile::Event &e : events)
-    if (e.category == "step")
+    if (e.category == category)
       step = &e;
   std::vector<profile::Event> out;
   for (const profile::Event &e : events)
@@ -92,11 +93,19 @@ std::string phase_summary(const std::vector<profile::Event> &events) {
     ++n;
   }
   std::string out;
-  for (const char *c : {"trace", "pass", "compile", "step", "launch"})
+  // Nested phases say what they are part of.
+  const std::pair<const char *, const char *> order[] = {
+      {"trace", ""},
+      {"pass", ""},
+      {"compile", " (backend: plan, codegen, jit)"},
+      {"jit", " (part of compile)"},
+      {"step", ""},
+      {"launch", " (part of step)"}};
+  for (auto [c, note] : order)
     if (auto it = by.find(c); it != by.end())
-      out += fmt::format("{:<8} {:10.2f} ms in {} event{}\n", c,
+      out += fmt::format("{:<8} {:10.2f} ms in {} event{}{}\n", c,
                          it->second.first / 1e3, it->second.second,
-                         it->second.second == 1 ? "" : "s");
+                         it->second.second == 1 ? "" : "s", note);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include "ir/profile.h"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln {
@@ -14,10 +15,11 @@ namespace kiln {
 // the ceiling the table compares each launch with.
 double measure_copy_bandwidth();
 
-// The launches recorded during the last "step" event of `events` (all the
-// launch events when there is no step event), in order.
+// The launches recorded during the last event of category `step` (all the
+// launch events when there is none), in order.
 std::vector<profile::Event>
-last_step_launches(const std::vector<profile::Event> &events);
+last_step_launches(const std::vector<profile::Event> &events,
+                   std::string_view step = "step");
 
 // Markdown: launch, kind, time, share of the step, GB/s, GFLOP/s and the
 // share of the copy bandwidth, then a total row.
@@ -25,7 +27,8 @@ std::string launch_table(const std::vector<profile::Event> &launches,
                          double copy_gbps);
 
 // Compile phases apart from steps: the total time of each category
-// ("trace", "pass", "compile", "step", "launch").
+// ("trace", "pass", "compile", "jit", "step", "launch"; jit is part of
+// compile and launches are part of steps).
 std::string phase_summary(const std::vector<profile::Event> &events);
 
 // Writes the Chrome trace JSON (Trace Event Format, complete events) to
