@@ -53,30 +53,7 @@ public:
   std::string take() { return std::move(out_); }
 
 private:
-  struct Scope {
-    std::unordered_map<const Value *, std::string> names;
-    std::set<std::string> used;
-    int next = 0;
-
-    std::string define(const Value *v) {
-      std::string n;
-      if (is_numeric(v->name)) {
-        while (used.count(n = std::to_string(next++)))
-          ;
-      } else {
-        n = v->name;
-        for (int k = 1; used.count(n); ++k)
-          n = fmt::format("{}_{}", v->name, k);
-      }
-      used.insert(n);
-      names[v] = n;
-      return n;
-    }
-    std::string use(const Value *v) const {
-      auto it = names.find(v);
-      return it == names.end() ? "<undefined>" : it->second;
-    }
-  };
+  using Scope = ValueNames;
 
   void node(const Node &n, Scope &scope, int indent) {
     std::string pad(indent, ' ');
@@ -114,6 +91,26 @@ private:
 };
 
 } // namespace
+
+std::string ValueNames::define(const Value *v) {
+  std::string n;
+  if (is_numeric(v->name)) {
+    while (used_.count(n = std::to_string(next_++)))
+      ;
+  } else {
+    n = v->name;
+    for (int k = 1; used_.count(n); ++k)
+      n = fmt::format("{}_{}", v->name, k);
+  }
+  used_.insert(n);
+  names_[v] = n;
+  return n;
+}
+
+std::string ValueNames::use(const Value *v) const {
+  auto it = names_.find(v);
+  return it == names_.end() ? "<undefined>" : it->second;
+}
 
 std::string print(const Graph &g, const PrintOptions &opts) {
   Printer p(opts);

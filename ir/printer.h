@@ -19,9 +19,28 @@
 #include "ir/graph.h"
 
 #include <functional>
+#include <set>
 #include <string>
+#include <unordered_map>
 
 namespace kiln {
+
+// The names the printer gives values in one graph scope (a body is a scope
+// of its own): a value whose name is empty or all digits is numbered in
+// definition order, skipping numbers taken; a named one keeps its name,
+// suffixed _1, _2, ... on a clash. Names come without the '%'. Other
+// writers of graphs (Graphviz DOT) use it so their names match the text.
+class ValueNames {
+public:
+  std::string define(const Value *v);
+  // The name given at define, or "<undefined>".
+  std::string use(const Value *v) const;
+
+private:
+  std::unordered_map<const Value *, std::string> names_;
+  std::set<std::string> used_;
+  int next_ = 0;
+};
 
 struct PrintOptions {
   // Optional trailing comment for a node (e.g. its buffer plan); empty

@@ -1,5 +1,7 @@
 #include "tools/dot.h"
 
+#include "ir/printer.h"
+
 #include <fmt/format.h>
 
 #include <set>
@@ -10,40 +12,11 @@ namespace kiln {
 
 namespace {
 
-bool is_numeric(const std::string &s) {
-  if (s.empty())
-    return true;
-  for (char c : s)
-    if (c < '0' || c > '9')
-      return false;
-  return true;
-}
-
-// The printer's naming (ir/printer.cpp): numbered values in definition
-// order, named ones kept (suffixed on a clash), one scope per graph body.
+// The printer's names (ir/printer.h ValueNames), with the '%'.
 struct Scope {
-  std::unordered_map<const Value *, std::string> names;
-  std::set<std::string> used;
-  int next = 0;
-
-  std::string define(const Value *v) {
-    std::string n;
-    if (is_numeric(v->name)) {
-      while (used.count(n = std::to_string(next++)))
-        ;
-    } else {
-      n = v->name;
-      for (int k = 1; used.count(n); ++k)
-        n = fmt::format("{}_{}", v->name, k);
-    }
-    used.insert(n);
-    names[v] = n;
-    return "%" + n;
-  }
-  std::string use(const Value *v) const {
-    auto it = names.find(v);
-    return it == names.end() ? "%<undefined>" : "%" + it->second;
-  }
+  ValueNames names;
+  std::string define(const Value *v) { return "%" + names.define(v); }
+  std::string use(const Value *v) const { return "%" + names.use(v); }
 };
 
 // A DOT string literal's contents; `\n` in `s` becomes a line break.
