@@ -238,23 +238,17 @@ std::unique_ptr<Backend> pick_backend(const RunArgs &a) {
 // phase apart from it, and the Chrome trace.
 void report_profile(const RunArgs &a, std::string_view device) {
   std::vector<profile::Event> events = profile::take();
-  std::vector<profile::Event> launches = last_step_launches(events);
-  fmt::print("\nprofile ({}, one run; compile phases apart from the "
-             "step):\n{}",
-             device, phase_summary(events));
-  if (launches.empty())
-    fmt::print("the {} backend records no launches (try --device cpu)\n",
-               device);
-  else
-    fmt::print("\n{}", launch_table(launches, measure_copy_bandwidth()));
   std::string path = a.trace;
   if (path.empty())
     path = (a.input == "-" ? std::string("kiln-run")
                            : std::filesystem::path(a.input).stem().string()) +
            ".trace.json";
-  write_chrome_trace(path, events);
-  fmt::print("trace written to {} (chrome://tracing or ui.perfetto.dev)\n",
-             path);
+  kiln::report_profile(
+      events, last_step_launches(events),
+      fmt::format("\nprofile ({}, one run; compile phases apart from the "
+                  "step):",
+                  device),
+      "", device, path);
 }
 
 void run_run(const RunArgs &a) {

@@ -287,19 +287,13 @@ void report_profile(const TrainArgs &a, std::string_view device) {
       last_step_launches(events, "full step");
   if (launches.empty()) // every batch was smaller than --batch-size
     launches = last_step_launches(events, "partial step");
-  fmt::print("profile of the first epoch ({}; compile phases apart from the "
-             "steps):\n{}",
-             device, phase_summary(events));
-  if (launches.empty())
-    fmt::print("the {} backend records no launches (try --device cpu)\n",
-               device);
-  else
-    fmt::print("the launches of its last full-batch step:\n{}",
-               launch_table(launches, measure_copy_bandwidth()));
-  std::string path = a.trace.empty() ? "kiln-train.trace.json" : a.trace;
-  write_chrome_trace(path, events);
-  fmt::print("trace written to {} (chrome://tracing or ui.perfetto.dev)\n",
-             path);
+  kiln::report_profile(
+      events, launches,
+      fmt::format("profile of the first epoch ({}; compile phases apart from "
+                  "the steps):",
+                  device),
+      "the launches of its last full-batch step:", device,
+      a.trace.empty() ? "kiln-train.trace.json" : a.trace);
 }
 
 void train(const TrainArgs &a) {

@@ -145,4 +145,20 @@ void write_chrome_trace(const std::string &path,
   f.commit();
 }
 
+void report_profile(const std::vector<profile::Event> &events,
+                    const std::vector<profile::Event> &launches,
+                    std::string_view title, std::string_view launches_title,
+                    std::string_view device, const std::string &trace_path) {
+  fmt::print("{}\n{}", title, phase_summary(events));
+  if (launches.empty())
+    fmt::print("the {} backend records no launches (try --device cpu)\n",
+               device);
+  else
+    fmt::print("{}\n{}", launches_title,
+               launch_table(launches, measure_copy_bandwidth()));
+  write_chrome_trace(trace_path, events);
+  fmt::print("trace written to {} (chrome://tracing or ui.perfetto.dev)\n",
+             trace_path);
+}
+
 } // namespace kiln

@@ -37,4 +37,12 @@ std::string phase_summary(const std::vector<profile::Event> &events);
 void write_chrome_trace(const std::string &path,
                         const std::vector<profile::Event> &events);
 
+// What `--profile` prints and writes: `title` and the phase summary of
+// `events`, the launch table of `launches` (or a line saying `device`
+// records none), and the Chrome trace at `trace_path`.
+void report_profile(const std::vector<profile::Event> &events,
+                    const std::vector<profile::Event> &launches,
+                    std::string_view title, std::string_view launches_title,
+                    std::string_view device, const std::string &trace_path);
+
 } // namespace kiln
