@@ -438,28 +438,8 @@ TEST_F(SafeTensorsTest, FileBytesInMessagesAreEscaped) {
 TEST_F(SafeTensorsTest, AFifoIsRejectedWithoutBlocking) {
   // open(2) on a FIFO waits for a writer; the load must refuse it at once.
   std::string p = path("fifo.safetensors");
-  ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0) << std::strerror(errno);
-  auto result = std::async(std::launch::async, [p]() -> std::string {
-    try {
-      load_safetensors(p);
-      return "no error";
-    } catch (const Error &e) {
-      return e.what();
-    }
-  });
-  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    // Set the stuck reader free (a writer that opens and closes), then fail.
-    for (int i = 0;
-         i < 100 && result.wait_for(std::chrono::milliseconds(100)) !=
-                        std::future_status::ready;
-         ++i) {
-      int fd = ::open(p.c_str(), O_WRONLY | O_NONBLOCK);
-      if (fd >= 0)
-        ::close(fd);
-    }
-    FAIL() << "load_safetensors blocked on a FIFO for 10 s";
-  }
-  std::string msg = result.get();
+  std::string msg = testing::error_reading_fifo(
+      p, [](const std::string &f) { load_safetensors(f); });
   EXPECT_NE(msg.find(p), std::string::npos) << msg;
   EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
 }

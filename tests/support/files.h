@@ -1,23 +1,61 @@
-// File helpers shared by the tests of file formats (npy, safetensors): whole
-// file reads and writes, a python3 that can import given modules, and a
-// fixture with a fresh temporary directory.
+// File helpers shared by the tests of file formats (npy, safetensors, IDX):
+// whole file reads and writes, a python3 that can import given modules, a
+// fixture with a fresh temporary directory, and a reader's error on a FIFO.
 #pragma once
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 namespace kiln::testing {
+
+// Makes a FIFO at `path` and runs read(path) on another thread: opening a
+// FIFO for reading waits for a writer, so a reader that does not refuse it
+// first blocks forever. Returns the message of the error read throws,
+// "<no error>", or "<blocked>" when it had not returned after 10 s (the
+// stuck reader is then set free by a writer that opens and closes, so the
+// test fails instead of hanging).
+inline std::string
+error_reading_fifo(const std::string &path,
+                   const std::function<void(const std::string &)> &read) {
+  if (::mkfifo(path.c_str(), 0600) != 0)
+    return "<mkfifo failed: " + std::string(std::strerror(errno)) + ">";
+  auto result = std::async(std::launch::async, [path, read]() -> std::string {
+    try {
+      read(path);
+      return "<no error>";
+    } catch (const std::exception &e) {
+      return e.what();
+    }
+  });
+  if (result.wait_for(std::chrono::seconds(10)) == std::future_status::ready)
+    return result.get();
+  for (int i = 0; i < 100 && result.wait_for(std::chrono::milliseconds(100)) !=
+                                 std::future_status::ready;
+       ++i) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0)
+      ::close(fd);
+  }
+  return "<blocked>";
+}
 
 inline std::string read_bytes(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
