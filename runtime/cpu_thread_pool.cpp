@@ -1,6 +1,7 @@
 #include "runtime/cpu_thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 
@@ -8,6 +9,7 @@ namespace kiln {
 
 namespace {
 thread_local bool in_worker = false;
+constexpr int kSpinMicros = 50;
 } // namespace
 
 ThreadPool::ThreadPool(int threads) {
@@ -26,6 +28,7 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
+    stopping_.store(true, std::memory_order_release);
   }
   wake_.notify_all();
   for (std::thread &t : workers_)
@@ -42,11 +45,35 @@ void ThreadPool::run(Job &j) {
   }
 }
 
+// Spins until `ready` or about `us` microseconds pass. The launches of a
+// step come microseconds apart, and a thread put to sleep on a condition
+// variable takes tens of microseconds to wake (more on a busy machine): a
+// short spin before sleeping keeps a step's launches from paying that each
+// time, and costs nothing once the step is over.
+template <typename F> bool spin_until(F ready, int us) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  for (int i = 0;; ++i) {
+    if (ready())
+      return true;
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until)
+      return false;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
+
 void ThreadPool::worker() {
   in_worker = true;
   uint64_t seen = 0;
   for (;;) {
     Job *j;
+    spin_until(
+        [&] {
+          return gen_seen_.load(std::memory_order_acquire) != seen ||
+                 stopping_.load(std::memory_order_acquire);
+        },
+        kSpinMicros);
     {
       std::unique_lock<std::mutex> lk(mu_);
       wake_.wait(lk, [&] { return stop_ || (job_ && gen_ != seen); });
@@ -57,10 +84,11 @@ void ThreadPool::worker() {
       ++j->users;
     }
     run(*j);
-    {
+    // The last one out wakes the caller if it went to sleep; j may be gone
+    // once users reaches 0, so nothing touches it after.
+    if (j->users.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lk(mu_);
-      if (--j->users == 0)
-        done_.notify_all();
+      done_.notify_all();
     }
   }
 }
@@ -93,14 +121,20 @@ void ThreadPool::parallel_for(int64_t work, int64_t grain,
     std::lock_guard<std::mutex> lk(mu_);
     job_ = &j;
     ++gen_;
+    gen_seen_.store(gen_, std::memory_order_release);
   }
   wake_.notify_all();
   in_worker = true; // a nested parallel_for inside fn runs inline
   run(j);
   in_worker = false;
   std::unique_lock<std::mutex> lk(mu_);
-  job_ = nullptr;
-  done_.wait(lk, [&] { return j.users == 0; });
+  job_ = nullptr; // no worker joins from here on
+  lk.unlock();
+  if (spin_until([&] { return j.users.load(std::memory_order_acquire) == 0; },
+                 kSpinMicros))
+    return;
+  lk.lock();
+  done_.wait(lk, [&] { return j.users.load(std::memory_order_acquire) == 0; });
 }
 
 } // namespace kiln

@@ -42,7 +42,9 @@ private:
     const std::function<void(int64_t, int64_t)> *fn;
     int64_t work, chunk, nchunks;
     std::atomic<int64_t> next{0};
-    int users = 0; // workers inside run(); guarded by mu_
+    // Workers inside run(): incremented under mu_ (so none joins after the
+    // job is withdrawn), decremented without it when a worker is done.
+    std::atomic<int> users{0};
   };
   void worker();
   static void run(Job &j);
@@ -54,6 +56,9 @@ private:
   Job *job_ = nullptr;
   uint64_t gen_ = 0;
   bool stop_ = false;
+  // gen_ and stop_ as seen without the lock, for the spin before a sleep.
+  std::atomic<uint64_t> gen_seen_{0};
+  std::atomic<bool> stopping_{false};
 };
 
 } // namespace kiln
