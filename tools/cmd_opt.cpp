@@ -66,7 +66,7 @@ void add_opt_command(CLI::App &app) {
   cmd->add_flag("--pass-timing", args->pm.pass_timing,
                 "a table of pass times on stderr");
   cmd->add_option("--dump-dir", args->pm.dump_dir,
-                  "write the IR after each stage to DIR/NN-pass.kir "
+                  "write the IR after each stage to DIR/000-GRAPH/NN-pass.kir "
                   "(also KILN_DUMP=DIR)");
   cmd->callback([args] { run_opt(*args); });
 }

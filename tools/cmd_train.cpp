@@ -625,8 +625,11 @@ void add_train_command(CLI::App &app) {
   cmd->add_option("--device", args->device,
                   "best, cpu, cuda or interpreter (default: KILN_DEVICE, "
                   "else best)");
-  cmd->add_option("--checkpoint", args->checkpoint,
-                  "safetensors file written after every epoch ('' to skip)")
+  cmd->add_option(
+         "--checkpoint", args->checkpoint,
+         "safetensors file written after every epoch (with --patience: "
+         "after each epoch that improves the validation loss); '' "
+         "to skip")
       ->capture_default_str();
   CLI::Option *metrics_opt =
       cmd->add_option("--metrics", args->metrics,
