@@ -250,9 +250,8 @@ Token Lexer::next() {
     size_t n = utf8_length(text_.substr(pos_));
     if (n == 0)
       error(start, fmt::format("invalid UTF-8 byte 0x{:02x}", u));
-    error(start,
-          fmt::format("unexpected character '{}'",
-                      escape_for_message(text_.substr(pos_, n))));
+    error(start, fmt::format("unexpected character '{}'",
+                             escape_for_message(text_.substr(pos_, n))));
   }
   if (u < 0x20 || u == 0x7f)
     error(start, fmt::format("unexpected byte 0x{:02x}", u));
