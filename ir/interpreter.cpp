@@ -8,7 +8,6 @@
 
 #include <unistd.h>
 
-#include <array>
 #include <cmath>
 #include <limits>
 #include <new>
@@ -100,76 +99,43 @@ void check_value_allocation(const Value *v) {
   }
 }
 
-// Offset into a tensor of shape `from` broadcast to `to` of the element at
-// linear index i of `to`.
-int64_t broadcast_offset(const Shape &to, const std::vector<int64_t> &strides,
-                         int64_t i) {
-  int64_t off = 0;
-  for (size_t a = to.size(); a-- > 0;) {
-    off += (i % to[a]) * strides[a];
-    i /= to[a];
-  }
-  return off;
-}
-
-// Sets r.i64 to exact values when the node moves i64 values without
-// arithmetic; returns false when the result is arithmetic (computed in
-// double by eval).
-bool eval_exact_i64(const Node &n, std::span<const HostTensor *const> in,
+// Exact i64 results of an op that moves values (kMovesValues) with i64
+// operands. Its result elements are copies of operand elements, so the op's
+// own eval, run on element codes (element e of i64 operand k becomes
+// base_k + e; other operands, such as where's condition, keep their
+// values), says which element each result is; the exact values follow.
+// Returns false when no operand is i64 (the doubles are exact then).
+bool eval_moved_i64(const Node &n, std::span<const HostTensor *const> in,
                     HostTensor &r) {
-  auto n_out = static_cast<size_t>(r.numel());
-  switch (n.op) {
-  case Op::Reshape:
-  case Op::Transpose:
-  case Op::BroadcastTo: {
-    // The op applied to element indices (exact in double: no tensor has
-    // 2^53 elements) says where each result element comes from.
-    HostTensor idx(Type{DType::f64, in[0]->type.shape});
-    for (size_t k = 0; k < idx.data.size(); ++k)
-      idx.data[k] = static_cast<double>(k);
-    std::array<const HostTensor *, 1> args{&idx};
-    std::vector<HostTensor> moved;
-    n.info().eval(n, args, moved);
-    r.i64.resize(n_out);
-    for (size_t k = 0; k < n_out; ++k)
-      r.i64[k] = in[0]->int_at(static_cast<int64_t>(moved.at(0).data[k]));
-    return true;
+  std::vector<HostTensor> coded;
+  coded.reserve(in.size()); // args point into it
+  std::vector<const HostTensor *> args(in.begin(), in.end());
+  std::vector<int64_t> base(in.size(), -1);
+  int64_t next = 0; // codes stay far below 2^53: each is an element index
+  for (size_t k = 0; k < in.size(); ++k) {
+    if (in[k]->type.dtype != DType::i64)
+      continue;
+    HostTensor &c = coded.emplace_back(in[k]->type);
+    for (size_t e = 0; e < c.data.size(); ++e)
+      c.data[e] = static_cast<double>(next + static_cast<int64_t>(e));
+    base[k] = next;
+    next += in[k]->numel();
+    args[k] = &c;
   }
-  case Op::Where: {
-    const Shape &to = r.type.shape;
-    std::vector<std::vector<int64_t>> st;
-    for (const HostTensor *t : in)
-      st.push_back(broadcast_strides(t->type.shape, to));
-    r.i64.resize(n_out);
-    for (size_t k = 0; k < n_out; ++k) {
-      auto i = static_cast<int64_t>(k);
-      bool c = in[0]->data[broadcast_offset(to, st[0], i)] != 0;
-      const HostTensor &src = *in[c ? 1 : 2];
-      r.i64[k] = src.int_at(broadcast_offset(to, st[c ? 1 : 2], i));
-    }
-    return true;
-  }
-  case Op::Cast:
-    if (in[0]->type.dtype == DType::f32 || in[0]->type.dtype == DType::f64)
-      return false;
-    r.i64.resize(n_out);
-    for (size_t k = 0; k < n_out; ++k)
-      r.i64[k] = in[0]->int_at(static_cast<int64_t>(k));
-    return true;
-  case Op::Constant: {
-    const AttrValue *v = n.attrs.find("value");
-    const int64_t *i = v ? std::get_if<int64_t>(v) : nullptr;
-    if (!i)
-      return false;
-    r.i64.assign(n_out, *i);
-    return true;
-  }
-  case Op::Fused:
-    // The body's interpretation made them exact.
-    return r.i64.size() == n_out;
-  default:
+  if (next == 0)
     return false;
+  std::vector<HostTensor> moved;
+  n.info().eval(n, args, moved);
+  const std::vector<double> &codes = moved.at(0).data;
+  r.i64.resize(codes.size());
+  for (size_t e = 0; e < codes.size(); ++e) {
+    auto code = static_cast<int64_t>(codes[e]);
+    size_t k = 0;
+    while (base[k] < 0 || code >= base[k] + in[k]->numel())
+      ++k;
+    r.i64[e] = in[k]->int_at(code - base[k]);
   }
+  return true;
 }
 
 } // namespace
@@ -230,7 +196,11 @@ std::vector<HostTensor> interpret(const Graph &g,
         for (double &x : t.data)
           x = round_to(t.type.dtype, x);
       if (t.type.dtype == DType::i64) {
-        if (eval_exact_i64(n, in, t)) {
+        // Exact from the op's own eval (constants, fused bodies), or moved
+        // exactly; else computed in double.
+        bool exact = t.i64.size() == t.data.size() ||
+                     (n.info().has(kMovesValues) && eval_moved_i64(n, in, t));
+        if (exact) {
           for (size_t k = 0; k < t.data.size(); ++k)
             t.data[k] = static_cast<double>(t.i64[k]);
         } else {
@@ -261,8 +231,13 @@ void eval_fused(const Node &n, std::span<const HostTensor *const> in,
 void eval_constant(const Node &n, std::span<const HostTensor *const>,
                    std::vector<HostTensor> &out) {
   const Type &t = n.result()->type;
-  out.emplace_back(t,
-                   std::vector<double>(t.numel(), n.attrs.get_float("value")));
+  HostTensor &r = out.emplace_back(
+      t, std::vector<double>(t.numel(), n.attrs.get_float("value")));
+  // An integer value is exact for i64 beyond 2^53.
+  const AttrValue *v = n.attrs.find("value");
+  if (const int64_t *i = v ? std::get_if<int64_t>(v) : nullptr;
+      i && t.dtype == DType::i64)
+    r.i64.assign(r.data.size(), *i);
 }
 
 void eval_iota(const Node &n, std::span<const HostTensor *const>,

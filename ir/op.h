@@ -31,6 +31,9 @@ enum OpTrait : unsigned {
   kReduction = 1u << 2,    // reduces along axes (sum, mean, amax, softmax)
   kExplicitType = 1u << 3, // result type is given, not inferred
   kRandom = 1u << 4,       // draws random numbers (never CSE'd or folded)
+  // Every result element is a copy of one operand element (layout ops,
+  // where, cast): the interpreter keeps i64 values exact through it.
+  kMovesValues = 1u << 5,
 };
 
 struct Node;
