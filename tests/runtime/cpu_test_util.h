@@ -5,12 +5,14 @@
 #include "ir/builder.h"
 #include "ir/error.h"
 #include "ir/graph.h"
+#include "passes/autodiff.h"
 #include "runtime/backend.h"
 #include "runtime/cpu_backend.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -116,6 +118,64 @@ Node *append_fused(Graph &g, const std::string &kind,
   }
   return g.append(Op::Fused, operands, types, {{"kind", kind}},
                   std::move(body));
+}
+
+// A training step of an MLP with layer widths `widths` (relu between
+// layers): mean cross-entropy, the gradients from autodiff, SGD with
+// momentum 0.9 and weight decay 5e-4 updating the params (w1, b1, w2, ...)
+// and their momenta (m_w1, ...) in place. Inputs: x, y, lr, params, momenta.
+inline std::unique_ptr<Graph>
+mlp_step_graph(int64_t batch, const std::vector<int64_t> &widths) {
+  auto g = std::make_unique<Graph>("mlp_step");
+  Value *x = g->add_input("x", {DType::f32, {batch, widths[0]}});
+  Value *y = g->add_input("y", {DType::i32, {batch}});
+  Value *lr = g->add_input("lr", {DType::f32, {}});
+  std::vector<Value *> params;
+  for (size_t l = 0; l + 1 < widths.size(); ++l) {
+    std::string n = std::to_string(l + 1);
+    params.push_back(g->add_input(
+        "w" + n, {DType::f32, {widths[l], widths[l + 1]}}, InputKind::param));
+    params.push_back(
+        g->add_input("b" + n, {DType::f32, {widths[l + 1]}}, InputKind::param));
+  }
+  std::vector<Value *> moms;
+  for (Value *p : params)
+    moms.push_back(g->add_input("m_" + p->name, p->type, InputKind::state));
+  Builder b(*g);
+  Value *h = x;
+  for (size_t l = 0; l + 1 < widths.size(); ++l) {
+    h = b.add(b.matmul(h, params[2 * l]), params[2 * l + 1]);
+    if (l + 2 < widths.size())
+      h = b.relu(h);
+  }
+  Value *logp = b.log_softmax(h);
+  Value *nll = b.neg(b.sum(b.mul(b.one_hot(y, widths.back()), logp), {1}));
+  Value *loss = b.mean(nll);
+  std::vector<Value *> grads = append_gradients(*g, loss, params);
+  g->add_output(loss);
+  for (size_t i = 0; i < params.size(); ++i) {
+    Value *d = b.add(grads[i], b.mul(params[i], 5e-4));
+    Value *m = b.add(b.mul(moms[i], 0.9), d);
+    Value *p = b.sub(params[i], b.mul(m, lr));
+    g->add_output(p, g->input_index(params[i]));
+    g->add_output(m, g->input_index(moms[i]));
+  }
+  return g;
+}
+
+// Inputs for mlp_step_graph: params in [-0.1, 0.1) from `seed`, labels
+// (7i mod classes), lr 0.05, momenta zero.
+inline std::vector<Array> mlp_step_inputs(const Graph &g, int64_t classes,
+                                          uint32_t seed) {
+  std::vector<Array> in = random_inputs(g, seed, -0.1, 0.1);
+  for (int64_t i = 0; i < in[1].numel(); ++i)
+    in[1].set(i, (i * 7) % classes);
+  in[2].set(0, 0.05);
+  size_t first_momentum = 3 + (in.size() - 3) / 2;
+  for (size_t k = first_momentum; k < in.size(); ++k)
+    for (int64_t i = 0; i < in[k].numel(); ++i)
+      in[k].set(i, 0);
+  return in;
 }
 
 } // namespace kiln::test

@@ -18,48 +18,14 @@ namespace {
 using test::check_against_interpreter;
 using test::random_inputs;
 
-// x: [B, 784] -> fc1 (relu) -> fc2 logits [B, 10]; loss = mean NLL.
+// x: [B, in] -> fc1 (relu) -> fc2 logits [B, classes]; loss = mean NLL.
 std::unique_ptr<Graph> mlp_step(int64_t batch, int64_t in, int64_t hidden,
                                 int64_t classes) {
-  auto g = std::make_unique<Graph>("mlp_step");
-  Value *x = g->add_input("x", {DType::f32, {batch, in}});
-  Value *y = g->add_input("y", {DType::i32, {batch}});
-  Value *lr = g->add_input("lr", {DType::f32, {}});
-  std::vector<Value *> params = {
-      g->add_input("w1", {DType::f32, {in, hidden}}, InputKind::param),
-      g->add_input("b1", {DType::f32, {hidden}}, InputKind::param),
-      g->add_input("w2", {DType::f32, {hidden, classes}}, InputKind::param),
-      g->add_input("b2", {DType::f32, {classes}}, InputKind::param)};
-  std::vector<Value *> moms;
-  for (Value *p : params)
-    moms.push_back(g->add_input("m_" + p->name, p->type, InputKind::state));
-  Builder b(*g);
-  Value *h = b.relu(b.add(b.matmul(x, params[0]), params[1]));
-  Value *logits = b.add(b.matmul(h, params[2]), params[3]);
-  Value *logp = b.log_softmax(logits);
-  Value *nll = b.neg(b.sum(b.mul(b.one_hot(y, classes), logp), {1}));
-  Value *loss = b.mean(nll);
-  std::vector<Value *> grads = append_gradients(*g, loss, params);
-  g->add_output(loss);
-  for (size_t i = 0; i < params.size(); ++i) {
-    Value *d = b.add(grads[i], b.mul(params[i], 5e-4));
-    Value *m = b.add(b.mul(moms[i], 0.9), d);
-    Value *p = b.sub(params[i], b.mul(m, lr));
-    g->add_output(p, g->input_index(params[i]));
-    g->add_output(m, g->input_index(moms[i]));
-  }
-  return g;
+  return test::mlp_step_graph(batch, {in, hidden, classes});
 }
 
 std::vector<Array> step_inputs(const Graph &g, int64_t classes) {
-  std::vector<Array> in = random_inputs(g, 31, -0.1, 0.1);
-  for (int64_t i = 0; i < in[1].numel(); ++i)
-    in[1].set(i, (i * 7) % classes);
-  in[2].set(0, 0.05);
-  for (size_t k = 7; k < in.size(); ++k) // momenta start at zero
-    for (int64_t i = 0; i < in[k].numel(); ++i)
-      in[k].set(i, 0);
-  return in;
+  return test::mlp_step_inputs(g, classes, 31);
 }
 
 TEST(CpuStep, MlpTrainingStepMatchesInterpreter) {

@@ -68,53 +68,11 @@ void expect_bitwise_equal(const std::vector<std::vector<Array>> &a,
 // The MLP `kiln train` builds (784-256-128-10, relu), mean cross-entropy,
 // SGD with momentum and weight decay updating params and momenta in place.
 std::unique_ptr<Graph> mlp_step(int64_t batch) {
-  auto g = std::make_unique<Graph>("mlp_step");
-  const std::vector<int64_t> widths = {784, 256, 128, 10};
-  Value *x = g->add_input("x", {DType::f32, {batch, widths[0]}});
-  Value *y = g->add_input("y", {DType::i32, {batch}});
-  Value *lr = g->add_input("lr", {DType::f32, {}});
-  std::vector<Value *> params;
-  for (size_t l = 0; l + 1 < widths.size(); ++l) {
-    std::string n = std::to_string(l);
-    params.push_back(g->add_input(
-        "w" + n, {DType::f32, {widths[l], widths[l + 1]}}, InputKind::param));
-    params.push_back(
-        g->add_input("b" + n, {DType::f32, {widths[l + 1]}}, InputKind::param));
-  }
-  std::vector<Value *> moms;
-  for (Value *p : params)
-    moms.push_back(g->add_input("m_" + p->name, p->type, InputKind::state));
-  Builder b(*g);
-  Value *h = x;
-  for (size_t l = 0; l + 1 < widths.size(); ++l) {
-    h = b.add(b.matmul(h, params[2 * l]), params[2 * l + 1]);
-    if (l + 2 < widths.size())
-      h = b.relu(h);
-  }
-  Value *logp = b.log_softmax(h);
-  Value *nll = b.neg(b.sum(b.mul(b.one_hot(y, widths.back()), logp), {1}));
-  Value *loss = b.mean(nll);
-  std::vector<Value *> grads = append_gradients(*g, loss, params);
-  g->add_output(loss);
-  for (size_t i = 0; i < params.size(); ++i) {
-    Value *d = b.add(grads[i], b.mul(params[i], 5e-4));
-    Value *m = b.add(b.mul(moms[i], 0.9), d);
-    Value *p = b.sub(params[i], b.mul(m, lr));
-    g->add_output(p, g->input_index(params[i]));
-    g->add_output(m, g->input_index(moms[i]));
-  }
-  return g;
+  return test::mlp_step_graph(batch, {784, 256, 128, 10});
 }
 
 std::vector<Array> mlp_inputs(const Graph &g, int64_t classes) {
-  std::vector<Array> in = test::random_inputs(g, 7, -0.1, 0.1);
-  for (int64_t i = 0; i < in[1].numel(); ++i)
-    in[1].set(i, (i * 7) % classes);
-  in[2].set(0, 0.05);
-  for (size_t k = 3 + 6; k < in.size(); ++k) // momenta start at zero
-    for (int64_t i = 0; i < in[k].numel(); ++i)
-      in[k].set(i, 0);
-  return in;
+  return test::mlp_step_inputs(g, classes, 7);
 }
 
 void pipeline(Graph &g) {
