@@ -6,6 +6,7 @@
 // compile in the process) and cached (same graph again: the per-process
 // kernel cache hits).
 #include "bench/bench_common.h"
+#include "bench/mlp_step_case.h"
 #include "frontend/compile.h"
 #include "frontend/loss.h"
 #include "frontend/models.h"
@@ -28,27 +29,7 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-struct StepCase {
-  std::shared_ptr<Mlp> model;
-  std::unique_ptr<optim::SGD> opt;
-  Array x, y;
-};
-
-StepCase make_case(int64_t batch) {
-  StepCase c;
-  manual_seed(0);
-  c.model = make_mlp();
-  c.opt = std::make_unique<optim::SGD>(
-      c.model->parameters(),
-      optim::SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 5e-4});
-  c.x = Array({DType::f32, {batch, 784}});
-  c.y = Array({DType::i32, {batch}});
-  for (int64_t i = 0; i < c.x.numel(); ++i)
-    c.x.set(i, std::sin(0.37 * static_cast<double>(i)));
-  for (int64_t i = 0; i < batch; ++i)
-    c.y.set(i, static_cast<double>(i % 10));
-  return c;
-}
+StepCase make_case(int64_t batch) { return make_step_case(batch, 1); }
 
 } // namespace
 

@@ -23,6 +23,7 @@
 //                      CUDA events around each copy; 8 bytes moved per
 //                      element (read + write)
 // Exit 1 with a message when no CUDA device is usable.
+#include "bench/mlp_step_case.h"
 #include "frontend/compile.h"
 #include "frontend/loss.h"
 #include "frontend/models.h"
@@ -77,27 +78,7 @@ void emit(const std::string &what, const std::string &size, double median,
     std::ofstream(tsv_path, std::ios::app) << line << "\n";
 }
 
-struct StepCase {
-  std::shared_ptr<Mlp> model;
-  std::unique_ptr<optim::SGD> opt;
-  Array x, y;
-};
-
-StepCase make_case(int64_t batch) {
-  StepCase c;
-  manual_seed(0);
-  c.model = make_mlp();
-  c.opt = std::make_unique<optim::SGD>(
-      c.model->parameters(),
-      optim::SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 5e-4});
-  c.x = Array({DType::f32, {batch, 784}});
-  c.y = Array({DType::i32, {batch}});
-  for (int64_t i = 0; i < c.x.numel(); ++i)
-    c.x.set(i, std::sin(0.37 * static_cast<double>(i)));
-  for (int64_t i = 0; i < batch; ++i)
-    c.y.set(i, static_cast<double>((i * 7) % 10));
-  return c;
-}
+StepCase make_case(int64_t batch) { return make_step_case(batch, 7); }
 
 // compile_train_step + first step at batch 64, in ms.
 double compile_and_first_step() {
