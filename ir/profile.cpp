@@ -42,10 +42,11 @@ std::vector<Event> take() {
   return std::exchange(events, {});
 }
 
-Scope::Scope(std::string name, std::string category) : on_(enabled()) {
+Scope::Scope(std::string_view name, std::string_view category)
+    : on_(enabled()) {
   if (on_) {
-    name_ = std::move(name);
-    category_ = std::move(category);
+    name_ = name;
+    category_ = category;
     start_ = now_us();
   }
 }

@@ -468,8 +468,9 @@ void train(const TrainArgs &a) {
       {
         // The profile's table shows a full-batch step, not a smaller last
         // batch.
-        profile::Scope scope(fmt::format("train step (batch {})", n),
-                             n == a.batch_size ? "full step" : "partial step");
+        profile::Scope scope(
+            profile::enabled() ? fmt::format("train step (batch {})", n) : "",
+            n == a.batch_size ? "full step" : "partial step");
         loss = step_for(n)(batch_x(b), batch_y(b));
       }
       if (fresh) {
