@@ -7,6 +7,8 @@
 // reaches the batch that failed.
 #include "frontend/dataloader.h"
 
+#include "frontend/random.h"
+
 #include "ir/error.h"
 
 #include <algorithm>
@@ -22,15 +24,6 @@
 namespace kiln {
 
 namespace {
-
-// splitmix64: a small, well-mixed generator whose output is the same on every
-// platform, unlike std::shuffle with std:: distributions.
-uint64_t splitmix64(uint64_t &state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // Uniform in [0, bound) without modulo bias, by rejection.
 uint64_t uniform_below(uint64_t &state, uint64_t bound) {

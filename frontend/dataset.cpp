@@ -1,5 +1,7 @@
 #include "frontend/dataset.h"
 
+#include "frontend/random.h"
+
 #include "ir/error.h"
 
 #include <algorithm>
@@ -86,6 +88,23 @@ Subset take_first(const Dataset &base, size_t n) {
   std::vector<size_t> idx(std::min(n, base.size()));
   std::iota(idx.begin(), idx.end(), size_t{0});
   return Subset(base, std::move(idx));
+}
+
+std::pair<std::vector<size_t>, std::vector<size_t>>
+split_indices(size_t pool, size_t n_held, uint64_t seed) {
+  std::vector<size_t> perm(pool);
+  for (size_t i = 0; i < pool; ++i)
+    perm[i] = i;
+  uint64_t state = seed ^ 0x6b696c6e2d76616cULL; // "kiln-val"
+  for (size_t i = 0; i < n_held && i + 1 < pool; ++i) {
+    size_t j = i + static_cast<size_t>(splitmix64(state) % (pool - i));
+    std::swap(perm[i], perm[j]);
+  }
+  std::vector<size_t> held(perm.begin(), perm.begin() + n_held);
+  std::vector<size_t> kept(perm.begin() + n_held, perm.end());
+  std::sort(held.begin(), held.end());
+  std::sort(kept.begin(), kept.end());
+  return {std::move(kept), std::move(held)};
 }
 
 } // namespace kiln

@@ -5,6 +5,7 @@
 #include "ir/types.h"
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace kiln {
@@ -80,5 +81,12 @@ private:
 // The first min(n, base.size()) examples, e.g. for a quick run on part of a
 // data set.
 Subset take_first(const Dataset &base, size_t n);
+
+// Splits indices 0..pool-1 into (kept, held out) with `n_held` held out,
+// each in increasing order, chosen by `seed` alone (a Fisher-Yates
+// permutation driven by splitmix64, the same on every platform): what
+// `kiln train --val-split` holds out for validation.
+std::pair<std::vector<size_t>, std::vector<size_t>>
+split_indices(size_t pool, size_t n_held, uint64_t seed);
 
 } // namespace kiln

@@ -27,6 +27,11 @@ private:
 // The process-wide generator used when a layer is given none.
 Generator &default_generator();
 
+// splitmix64: a small, well-mixed generator whose output is the same on every
+// platform, unlike std::shuffle with std:: distributions (the DataLoader's
+// shuffle and split_indices use it). Advances `state`.
+uint64_t splitmix64(uint64_t &state);
+
 // Reseeds the default generator and the in-graph random stream: the seed
 // input of later steps becomes `seed` and their offset counter restarts at 0.
 void manual_seed(uint64_t seed);

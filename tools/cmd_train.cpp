@@ -193,35 +193,6 @@ size_t resolve_val_split(int64_t requested, size_t pool) {
   return static_cast<size_t>(requested);
 }
 
-// Splits examples 0..pool-1 into (train, validation) indices, each in
-// increasing order: a Fisher-Yates permutation driven by a 64-bit
-// generator seeded with `seed` picks the validation examples, so the split
-// depends on the seed and the sizes only (not on the C++ library, unlike
-// std::shuffle).
-std::pair<std::vector<size_t>, std::vector<size_t>>
-split_train_val(size_t pool, size_t n_val, uint64_t seed) {
-  std::vector<size_t> perm(pool);
-  for (size_t i = 0; i < pool; ++i)
-    perm[i] = i;
-  uint64_t state = seed ^ 0x6b696c6e2d76616cULL; // "kiln-val"
-  // splitmix64
-  auto next = [&state] {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  for (size_t i = 0; i < n_val && i + 1 < pool; ++i) {
-    size_t j = i + static_cast<size_t>(next() % (pool - i));
-    std::swap(perm[i], perm[j]);
-  }
-  std::vector<size_t> val(perm.begin(), perm.begin() + n_val);
-  std::vector<size_t> train(perm.begin() + n_val, perm.end());
-  std::sort(val.begin(), val.end());
-  std::sort(train.begin(), train.end());
-  return {std::move(train), std::move(val)};
-}
-
 // A number from the checkpoint metadata, or `fallback` when absent.
 double metadata_number(const std::string &path, const CheckpointMetadata &meta,
                        const std::string &key, double fallback) {
@@ -387,7 +358,7 @@ void train(const TrainArgs &a) {
   if (a.patience > 0 && n_val == 0)
     fail("--patience needs a validation set (--val-split N with N > 0)");
   auto [train_idx, val_idx] =
-      split_train_val(train_pool.size(), n_val, static_cast<uint64_t>(a.seed));
+      split_indices(train_pool.size(), n_val, static_cast<uint64_t>(a.seed));
   Subset train_set(train_full, std::move(train_idx));
   Subset val_set(train_full, std::move(val_idx));
   bool has_val = n_val > 0;

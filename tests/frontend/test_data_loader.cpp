@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <chrono>
 #include <set>
 #include <thread>
@@ -276,6 +278,34 @@ TEST(Dataset, SubsetAndTakeFirst) {
   std::vector<size_t> seen = run_epoch(loader);
   EXPECT_EQ(std::set<size_t>(seen.begin(), seen.end()),
             (std::set<size_t>{0, 1, 2, 3, 4}));
+}
+
+} // namespace
+} // namespace kiln
+
+namespace kiln {
+namespace {
+
+// split_indices (what `kiln train --val-split` holds out): sizes, disjoint
+// and complete, each part sorted, the same for the same seed, another
+// choice for another seed.
+TEST(SplitIndices, DisjointSortedAndSeeded) {
+  auto [kept, held] = split_indices(100, 30, 7);
+  ASSERT_EQ(kept.size(), 70u);
+  ASSERT_EQ(held.size(), 30u);
+  EXPECT_TRUE(std::is_sorted(kept.begin(), kept.end()));
+  EXPECT_TRUE(std::is_sorted(held.begin(), held.end()));
+  std::vector<size_t> all = kept;
+  all.insert(all.end(), held.begin(), held.end());
+  std::sort(all.begin(), all.end());
+  for (size_t i = 0; i < all.size(); ++i)
+    ASSERT_EQ(all[i], i);
+  EXPECT_EQ(split_indices(100, 30, 7).second, held);
+  EXPECT_NE(split_indices(100, 30, 8).second, held);
+  // Not simply the first or last 30.
+  EXPECT_NE(held.front(), 0u);
+  EXPECT_NE(held.back(), 29u);
+  EXPECT_TRUE(split_indices(5, 0, 1).second.empty());
 }
 
 } // namespace
