@@ -269,7 +269,7 @@ std::string iota_value(const Node &n, const Shape &space, std::string_view i) {
   if (!broadcasts_to(s, space))
     fail("cuda emitter: iota {} does not broadcast to the iteration space {}",
          t.str(), shape_str(space));
-  int axis = normalize_axis(n.attrs.get_int("axis", 0), t.rank());
+  int axis = normalize_axis(attr_int(n, "axis"), t.rank());
   // The space axis that the iota's axis lines up with (trailing alignment).
   size_t a = space.size() - s.size() + static_cast<size_t>(axis);
   std::string coord = "0";

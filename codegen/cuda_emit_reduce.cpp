@@ -215,7 +215,7 @@ CudaKernel emit_reduction_kernel(const Graph &body, const std::string &name,
   head += "  (void)first;\n  (void)stride;\n";
 
   if (red.op == Op::Softmax || red.op == Op::LogSoftmax) {
-    int axis = normalize_axis(red.attrs.get_int("axis", -1), x->type.rank());
+    int axis = normalize_axis(attr_int(red, "axis"), x->type.rank());
     int64_t O = prod(xs, 0, axis), L = xs[axis],
             I = prod(xs, axis + 1, xs.size());
     // z = x - max; softmax = exp(z) / s, log_softmax = z - log(s).

@@ -12,6 +12,9 @@ Node *Builder::create(Op op, std::vector<Value *> operands, Attrs attrs,
     if (info.arity >= 0 && static_cast<int>(operands.size()) != info.arity)
       fail("{} expects {} operands, got {}", info.name, info.arity,
            operands.size());
+    // The attribute schema (ir/ops.def) before inference, which reads them:
+    // a misspelled attribute is an error here, not a silent default.
+    check_attrs(info, attrs);
     std::vector<Type> in;
     for (Value *v : operands)
       in.push_back(v->type);

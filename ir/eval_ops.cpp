@@ -91,7 +91,7 @@ void eval_softmax(const Node &n, std::span<const HostTensor *const> in,
                   std::vector<HostTensor> &out) {
   const HostTensor &x = *in[0];
   const Shape &s = x.type.shape;
-  int axis = normalize_axis(n.attrs.get_int("axis", -1), x.type.rank());
+  int axis = normalize_axis(attr_int(n, "axis"), x.type.rank());
   int64_t len = s[axis], inner = 1, outer = 1;
   for (int a = axis + 1; a < x.type.rank(); ++a)
     inner *= s[a];

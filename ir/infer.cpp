@@ -90,7 +90,7 @@ std::vector<Type> infer_iota(std::string_view, std::span<const Type>,
     fail("iota needs a numeric result type, got {}", t.str());
   if (t.rank() == 0)
     fail("iota needs a result of rank >= 1, got {}", t.str());
-  int64_t axis = attrs.get_int("axis", 0);
+  int64_t axis = attr_int(Op::Iota, attrs, "axis");
   if (axis < 0 || axis >= t.rank())
     fail("iota axis {} is out of range for {}", axis, t.str());
   return {t};
@@ -152,7 +152,7 @@ std::vector<Type> infer_reduce(std::string_view op, std::span<const Type> in,
   if (in[0].dtype == DType::boolean)
     fail("{} expects a numeric operand, got {}", op, in[0].str());
   std::vector<int> axes = reduce_axes(attrs, in[0].rank());
-  bool keep = attrs.get_bool("keepdims", false);
+  bool keep = attr_bool(*op_by_name(op), attrs, "keepdims");
   Shape out;
   for (int i = 0; i < in[0].rank(); ++i) {
     bool reduced = std::find(axes.begin(), axes.end(), i) != axes.end();
@@ -169,7 +169,7 @@ std::vector<Type> infer_softmax(std::string_view op, std::span<const Type> in,
   require_float(in[0], op);
   if (in[0].rank() == 0)
     fail("{} expects rank >= 1, got {}", op, in[0].str());
-  normalize_axis(attrs.get_int("axis", -1), in[0].rank());
+  normalize_axis(attr_int(*op_by_name(op), attrs, "axis"), in[0].rank());
   return one(in[0]);
 }
 
@@ -250,7 +250,7 @@ std::vector<Type> infer_one_hot(std::string_view, std::span<const Type> in,
   int64_t c = attrs.get_int("num_classes");
   if (c <= 0)
     fail("one_hot needs num_classes > 0, got {}", c);
-  DType d = attrs.has("dtype") ? dtype_attr(attrs, "dtype") : DType::f32;
+  DType d = attr_dtype(Op::OneHot, attrs, "dtype");
   Shape s = in[0].shape;
   s.push_back(c);
   return one({d, s});

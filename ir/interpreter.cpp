@@ -243,7 +243,7 @@ void eval_constant(const Node &n, std::span<const HostTensor *const>,
 void eval_iota(const Node &n, std::span<const HostTensor *const>,
                std::vector<HostTensor> &out) {
   const Type &t = n.result()->type;
-  int axis = static_cast<int>(n.attrs.get_int("axis", 0));
+  int axis = static_cast<int>(attr_int(n, "axis"));
   int64_t inner = 1;
   for (int a = axis + 1; a < t.rank(); ++a)
     inner *= t.shape[a];

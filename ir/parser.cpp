@@ -273,7 +273,8 @@ private:
                              describe(t)));
   }
 
-  Attrs attrs() {
+  // The attributes, and where each name was written (for schema errors).
+  Attrs attrs(std::unordered_map<std::string, Loc> &locs) {
     Attrs a;
     if (!accept(Tok::lbrace))
       return a;
@@ -286,6 +287,7 @@ private:
         error(name.loc, fmt::format("duplicate attribute '{}'", key));
       expect(Tok::equal, "'=' after the attribute name");
       a.set(key, attr_value());
+      locs.emplace(key, name.loc);
     } while (accept(Tok::comma));
     expect(Tok::rbrace, "',' or '}' after an attribute");
     return a;
@@ -332,7 +334,8 @@ private:
             fmt::format("{} expects {} operand{}, got {}", info.name,
                         info.arity, info.arity == 1 ? "" : "s",
                         operands.size()));
-    Attrs a = attrs();
+    std::unordered_map<std::string, Loc> attr_locs;
+    Attrs a = attrs(attr_locs);
     expect(Tok::colon, "':' and the result types");
     std::vector<Type> types;
     std::vector<Loc> type_locs;
@@ -357,6 +360,13 @@ private:
       error(tok_.loc, fmt::format("expected the fused node's body 'graph "
                                   "@name(...) {{...}}', found {}",
                                   describe(tok_)));
+    }
+    // The op's attribute schema (ir/ops.def), at the attribute's name; a
+    // missing one at the op. (The Builder and the verifier check the same
+    // for built graphs, without the attribute's position.)
+    if (auto p = find_attr_problem(info, a)) {
+      auto it = attr_locs.find(p->attr);
+      error(it != attr_locs.end() ? it->second : op_tok.loc, p->message);
     }
     Builder b(g);
     Node *n = nullptr;

@@ -16,33 +16,21 @@ std::string describe(const Node &n, int index) {
   return fmt::format("node {} ({})", index, n.info().name);
 }
 
-// A constant is one value filled with its numeric `value`; anything else
-// would reach the interpreter and the code generators as an attribute
-// lookup failing far from the node.
+// A constant is one value filled with its numeric `value` (the schema in
+// ir/ops.def checks the value).
 void verify_constant(const Node &n, const std::string &at) {
   if (n.results.size() != 1)
     fail("verifier: {}: constant has {} results, expected 1", at,
          n.results.size());
-  const AttrValue *v = n.attrs.find("value");
-  if (!v)
-    fail("verifier: {}: constant has no 'value' attribute", at);
-  if (!std::holds_alternative<int64_t>(*v) &&
-      !std::holds_alternative<double>(*v))
-    fail("verifier: {}: constant 'value' must be a number, got {}", at,
-         attr_str(*v));
 }
 
 // The kinds of fused node the code generators know (the contracts in
 // passes/fuse_elementwise.cpp and passes/fuse_optimizer.cpp).
+// The schema has checked that `kind` is present and a string.
 void verify_fused_kind(const Node &n, const std::string &at) {
   const AttrValue *k = n.attrs.find("kind");
-  if (!k)
-    fail("verifier: {}: fused node has no 'kind' attribute (expected "
-         "\"elementwise\", \"reduction\" or \"multi_tensor\")",
-         at);
   const std::string *kind = std::get_if<std::string>(k);
-  if (!kind || (*kind != "elementwise" && *kind != "reduction" &&
-                *kind != "multi_tensor"))
+  if (*kind != "elementwise" && *kind != "reduction" && *kind != "multi_tensor")
     fail("verifier: {}: fused node has kind {} (expected \"elementwise\", "
          "\"reduction\" or \"multi_tensor\")",
          at, escape_for_message(attr_str(*k)));
@@ -80,6 +68,10 @@ void verify_graph(const Graph &g, const std::string &where) {
       for (size_t i = 0; i < n.operands.size(); ++i)
         if (!n.operands[i] || !defined.count(n.operands[i]))
           fail("verifier: {}: operand {} is not defined before use", at, i);
+      // Unknown, missing and mistyped attributes, against the op's schema
+      // (ir/ops.def); before inference, which reads them.
+      if (auto p = find_attr_problem(info, n.attrs))
+        fail("verifier: {}: {}", at, p->message);
       std::vector<Type> in, declared;
       for (Value *v : n.operands)
         in.push_back(v->type);

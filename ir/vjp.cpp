@@ -195,7 +195,7 @@ std::vector<Value *> vjp_amax(Builder &b, const Node &n,
 std::vector<Value *> vjp_log_softmax(Builder &b, const Node &n,
                                      std::span<Value *const> g) {
   // dx = g - softmax(x) * sum(g, axis).
-  int64_t axis = n.attrs.get_int("axis", -1);
+  int64_t axis = attr_int(n, "axis");
   Value *s = b.sum(g[0], {axis}, /*keepdims=*/true);
   return {b.sub(g[0], b.mul(b.exp(out(n)), s))};
 }
@@ -203,7 +203,7 @@ std::vector<Value *> vjp_log_softmax(Builder &b, const Node &n,
 std::vector<Value *> vjp_softmax(Builder &b, const Node &n,
                                  std::span<Value *const> g) {
   // dx = y * (g - sum(g * y, axis)).
-  int64_t axis = n.attrs.get_int("axis", -1);
+  int64_t axis = attr_int(n, "axis");
   Value *y = out(n);
   Value *s = b.sum(b.mul(g[0], y), {axis}, /*keepdims=*/true);
   return {b.mul(y, b.sub(g[0], s))};

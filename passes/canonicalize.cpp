@@ -247,8 +247,8 @@ private:
     if (!y->def || y->def->op != Op::Sum || uses(y) != 1)
       return nullptr;
     const Node &inner = *y->def;
-    bool keep = n.attrs.get_bool("keepdims", false);
-    if (keep != inner.attrs.get_bool("keepdims", false))
+    bool keep = attr_bool(n, "keepdims");
+    if (keep != attr_bool(inner, "keepdims"))
       return nullptr;
     Value *x = inner.operands[0];
     std::vector<int> ia = reduction_axes(inner.attrs, x->type.rank());

@@ -5,8 +5,9 @@
 //    kind "reduction" whose iteration space is its operand's shape;
 //  - an elementwise N whose consumers are all in one group G joins G (its
 //    value stays inside the kernel); if they are in several groups and N is
-//    cheap (not exp, log, sqrt, rsqrt, tanh, sigmoid, pow or div), N is
-//    RECOMPUTED in each of them rather than stored; otherwise, or when the
+//    cheap (the op trait kCheapToRecompute in ir/ops.def: not exp, log,
+//    sqrt, rsqrt, tanh, sigmoid, pow or div), N is RECOMPUTED in each of
+//    them rather than stored; otherwise, or when the
 //    value is also needed outside any group (a non-fusible consumer such as
 //    matmul, or a graph output), N joins a consumer group of kind
 //    "elementwise" whose iteration space equals N's shape as an extra
@@ -91,21 +92,6 @@ bool is_plain_reduction(Op op) {
   return op == Op::Sum || op == Op::Mean || op == Op::Amax;
 }
 
-bool is_cheap(Op op) {
-  switch (op) {
-  case Op::Exp:
-  case Op::Log:
-  case Op::Sqrt:
-  case Op::Rsqrt:
-  case Op::Tanh:
-  case Op::Sigmoid:
-  case Op::Pow:
-  case Op::Div:
-    return false;
-  default:
-    return true;
-  }
-}
 
 struct Group {
   bool reduction = false;
@@ -245,7 +231,7 @@ private:
       join(n, *gs.begin(), false);
       return;
     }
-    if (!external && is_cheap(n->op)) {
+    if (!external && n->info().has(kCheapToRecompute)) {
       for (int k : gs) // recomputed in each consumer kernel
         join(n, k, false);
       return;
@@ -512,7 +498,7 @@ private:
           map[m->result()] = it->second;
         } else if (m->op == Op::Iota) {
           map[m->result()] =
-              b.iota(t, static_cast<int>(m->attrs.get_int("axis", 0)));
+              b.iota(t, static_cast<int>(attr_int(*m, "axis")));
         } else {
           map[m->result()] = get(m->operands[0]);
         }

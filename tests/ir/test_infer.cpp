@@ -276,7 +276,9 @@ TEST(Infer, Reductions) {
         infer_error(op, {boolean({2})}),
         fmt::format("{} expects a numeric operand, got bool[2]", op_name(op)));
     EXPECT_EQ(infer_error(op, {x}, {{"keepdims", int64_t{1}}}),
-              "attribute 'keepdims' must be true or false");
+              fmt::format("{} attribute 'keepdims' must be true or false, "
+                          "got 1",
+                          op_name(op)));
   }
 }
 
@@ -376,7 +378,8 @@ TEST(Infer, OneHot) {
             "missing attribute 'num_classes'");
   EXPECT_EQ(infer_error(Op::OneHot, {i32({4})},
                         {{"num_classes", int64_t{3}}, {"dtype", "x"}}),
-            "unknown dtype 'x' in attribute 'dtype'");
+            "one_hot attribute 'dtype' must be a dtype name (\"f32\", \"f64\", "
+            "\"i32\", \"i64\" or \"bool\"), got \"x\"");
 }
 
 // The Builder runs the same inference, checks arity and prefixes its scope.

@@ -222,7 +222,7 @@ const BadCase kBadCases[] = {
   {"graph @g(%x: f32[2]) {\n  %0 = sum(%x) {axes = [0, 1.5]} : f32[]\n  return %0\n}\n", "2:28", "list elements must be integers"},
   {"graph @g(%x: f32[2]) {\n  %0 = sum(%x) {axes = maybe} : f32[]\n  return %0\n}\n", "2:24", "bad attribute value 'maybe'"},
   {"graph @g(%x: f32[2]) {\n  %0 = sum(%x) {axes = [0], axes = [0]} : f32[]\n  return %0\n}\n", "2:29", "duplicate attribute 'axes'"},
-  {"graph @g(%x: f32[2]) {\n  %0 = sum(%x) {axes = 0} : f32[]\n  return %0\n}\n", "2:8", "attribute 'axes' must be a list of integers"},
+  {"graph @g(%x: f32[2]) {\n  %0 = sum(%x) {axes = 0} : f32[]\n  return %0\n}\n", "2:17", "sum attribute 'axes' must be a list of integers, got 0"},
   {"graph @g(%x: f32[2]) {\n  %0 = sum(%x) {axes = [99999999999999999999]} : f32[]\n  return %0\n}\n", "2:25", "integer 99999999999999999999 is out of range"},
   {"graph @g(%x: f32[2]) {\n  %0 = cast(%x) {dtype = \"f32} : f32[2]\n  return %0\n}\n", "2:26", "string is not closed"},
   {"graph @g(%x: f32[2]) {\n  %0 = constant() {value = 1.5x} : f32[]\n  return %0\n}\n", "2:28", "malformed number '1.5x'"},

@@ -12,6 +12,10 @@ namespace {
 Type f32(Shape s) { return {DType::f32, std::move(s)}; }
 Type f64(Shape s) { return {DType::f64, std::move(s)}; }
 
+// The attribute of a well-formed elementwise fused node, for the checks of
+// its other parts.
+const Attrs kElementwiseKind{{"kind", std::string("elementwise")}};
+
 std::string verify_error(const Graph &g) {
   try {
     verify(g);
@@ -114,7 +118,7 @@ TEST(Verifier, ResultCountDiffersFromInferred) {
 TEST(Verifier, FusedWithoutBody) {
   Graph g;
   Value *x = g.add_input("x", f32({2}));
-  g.append(Op::Fused, {x}, {f32({2})});
+  g.append(Op::Fused, {x}, {f32({2})}, kElementwiseKind);
   EXPECT_EQ(verify_error(g),
             "verifier: node 0 (fused): fused node without a body");
 }
@@ -122,7 +126,7 @@ TEST(Verifier, FusedWithoutBody) {
 TEST(Verifier, FusedBodyInputCount) {
   Graph g;
   Value *x = g.add_input("x", f32({2}));
-  g.append(Op::Fused, {x}, {f32({2})}, {}, mul_add_body());
+  g.append(Op::Fused, {x}, {f32({2})}, kElementwiseKind, mul_add_body());
   EXPECT_EQ(verify_error(g),
             "verifier: node 0 (fused): body has 2 inputs for 1 operands");
 }
@@ -131,7 +135,7 @@ TEST(Verifier, FusedBodyInputType) {
   Graph g;
   Value *x = g.add_input("x", f32({2}));
   Value *y = g.add_input("y", f64({2}));
-  g.append(Op::Fused, {x, y}, {f32({2})}, {}, mul_add_body());
+  g.append(Op::Fused, {x, y}, {f32({2})}, kElementwiseKind, mul_add_body());
   EXPECT_EQ(verify_error(g),
             "verifier: node 0 (fused): body input 1 is f32[2], operand is "
             "f64[2]");
@@ -140,7 +144,8 @@ TEST(Verifier, FusedBodyInputType) {
 TEST(Verifier, FusedBodyOutputCount) {
   Graph g;
   Value *x = g.add_input("x", f32({2}));
-  g.append(Op::Fused, {x, x}, {f32({2}), f32({2})}, {}, mul_add_body());
+  g.append(Op::Fused, {x, x}, {f32({2}), f32({2})}, kElementwiseKind,
+           mul_add_body());
   EXPECT_EQ(verify_error(g),
             "verifier: node 0 (fused): body returns 1 values for 2 results");
 }
@@ -148,7 +153,7 @@ TEST(Verifier, FusedBodyOutputCount) {
 TEST(Verifier, FusedBodyOutputType) {
   Graph g;
   Value *x = g.add_input("x", f32({2}));
-  g.append(Op::Fused, {x, x}, {f64({2})}, {}, mul_add_body());
+  g.append(Op::Fused, {x, x}, {f64({2})}, kElementwiseKind, mul_add_body());
   EXPECT_EQ(verify_error(g),
             "verifier: node 0 (fused): body output 0 is f32[2], result is "
             "f64[2]");
@@ -163,7 +168,7 @@ TEST(Verifier, ErrorsInsideABodyNameBothNodes) {
   Graph g;
   Value *x = g.add_input("x", f32({2}));
   g.append(Op::Neg, {x}, {f32({2})});
-  g.append(Op::Fused, {x}, {f64({2})}, {}, std::move(body));
+  g.append(Op::Fused, {x}, {f64({2})}, kElementwiseKind, std::move(body));
   EXPECT_EQ(verify_error(g),
             "verifier: node 1 (fused): node 1 (log): result type f64[2] does "
             "not match the inferred f32[2]");
@@ -176,7 +181,7 @@ TEST(Verifier, BodyMayNotUseOuterValues) {
   Value *a = body->add_input("a", f32({2}));
   Node *n = body->append(Op::Add, {a, x}, {f32({2})});
   body->add_output(n->result());
-  g.append(Op::Fused, {x}, {f32({2})}, {}, std::move(body));
+  g.append(Op::Fused, {x}, {f32({2})}, kElementwiseKind, std::move(body));
   EXPECT_EQ(verify_error(g), "verifier: node 0 (fused): node 0 (add): operand "
                              "1 is not defined before use");
 }
@@ -187,7 +192,7 @@ TEST(Verifier, BodyOutputNotDefined) {
   auto body = std::make_unique<Graph>("body");
   body->add_input("a", f32({2}));
   body->add_output(x);
-  g.append(Op::Fused, {x}, {f32({2})}, {}, std::move(body));
+  g.append(Op::Fused, {x}, {f32({2})}, kElementwiseKind, std::move(body));
   EXPECT_EQ(verify_error(g),
             "verifier: node 0 (fused): output 0 is not defined");
 }
@@ -260,16 +265,17 @@ TEST(Verifier, ConstantNeedsANumericValue) {
   Graph g;
   g.append(Op::Constant, {}, {f32({})});
   EXPECT_EQ(verify_error(g),
-            "verifier: node 0 (constant): constant has no 'value' attribute");
+            "verifier: node 0 (constant): constant needs attribute 'value' (a "
+            "number)");
   Graph h;
   h.append(Op::Constant, {}, {f32({})}, {{"value", std::string("one")}});
-  EXPECT_EQ(verify_error(h), "verifier: node 0 (constant): constant 'value' "
-                             "must be a number, got \"one\"");
+  EXPECT_EQ(verify_error(h), "verifier: node 0 (constant): constant attribute "
+                             "'value' must be a number, got \"one\"");
   Graph l;
   l.append(Op::Constant, {}, {f32({})},
            {{"value", std::vector<int64_t>{1, 2}}});
-  EXPECT_EQ(verify_error(l), "verifier: node 0 (constant): constant 'value' "
-                             "must be a number, got [1, 2]");
+  EXPECT_EQ(verify_error(l), "verifier: node 0 (constant): constant attribute "
+                             "'value' must be a number, got [1, 2]");
 }
 
 TEST(Verifier, FusedNeedsAKnownKind) {
@@ -277,8 +283,8 @@ TEST(Verifier, FusedNeedsAKnownKind) {
   Value *x = g.add_input("x", f32({2}));
   g.append(Op::Fused, {x, x}, {f32({2})}, {}, mul_add_body());
   EXPECT_EQ(verify_error(g),
-            "verifier: node 0 (fused): fused node has no 'kind' attribute "
-            "(expected \"elementwise\", \"reduction\" or \"multi_tensor\")");
+            "verifier: node 0 (fused): fused needs attribute 'kind' (a "
+            "string)");
   Graph h;
   Value *y = h.add_input("y", f32({2}));
   h.append(Op::Fused, {y, y}, {f32({2})}, {{"kind", std::string("odd")}},
@@ -291,8 +297,8 @@ TEST(Verifier, FusedNeedsAKnownKind) {
   k.append(Op::Fused, {z, z}, {f32({2})}, {{"kind", int64_t{1}}},
            mul_add_body());
   EXPECT_EQ(verify_error(k),
-            "verifier: node 0 (fused): fused node has kind 1 (expected "
-            "\"elementwise\", \"reduction\" or \"multi_tensor\")");
+            "verifier: node 0 (fused): fused attribute 'kind' must be a "
+            "string, got 1");
 }
 
 TEST(Verifier, FusedKindMustMatchTheBody) {
