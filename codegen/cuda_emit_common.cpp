@@ -461,8 +461,10 @@ std::string emit_elementwise_loop(const LoopSpec &s) {
                                           : In::bcast;
     ins.push_back({v, p, how});
   }
+  // An output may be a body input (a copy kernel), stored broadcast.
   for (auto &[v, p] : s.outputs)
-    if (v->type.shape != s.space)
+    if (v->type.shape != s.space &&
+        !(s.body->input_index(v) >= 0 && broadcasts_to(v->type.shape, s.space)))
       fail("cuda emitter: output {} is not of the iteration space {}",
            v->type.str(), shape_str(s.space));
   // Scalars: loaded once.

@@ -6,6 +6,7 @@
 #include "codegen/cuda_emit_common.h"
 
 #include "ir/error.h"
+#include "ir/fused_kind.h"
 #include "ir/scalar_expr.h"
 
 #include <fmt/format.h>
@@ -43,11 +44,13 @@ std::string type_list(const Graph &body) {
   return fmt::format("{}", fmt::join(ts, ", "));
 }
 
+// `space` is the node's result shape: a body output's, except for a copy
+// kernel (plan/kernel_plan.h, make_copy_kernel) whose body output is its
+// input, broadcast to the space when stored.
 CudaKernel emit_elementwise(const Graph &body, const std::string &name,
-                            const std::string &what) {
+                            const std::string &what, const Shape &space) {
   if (body.outputs.empty())
     fail("cuda emitter: {}: elementwise body has no outputs", name);
-  Shape space = body.outputs[0].value->type.shape;
   CudaKernel k;
   k.name = name;
   k.summary =
@@ -377,7 +380,8 @@ CudaKernel emit_cuda_kernel(const Node &n, const std::string &name) {
         fail("fused node without a body");
       const std::string &kind = n.attrs.get_str("kind");
       if (kind == "elementwise")
-        return emit_elementwise(*n.body, name, "fused elementwise");
+        return emit_elementwise(*n.body, name, "fused elementwise",
+                                n.result()->type.shape);
       if (kind == "reduction")
         return emit_reduction_kernel(*n.body, name, "fused reduction");
       if (kind == "multi_tensor")
@@ -386,7 +390,8 @@ CudaKernel emit_cuda_kernel(const Node &n, const std::string &name) {
     }
     if (n.info().has(kElementwise))
       return emit_elementwise(*one_node_body(n), name,
-                              std::string(op_name(n.op)));
+                              std::string(op_name(n.op)),
+                              n.result()->type.shape);
     if (n.info().has(kReduction))
       return emit_reduction_kernel(*one_node_body(n), name,
                                    std::string(op_name(n.op)));
@@ -397,6 +402,35 @@ CudaKernel emit_cuda_kernel(const Node &n, const std::string &name) {
       throw;
     fail("cuda emitter: {} ({}): {}", name, op_name(n.op), msg);
   }
+}
+
+std::string cuda_kernel_name(size_t index, const Node &source) {
+  std::string what(op_name(source.op));
+  if (auto kind = fused_kind_of(source))
+    what += "_" + std::string(fused_kind_name(*kind));
+  return fmt::format("kiln_k{}_{}", index, what);
+}
+
+std::string cuda_launch_detail(const Node &kernel_node,
+                               const std::string &name) {
+  CudaKernel k = emit_cuda_kernel(kernel_node, name);
+  auto shape = [](const CudaLaunch &l) {
+    std::string grid =
+        l.exact_grid > 0
+            ? fmt::format("grid={}", l.exact_grid)
+            : fmt::format("grid<={}", std::max<int64_t>(
+                                          1, (l.units + l.units_per_block - 1) /
+                                                 l.units_per_block));
+    return fmt::format("{} block={}x{} units={}", grid, l.block_x, l.block_y,
+                       l.units);
+  };
+  std::string s = fmt::format("cuda: {} {}", k.name, shape(k.launch));
+  if (k.multi_tensor)
+    s += fmt::format(" chains={}", k.mt_entries.size());
+  if (!k.finish_name.empty())
+    s += fmt::format(" scratch={}B, then {} {}", k.scratch_bytes, k.finish_name,
+                     shape(k.finish_launch));
+  return s;
 }
 
 std::vector<CudaKernel> emit_cuda_kernels(const Graph &g) {

@@ -78,6 +78,19 @@ bool cuda_has_kernel(const Node &n);
 // falls outside what the emitter supports.
 CudaKernel emit_cuda_kernel(const Node &n, const std::string &name);
 
+// The name of the kernel of launch `index` of an execution plan whose
+// source node is `source`: kiln_k<index>_<op>[_<fused kind>].
+std::string cuda_kernel_name(size_t index, const Node &source);
+
+// One line describing how a kernel node (an execution plan's
+// Launch::kernel) runs on CUDA, for `kiln ir --stage plan --target cuda`:
+// "cuda: NAME grid<=G block=BxB units=U" (G before the runtime's cap of 16
+// blocks per multiprocessor; "grid=G" when exact), plus the second kernel
+// of a split reduction and the multi-tensor chain count. Emits the kernel;
+// needs no GPU.
+std::string cuda_launch_detail(const Node &kernel_node,
+                               const std::string &name = "kiln_kernel");
+
 // Every kernel of a graph, in node order, named kiln_k<node>_<what>.
 std::vector<CudaKernel> emit_cuda_kernels(const Graph &g);
 

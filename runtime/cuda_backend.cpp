@@ -1,16 +1,18 @@
 // The CUDA backend (see runtime/cuda_backend.h for the host/device
-// coherence rules). One executable = one NVRTC module holding every kernel
-// of the graph, an arena laid out by plan_memory, a pinned staging buffer
-// for the data inputs and the outputs, and a list of steps (kernel launch,
-// GEMM, copy) enqueued on one stream; from the second run on the steps are
-// captured once as a CUDA graph and replayed. A change of the device
-// buffers bound to params/state (a new host Array) re-captures.
+// coherence rules). One executable = the execution plan of the graph
+// (plan/plan.h, lower), one NVRTC module holding a kernel per kernel launch,
+// the plan's buffers on the device (arena, outputs, constants, staging), a
+// pinned staging buffer for the data inputs and the outputs, and the plan's
+// launches (kernel, cuBLAS GEMM, copy) enqueued on one stream; from the
+// second run on they are captured once as a CUDA graph and replayed. A
+// change of the device buffers bound to params/state (a new host Array)
+// re-captures.
 #include "runtime/cuda_backend.h"
 
 #include "codegen/cuda_emitter.h"
 #include "codegen/cuda_nvrtc.h"
 #include "ir/error.h"
-#include "passes/memory_plan.h"
+#include "plan/plan.h"
 #include "runtime/cuda_cublas.h"
 #include "runtime/cuda_driver.h"
 
@@ -244,16 +246,20 @@ struct Context : DeviceState {
   }
 };
 
+// Runs an execution plan (plan/plan.h): every launch of lower(graph), in
+// order, with its buffers resolved to device addresses. Nothing is planned
+// here: GEMMs take the plan's transpose flags and offsets, kernels are the
+// plan's kernel nodes rendered by the CUDA emitter, copies are copies.
 class CudaExecutable : public Executable {
 public:
   CudaExecutable(std::shared_ptr<Context> ctx, const Graph &g)
       : c_(std::move(ctx)), d_(c_->d), g_(g.clone()) {
     check_gemm_sizes();
-    add_label_ranges();
+    add_label_ranges(*g_);
+    plan_ = lower(*g_);
     for (const GraphOutput &o : g_->outputs)
       updates_in_place_ = updates_in_place_ || o.alias >= 0;
     c_->use();
-    plan_ = plan_memory(*g_);
     build_kernels();
     layout();
   }
@@ -287,6 +293,8 @@ public:
       check_quiet(d_, d_.cuModuleUnload(module_), "cuModuleUnload");
   }
 
+  const ExecutionPlan &plan() const { return plan_; }
+
   std::vector<Array> run(std::span<Array> inputs) override {
     check_inputs(*g_, inputs);
     c_->use();
@@ -312,10 +320,10 @@ public:
       changed = changed || p != in_addr_[i];
       in_addr_[i] = p;
     }
-    if (changed) {
+    if (changed)
       drop_graph();
+    if (changed || !tables_uploaded_)
       upload_tables();
-    }
     // From here on the device copies may be newer than the host Arrays
     // (set before the work, so that a failed run still counts).
     if (updates_in_place_)
@@ -336,14 +344,12 @@ public:
     std::vector<Array> out(g_->outputs.size());
     for (size_t k = 0; k < g_->outputs.size(); ++k) {
       const GraphOutput &o = g_->outputs[k];
-      if (o.alias >= 0)
-        continue;
       size_t bytes = o.value->type.bytes();
-      if (bytes)
-        check(d_,
-              d_.cuMemcpyDtoHAsync(pinned_ + out_off_[k], addr(o.value), bytes,
-                                   s),
-              "cuMemcpyDtoHAsync");
+      if (o.alias < 0 && bytes)
+        check(
+            d_,
+            d_.cuMemcpyDtoHAsync(pinned_ + out_off_[k], out_dev_[k], bytes, s),
+            "cuMemcpyDtoHAsync");
     }
     check(d_, d_.cuStreamSynchronize(s), "cuStreamSynchronize (the step)");
     for (size_t k = 0; k < g_->outputs.size(); ++k) {
@@ -367,15 +373,9 @@ public:
   }
 
 private:
-  struct Step {
-    enum { kernel, gemm, copy } kind;
-    const Node *node = nullptr;
-    int kernel_index = -1;
-  };
-
   // cuBLAS takes m, n, k, the leading dimensions and the batch count as
   // int: a larger one would be truncated into a wrong (or negative) size,
-  // so it is an error before anything is allocated or launched.
+  // so it is an error before anything is lowered, allocated or launched.
   void check_gemm_sizes() const {
     constexpr int64_t kMax = std::numeric_limits<int>::max();
     for (const auto &n : g_->nodes()) {
@@ -398,58 +398,30 @@ private:
     }
   }
 
-  // A one_hot of a data input gets the range [0, num_classes) on that input
-  // (as fuse-elementwise does), so an out-of-range label is the same error
-  // as on the interpreter and the CPU, checked before the step runs, not a
-  // silently zero row in the kernel.
-  void add_label_ranges() {
-    for (const auto &n : g_->nodes()) {
-      if (n->op != Op::OneHot)
-        continue;
-      int i = g_->input_index(n->operands[0]);
-      if (i < 0 || g_->inputs()[i].kind != InputKind::data)
-        continue;
-      InputRange r{0, n->attrs.get_int("num_classes")};
-      if (const auto &old = g_->inputs()[i].range)
-        r = {std::max(old->lo, r.lo), std::min(old->hi, r.hi)};
-      g_->set_input_range(i, r);
-    }
+  // The device address of a plan buffer for this run.
+  CUdeviceptr addr(const BufferRef &b) const {
+    const std::vector<CUdeviceptr> &base = b.space == Space::input    ? in_addr_
+                                           : b.space == Space::output ? out_dev_
+                                           : b.space == Space::constant
+                                               ? const_dev_
+                                               : staging_dev_;
+    return (b.space == Space::arena ? arena_ : base[b.index]) +
+           static_cast<CUdeviceptr>(b.offset);
   }
 
-  // Device address of a value: an input's buffer, the input an in-place
-  // output writes, the storage a reshape views, or its arena slot.
-  CUdeviceptr addr(const Value *v) const {
-    if (int i = g_->input_index(v); i >= 0)
-      return in_addr_[i];
-    if (auto it = plan_.views.find(v); it != plan_.views.end())
-      return addr(it->second);
-    if (auto it = plan_.in_place.find(v); it != plan_.in_place.end())
-      return in_addr_[it->second];
-    auto it = plan_.slots.find(v);
-    if (it == plan_.slots.end())
-      fail("cuda: value {} has no buffer in the memory plan", v->type.str());
-    return arena_ + static_cast<CUdeviceptr>(it->second.offset);
-  }
-
+  // One NVRTC module with a kernel per kernel launch, named after the
+  // launch's index and source op (kiln_k<launch>_<what>).
   void build_kernels() {
     std::string src(cuda::cuda_prelude());
-    for (size_t i = 0; i < g_->nodes().size(); ++i) {
-      const Node &n = *g_->nodes()[i];
-      if (n.op == Op::Matmul) {
-        steps_.push_back({Step::gemm, &n});
-      } else if (n.op == Op::Reshape) {
-        if (!plan_.views.count(n.result()))
-          steps_.push_back({Step::copy, &n});
-      } else {
-        std::string what(op_name(n.op));
-        if (n.op == Op::Fused)
-          what += "_" + n.attrs.get_str("kind");
-        kernels_.push_back(
-            cuda::emit_cuda_kernel(n, fmt::format("kiln_k{}_{}", i, what)));
-        steps_.push_back(
-            {Step::kernel, &n, static_cast<int>(kernels_.size()) - 1});
-        src += "\n" + kernels_.back().kernel;
-      }
+    kernel_of_.assign(plan_.launches.size(), -1);
+    for (size_t i = 0; i < plan_.launches.size(); ++i) {
+      const Launch &l = plan_.launches[i];
+      if (l.kind != LaunchKind::kernel)
+        continue;
+      kernels_.push_back(cuda::emit_cuda_kernel(
+          *l.kernel, cuda::cuda_kernel_name(i, *l.source)));
+      kernel_of_[i] = static_cast<int>(kernels_.size()) - 1;
+      src += "\n" + kernels_.back().kernel;
     }
     if (kernels_.empty())
       return;
@@ -478,8 +450,27 @@ private:
     return p;
   }
 
+  // The plan's buffers on the device (inputs are bound per run).
   void layout() {
-    arena_ = alloc(static_cast<size_t>(plan_.arena_bytes));
+    const MemoryPlan &mem = plan_.memory;
+    arena_ = alloc(static_cast<size_t>(mem.arena_bytes));
+    // Constants: filled on the host, copied in once.
+    for (const Value *v : mem.constants) {
+      Array a(v->type);
+      double value = v->def->attrs.get_float("value");
+      for (int64_t i = 0; i < a.numel(); ++i)
+        a.set(i, value);
+      const_dev_.push_back(alloc(a.bytes()));
+      if (a.bytes())
+        check(d_, d_.cuMemcpyHtoD(const_dev_.back(), a.data(), a.bytes()),
+              "cuMemcpyHtoD (constant)");
+    }
+    for (const Type &t : plan_.staging)
+      staging_dev_.push_back(alloc(t.bytes()));
+    out_dev_.assign(g_->outputs.size(), 0);
+    for (size_t k = 0; k < g_->outputs.size(); ++k)
+      if (g_->outputs[k].alias < 0)
+        out_dev_[k] = alloc(g_->outputs[k].value->type.bytes());
     // Split reductions' partials: kernels run one after another on the
     // stream, so one buffer serves them all.
     int64_t scratch = 0;
@@ -529,133 +520,120 @@ private:
       }
   }
 
+  // The multi-tensor kernels' pointer tables: slot k >= 0 is operand k of
+  // the kernel node (args[k]), k < 0 result -k-1 (after the operands).
   void upload_tables() {
-    for (size_t i = 0; i < steps_.size(); ++i) {
-      const Step &st = steps_[i];
-      if (st.kind != Step::kernel || !kernels_[st.kernel_index].multi_tensor)
+    for (size_t i = 0; i < plan_.launches.size(); ++i) {
+      int ki = kernel_of_[i];
+      if (ki < 0 || !kernels_[ki].multi_tensor)
         continue;
-      const cuda::CudaKernel &k = kernels_[st.kernel_index];
+      const Launch &l = plan_.launches[i];
+      int64_t nops = static_cast<int64_t>(l.kernel->operands.size());
       std::vector<CUdeviceptr> ptrs;
-      for (int slot : k.mt_slots)
-        ptrs.push_back(slot >= 0 ? addr(st.node->operands[slot])
-                                 : addr(st.node->results[-slot - 1]));
+      for (int slot : kernels_[ki].mt_slots)
+        ptrs.push_back(addr(l.args[slot >= 0 ? slot : nops - slot - 1]));
       check(d_,
-            d_.cuMemcpyHtoD(mt_[st.kernel_index].ptrs, ptrs.data(),
+            d_.cuMemcpyHtoD(mt_[ki].ptrs, ptrs.data(),
                             ptrs.size() * sizeof(CUdeviceptr)),
             "cuMemcpyHtoD");
     }
+    tables_uploaded_ = true;
   }
 
-  void launch(const Step &st) {
-    const cuda::CudaKernel &k = kernels_[st.kernel_index];
+  void sync_after(const std::string &what) {
+    if (c_->opt.sync_launches)
+      check(d_, d_.cuStreamSynchronize(c_->stream),
+            fmt::format("{} (KILN_CUDA_SYNC=1)", what).c_str());
+  }
+
+  void launch_kernel(const Launch &l, int ki) {
+    const cuda::CudaKernel &k = kernels_[ki];
     std::vector<CUdeviceptr> args;
     if (k.multi_tensor) {
-      args = {mt_[st.kernel_index].table, mt_[st.kernel_index].ptrs};
+      args = {mt_[ki].table, mt_[ki].ptrs};
     } else {
-      for (const Value *v : st.node->operands)
-        args.push_back(addr(v));
-      for (const Value *v : st.node->results)
-        args.push_back(addr(v));
+      for (const BufferRef &b : l.args)
+        args.push_back(addr(b));
     }
     if (k.scratch_bytes)
       args.push_back(scratch_);
     std::vector<void *> params;
     for (CUdeviceptr &a : args)
       params.push_back(&a);
-    auto go = [&](CUfunction f, const cuda::CudaLaunch &l,
+    auto go = [&](CUfunction f, const cuda::CudaLaunch &cl,
                   const std::string &name) {
-      int64_t grid = l.exact_grid;
+      int64_t grid = cl.exact_grid;
       if (grid <= 0)
-        grid = std::clamp<int64_t>((l.units + l.units_per_block - 1) /
-                                       l.units_per_block,
+        grid = std::clamp<int64_t>((cl.units + cl.units_per_block - 1) /
+                                       cl.units_per_block,
                                    1, int64_t{c_->sm_count} * 16);
       check(d_,
             d_.cuLaunchKernel(f, static_cast<unsigned>(grid), 1, 1,
-                              static_cast<unsigned>(l.block_x),
-                              static_cast<unsigned>(l.block_y), 1, 0,
+                              static_cast<unsigned>(cl.block_x),
+                              static_cast<unsigned>(cl.block_y), 1, 0,
                               c_->stream, params.data(), nullptr),
             fmt::format("launch of kernel {}", name).c_str());
-      if (c_->opt.sync_launches)
-        check(d_, d_.cuStreamSynchronize(c_->stream),
-              fmt::format("kernel {} (KILN_CUDA_SYNC=1)", name).c_str());
+      sync_after(fmt::format("kernel {}", name));
     };
-    go(funcs_[st.kernel_index], k.launch, k.name);
-    if (CUfunction fin = finish_funcs_[st.kernel_index])
+    go(funcs_[ki], k.launch, k.name);
+    if (CUfunction fin = finish_funcs_[ki])
       go(fin, k.finish_launch, k.finish_name);
   }
 
-  void gemm(const Node &n) {
-    const Type &at = n.operands[0]->type, &bt = n.operands[1]->type,
-               &rt = n.result()->type;
-    int64_t m = at.shape[at.rank() - 2], k = at.shape.back(),
-            nn = bt.shape.back();
-    Shape batch(rt.shape.begin(), rt.shape.end() - 2);
-    Shape ab(at.shape.begin(), at.shape.end() - 2);
-    Shape bb(bt.shape.begin(), bt.shape.end() - 2);
-    size_t es = dtype_size(rt.dtype);
-    bool f64 = rt.dtype == DType::f64;
-    CUdeviceptr A = addr(n.operands[0]), B = addr(n.operands[1]),
-                C = addr(n.result());
-    int64_t nb = numel(batch);
+  // C = op(A) op(B) through cuBLAS: one strided-batched call when every
+  // operand's batch offsets are evenly spaced, else one call per batch.
+  void gemm(const Launch &l) {
+    const GemmDesc &g = l.gemm;
+    const Type &rt = l.source->result()->type;
+    CUdeviceptr A = addr(l.args[0]), B = addr(l.args[1]), C = addr(l.args[2]);
     // A zero-size result needs nothing; k == 0 is a sum of nothing, zeros
     // (cuBLAS would reject lda = k = 0).
     if (rt.bytes() == 0)
       return;
-    if (k == 0) {
+    if (g.k == 0) {
       check(d_, d_.cuMemsetD8Async(C, 0, rt.bytes(), c_->stream),
             "cuMemsetD8Async (matmul with k = 0)");
       return;
     }
-    auto simple = [&](const Shape &s) {
-      return numel(s) == 1 || numel(s) == nb;
+    auto es = static_cast<CUdeviceptr>(g.f64 ? 8 : 4);
+    auto at = [&](CUdeviceptr p, int64_t off) {
+      return p + static_cast<CUdeviceptr>(off) * es;
     };
-    if (simple(ab) && simple(bb)) {
-      c_->blas().gemm(f64, m, nn, k, A, numel(ab) == 1 ? 0 : m * k, B,
-                      numel(bb) == 1 ? 0 : k * nn, C, m * nn, nb);
-      return;
+    cuda::Cublas &blas = c_->blas();
+    if (g.stride_a >= 0 && g.stride_b >= 0 && g.stride_c >= 0) {
+      blas.gemm(g.f64, g.trans_a, g.trans_b, g.m, g.n, g.k, at(A, g.a_off[0]),
+                g.lda, g.stride_a, at(B, g.b_off[0]), g.ldb, g.stride_b,
+                at(C, g.c_off[0]), g.stride_c, g.batch());
+    } else {
+      for (int64_t p = 0; p < g.batch(); ++p)
+        blas.gemm(g.f64, g.trans_a, g.trans_b, g.m, g.n, g.k, at(A, g.a_off[p]),
+                  g.lda, 0, at(B, g.b_off[p]), g.ldb, 0, at(C, g.c_off[p]), 0,
+                  1);
     }
-    auto sa = broadcast_strides(ab, batch), sb = broadcast_strides(bb, batch);
-    for (int64_t p = 0; p < nb; ++p) {
-      int64_t rem = p, oa = 0, ob = 0;
-      for (size_t ax = batch.size(); ax-- > 0;) {
-        int64_t i = rem % batch[ax];
-        rem /= batch[ax];
-        oa += i * sa[ax];
-        ob += i * sb[ax];
-      }
-      c_->blas().gemm(f64, m, nn, k, A + oa * m * k * es, 0,
-                      B + ob * k * nn * es, 0, C + p * m * nn * es, 0, 1);
-    }
+    sync_after(fmt::format("matmul {}", l.name));
   }
 
-  // Every step of the graph on the stream, then the copy-backs.
+  // The plan's launch list on the stream.
   void enqueue() {
-    CUstream s = c_->stream;
-    for (const Step &st : steps_) {
-      if (st.kind == Step::kernel) {
-        launch(st);
-      } else if (st.kind == Step::gemm) {
-        gemm(*st.node);
-        if (c_->opt.sync_launches)
-          check(d_, d_.cuStreamSynchronize(s),
-                fmt::format("matmul {} x {} (KILN_CUDA_SYNC=1)",
-                            st.node->operands[0]->type.str(),
-                            st.node->operands[1]->type.str())
-                    .c_str());
-      } else
-        check(d_,
-              d_.cuMemcpyDtoDAsync(addr(st.node->result()),
-                                   addr(st.node->operands[0]),
-                                   st.node->result()->type.bytes(), s),
-              "cuMemcpyDtoDAsync");
-    }
-    for (const Value *v : plan_.copy_back)
-      for (const GraphOutput &o : g_->outputs)
-        if (o.value == v && o.alias >= 0 && v->type.bytes())
+    for (size_t i = 0; i < plan_.launches.size(); ++i) {
+      const Launch &l = plan_.launches[i];
+      switch (l.kind) {
+      case LaunchKind::kernel:
+        launch_kernel(l, kernel_of_[i]);
+        break;
+      case LaunchKind::gemm:
+        gemm(l);
+        break;
+      case LaunchKind::copy:
+        if (l.copy_bytes)
           check(d_,
-                d_.cuMemcpyDtoDAsync(in_addr_[o.alias], addr(v),
-                                     v->type.bytes(), s),
-                "cuMemcpyDtoDAsync (copy back)");
+                d_.cuMemcpyDtoDAsync(addr(l.args[1]), addr(l.args[0]),
+                                     static_cast<size_t>(l.copy_bytes),
+                                     c_->stream),
+                fmt::format("cuMemcpyDtoDAsync ({})", l.name).c_str());
+        break;
+      }
+    }
   }
 
   void capture() {
@@ -689,18 +667,20 @@ private:
   std::shared_ptr<Context> c_;
   const Driver &d_;
   std::unique_ptr<Graph> g_;
-  MemoryPlan plan_;
+  ExecutionPlan plan_;
   std::vector<cuda::CudaKernel> kernels_;
+  std::vector<int> kernel_of_; // per launch: its kernel, or -1
   std::vector<CUfunction> funcs_;
   std::vector<CUfunction> finish_funcs_; // split reductions' second kernels
-  std::vector<Step> steps_;
   CUmodule module_ = nullptr;
   struct MtTables {
     CUdeviceptr table = 0, ptrs = 0;
   };
   std::vector<MtTables> mt_;
+  bool tables_uploaded_ = false;
   std::vector<CUdeviceptr> owned_;
   CUdeviceptr arena_ = 0, stage_dev_ = 0, scratch_ = 0;
+  std::vector<CUdeviceptr> out_dev_, const_dev_, staging_dev_;
   std::vector<CUdeviceptr> in_addr_;
   // The host storage each param/state input is bound to (Context::acquire).
   std::vector<const void *> in_key_;
@@ -816,6 +796,11 @@ int cuda_cublas_math_mode(Backend &backend) {
 
 size_t cuda_resident_count(Backend &backend) {
   return as_cuda(backend).context().resident_count();
+}
+
+const ExecutionPlan *cuda_executable_plan(const Executable &e) {
+  auto *c = dynamic_cast<const CudaExecutable *>(&e);
+  return c ? &c->plan() : nullptr;
 }
 
 } // namespace kiln

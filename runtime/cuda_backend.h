@@ -1,7 +1,8 @@
-// The CUDA backend: generated kernels (codegen/cuda_emitter.h) compiled by
-// NVRTC for the present GPU, cuBLAS for matmul, one device arena laid out by
-// the memory plan (passes/memory_plan.h), one stream, and the whole step
-// captured once as a CUDA graph and replayed.
+// The CUDA backend: runs the execution plan of a graph (plan/plan.h): its
+// kernel launches as generated kernels (codegen/cuda_emitter.h) compiled by
+// NVRTC for the present GPU, its GEMMs through cuBLAS (folded transposes as
+// CUBLAS_OP_T), its buffers in one device arena and a few fixed buffers, on
+// one stream, the whole step captured once as a CUDA graph and replayed.
 //
 // Host Arrays and device copies. Data inputs (InputKind::data) are copied
 // to the device on every run, all in one host-to-device copy from a pinned
@@ -75,5 +76,11 @@ int cuda_cublas_math_mode(Backend &backend);
 // How many host Arrays have a device copy (each is released, written back
 // first, when no executable binds it any more); for tests.
 size_t cuda_resident_count(Backend &backend);
+
+struct ExecutionPlan;
+// The execution plan a CUDA executable runs (its launches, in order: each
+// kernel launch one generated kernel, each GEMM launch one or more cuBLAS
+// calls, each copy one device copy); nullptr for another backend's.
+const ExecutionPlan *cuda_executable_plan(const Executable &e);
 
 } // namespace kiln

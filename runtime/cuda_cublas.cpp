@@ -147,24 +147,28 @@ Cublas::~Cublas() {
 
 int Cublas::math_mode() const { return impl_->math; }
 
-void Cublas::gemm(bool f64, int64_t m, int64_t n, int64_t k, CUdeviceptr a,
-                  int64_t stride_a, CUdeviceptr b, int64_t stride_b,
-                  CUdeviceptr c, int64_t stride_c, int64_t batch) {
+void Cublas::gemm(bool f64, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                  int64_t k, CUdeviceptr a, int64_t lda, int64_t stride_a,
+                  CUdeviceptr b, int64_t ldb, int64_t stride_b, CUdeviceptr c,
+                  int64_t stride_c, int64_t batch) {
   const Lib &l = impl_->l;
   int im = static_cast<int>(m), in = static_cast<int>(n),
-      ik = static_cast<int>(k), ib = static_cast<int>(batch);
+      ik = static_cast<int>(k), ib = static_cast<int>(batch),
+      ila = static_cast<int>(lda), ilb = static_cast<int>(ldb);
+  cublasOperation_t ob = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    oa = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   if (f64) {
     const double one = 1, zero = 0;
-    ok(l.dgemm(impl_->h, CUBLAS_OP_N, CUBLAS_OP_N, in, im, ik, &one,
-               reinterpret_cast<const double *>(b), in, stride_b,
-               reinterpret_cast<const double *>(a), ik, stride_a, &zero,
+    ok(l.dgemm(impl_->h, ob, oa, in, im, ik, &one,
+               reinterpret_cast<const double *>(b), ilb, stride_b,
+               reinterpret_cast<const double *>(a), ila, stride_a, &zero,
                reinterpret_cast<double *>(c), in, stride_c, ib),
        "cublasDgemmStridedBatched");
   } else {
     const float one = 1, zero = 0;
-    ok(l.sgemm(impl_->h, CUBLAS_OP_N, CUBLAS_OP_N, in, im, ik, &one,
-               reinterpret_cast<const float *>(b), in, stride_b,
-               reinterpret_cast<const float *>(a), ik, stride_a, &zero,
+    ok(l.sgemm(impl_->h, ob, oa, in, im, ik, &one,
+               reinterpret_cast<const float *>(b), ilb, stride_b,
+               reinterpret_cast<const float *>(a), ila, stride_a, &zero,
                reinterpret_cast<float *>(c), in, stride_c, ib),
        "cublasSgemmStridedBatched");
   }

@@ -23,11 +23,15 @@ public:
   Cublas(const Cublas &) = delete;
   Cublas &operator=(const Cublas &) = delete;
 
-  // Row-major C[m,n] = A[m,k] B[k,n], `batch` times with element strides
-  // (0: the operand is shared by every batch). cuBLAS is column-major, so
-  // this computes C^T = B^T A^T: B first, A second, ldc = n.
-  void gemm(bool f64, int64_t m, int64_t n, int64_t k, CUdeviceptr a,
-            int64_t stride_a, CUdeviceptr b, int64_t stride_b, CUdeviceptr c,
+  // Row-major C[m,n] = op(A) op(B), `batch` times with element strides
+  // (0: the operand is shared by every batch). A is stored [m,k] (or [k,m]
+  // when `trans_a`) with leading dimension `lda`, B [k,n] (or [n,k] when
+  // `trans_b`) with `ldb`; C is dense, ldc = n. cuBLAS is column-major, so
+  // this computes C^T = op(B)^T op(A)^T: B first (CUBLAS_OP_T when
+  // `trans_b`), A second.
+  void gemm(bool f64, bool trans_a, bool trans_b, int64_t m, int64_t n,
+            int64_t k, CUdeviceptr a, int64_t lda, int64_t stride_a,
+            CUdeviceptr b, int64_t ldb, int64_t stride_b, CUdeviceptr c,
             int64_t stride_c, int64_t batch);
 
   // The cublasMath_t the handle was given (for tests).

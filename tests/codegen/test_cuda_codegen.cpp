@@ -8,6 +8,7 @@
 #include "ir/builder.h"
 #include "passes/fuse_elementwise.h"
 #include "passes/fuse_optimizer.h"
+#include "plan/kernel_plan.h"
 #include "tests/support/random_graph.h"
 
 #include <gtest/gtest.h>
@@ -149,6 +150,39 @@ TEST_F(CudaCodegen, MultiTensorSharesCodeAcrossShapes) {
   // Slots: lr, w, v, g, then the two results of chain 0.
   std::vector<int> first(k.mt_slots.begin(), k.mt_slots.begin() + 6);
   EXPECT_EQ(first, (std::vector<int>{0, 1, 2, 3, -1, -2}));
+}
+
+// The execution plan's broadcast copy kernel (plan/kernel_plan.h): a fused
+// elementwise node whose body output is its body input, stored over the
+// node's (broadcast) result shape; and the one-line launch description of
+// `kiln ir --stage plan --target cuda`.
+TEST(CudaCopyKernel, BodyInputAsOutputIsStoredBroadcast) {
+  for (Shape from : {Shape{3}, Shape{}, Shape{2, 1}}) {
+    SCOPED_TRACE(shape_str(from));
+    auto g = make_copy_kernel({DType::f32, from}, {2, 3});
+    const Node &n = *g->nodes()[0];
+    CudaKernel k;
+    ASSERT_NO_THROW(k = emit_cuda_kernel(n, "kiln_copy"));
+    EXPECT_NE(k.kernel.find("out0["), std::string::npos) << k.kernel;
+    EXPECT_EQ(k.launch.units, 2); // 6 elements, 4 per unit
+    EXPECT_EQ(cuda_launch_detail(n, "kiln_k3_broadcast_to"),
+              "cuda: kiln_k3_broadcast_to grid<=1 block=256x1 units=2");
+  }
+  auto g = make_copy_kernel({DType::f32, {3}}, {2, 3});
+  CudaKernel k = emit_cuda_kernel(*g->nodes()[0], "kiln_copy");
+  EXPECT_NE(k.kernel.find("in0[((i % 3LL))]"), std::string::npos) << k.kernel;
+  EXPECT_EQ(cuda_kernel_name(3, *g->nodes()[0]), "kiln_k3_fused_elementwise");
+}
+
+TEST_F(CudaCodegen, CopyKernelsCompile) {
+  auto g = std::make_unique<Graph>("copies");
+  for (Shape from : {Shape{3}, Shape{}, Shape{2, 1}, Shape{2, 3}}) {
+    auto c = make_copy_kernel({DType::f32, from}, {2, 3});
+    const Node &n = *c->nodes()[0];
+    Value *x = g->add_input("x", n.operands[0]->type);
+    g->add_output(g->copy_node(n, {x})->result());
+  }
+  compile_graph(*g);
 }
 
 TEST_F(CudaCodegen, ElementwiseKernelShape) {

@@ -28,6 +28,7 @@ using Submit = CUresult (*)(CUstream, std::function<CUresult()> *);
 bool g_exited = false;
 void on_exit_teardown() { g_exited = true; }
 using Range = int (*)(CUdeviceptr, size_t, std::string *);
+using Record = void (*)(const char *);
 
 struct Handle {
   static constexpr uint32_t kMagic = 0x4b454d42; // "KEMB"
@@ -38,6 +39,7 @@ struct Handle {
   size_t workspace_bytes = 0;
   Submit submit = nullptr;
   Range range = nullptr;
+  Record record = nullptr; // the driver's work trace
 };
 
 Handle *as_handle(cublasHandle_t h) {
@@ -100,7 +102,16 @@ cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t ta,
                              sizeof(T), "B", fn))))
     return CUBLAS_STATUS_EXECUTION_FAILED;
   T al = *alpha, be = *beta; // host pointer mode: read at the call
+  auto op_char = [](cublasOperation_t t) {
+    return t == CUBLAS_OP_N ? 'N' : t == CUBLAS_OP_T ? 'T' : 'C';
+  };
+  // "gemm cublasSgemmStridedBatched TN batch 1" in the driver's trace.
+  std::string what = std::string("gemm ") + fn + " " + op_char(ta) +
+                     op_char(tb) + " batch " + std::to_string(batch);
+  Record record = h->record;
   std::function<CUresult()> op = [=] {
+    if (record)
+      record(what.c_str());
     for (int64_t p = 0; p < batch; ++p) {
       const T *a = A + p * sa, *b = B + p * sb;
       T *c = C + p * sc;
@@ -147,6 +158,7 @@ KILN_EMU_EXPORT cublasStatus_t cublasCreate_v2(cublasHandle_t *handle) {
   auto *h = new Handle;
   h->submit = submit;
   h->range = range;
+  h->record = reinterpret_cast<Record>(dlsym(drv, "kiln_cudaemu_record"));
   *handle = reinterpret_cast<cublasHandle_t>(h);
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -182,6 +182,23 @@ struct Stats {
 };
 Stats g_stats;
 
+// The device work trace (kiln_cudaemu_set_trace): one entry per kernel,
+// device-to-device copy, memset and cuBLAS call, recorded when it runs
+// (so a replayed graph records its work again), for tests that check what
+// a compiled graph executes.
+struct Trace {
+  std::mutex mu;
+  std::atomic<bool> on{false};
+  std::vector<std::string> entries;
+};
+Trace g_trace;
+void trace(const std::string &what) {
+  if (!g_trace.on.load())
+    return;
+  std::lock_guard<std::mutex> l(g_trace.mu);
+  g_trace.entries.push_back(what);
+}
+
 bool g_initialized = false;
 
 // ---------------------------------------------------------------- memory
@@ -836,6 +853,7 @@ CUresult run_grid(const kiln_emu_kernel_info *k, const std::vector<char> &buf,
                   kiln_emu_dim3 block) {
   reload_config();
   ++g_stats.launches;
+  trace(std::string("kernel ") + k->name);
   t_kernel = k->name;
   std::vector<char> local = buf; // a kernel may modify its parameters
   std::vector<void *> params(offs.size());
@@ -1215,6 +1233,7 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuMemcpyDtoDAsync(CUdeviceptr dst,
   if (CUresult r = check_device(src, n, "cuMemcpyDtoDAsync source"))
     return r;
   return submit(s, [=] {
+    trace("memcpy_dtod");
     if (n)
       std::memmove(reinterpret_cast<void *>(dst),
                    reinterpret_cast<const void *>(src), n);
@@ -1228,6 +1247,7 @@ KILN_EMU_EXPORT CUresult CUDAAPI cuMemsetD8Async(CUdeviceptr dst,
   if (CUresult r = check_device(dst, n, "cuMemsetD8Async destination"))
     return r;
   return submit(s, [=] {
+    trace("memset");
     if (n)
       std::memset(reinterpret_cast<void *>(dst), v, n);
     return CUDA_SUCCESS;
@@ -1597,6 +1617,23 @@ KILN_EMU_EXPORT CUresult kiln_cudaemu_submit(CUstream s,
                                              std::function<CUresult()> *op) {
   return submit(s, std::move(*op));
 }
+
+// The work trace: `on` starts (clearing it) or stops recording; `take`
+// moves the entries out; `record` adds one (the emulated cuBLAS's calls).
+KILN_EMU_EXPORT void kiln_cudaemu_set_trace(int on) {
+  std::lock_guard<std::mutex> l(g_trace.mu);
+  if (on)
+    g_trace.entries.clear();
+  g_trace.on = on != 0;
+}
+
+KILN_EMU_EXPORT void kiln_cudaemu_take_trace(std::vector<std::string> *out) {
+  std::lock_guard<std::mutex> l(g_trace.mu);
+  *out = std::move(g_trace.entries);
+  g_trace.entries.clear();
+}
+
+KILN_EMU_EXPORT void kiln_cudaemu_record(const char *what) { trace(what); }
 
 KILN_EMU_EXPORT int kiln_cudaemu_device_range(CUdeviceptr p, size_t n,
                                               std::string *why) {

@@ -3,14 +3,20 @@
 // misbehave on), range-checked memory, stream capture and graph replay,
 // cuBLAS's column-major semantics and argument checks, and fault injection
 // into kiln's generated kernels: a deleted __syncthreads or a halved
-// shuffle mask must make a run fail. The binary points kiln at the
-// emulated libraries itself (KILN_CUDA_DRIVER, KILN_NVRTC, KILN_CUBLAS).
+// shuffle mask must make a run fail; and, through the emulator's work
+// trace, that a compiled MLP step runs exactly its execution plan. The binary
+// points kiln at the emulated libraries itself (KILN_CUDA_DRIVER, KILN_NVRTC,
+// KILN_CUBLAS).
+#include "codegen/cuda_emitter.h"
 #include "codegen/cuda_nvrtc.h"
 #include "ir/builder.h"
 #include "ir/error.h"
+#include "passes/pass_manager.h"
+#include "plan/plan.h"
 #include "runtime/backend.h"
 #include "runtime/cuda_backend.h"
 #include "runtime/cuda_driver.h"
+#include "tests/runtime/cpu_test_util.h"
 
 #include <cublas_v2.h>
 #include <dlfcn.h>
@@ -620,6 +626,110 @@ TEST_F(CudaEmuFault, AHalvedShuffleMaskInAGeneratedReductionIsReported) {
   std::string r = outcome(*cuda, *g, "forward", "halve_shfl_mask");
   EXPECT_NE(r.find("CUDA_ERROR_LAUNCH_FAILED"), std::string::npos) << r;
   EXPECT_NE(r.find("warp shuffle"), std::string::npos) << r;
+}
+
+// The emulated driver's work trace (kernels, device copies, memsets and
+// cuBLAS calls as they run).
+struct WorkTrace {
+  void (*set)(int) = nullptr;
+  void (*take)(std::vector<std::string> *) = nullptr;
+  WorkTrace() {
+    void *h = dlopen(KILN_CUDAEMU_DRIVER_PATH, RTLD_NOW | RTLD_NOLOAD);
+    if (h) {
+      set = reinterpret_cast<void (*)(int)>(dlsym(h, "kiln_cudaemu_set_trace"));
+      take = reinterpret_cast<void (*)(std::vector<std::string> *)>(
+          dlsym(h, "kiln_cudaemu_take_trace"));
+    }
+  }
+};
+
+// The work a run of `plan` must perform, in order: each kernel launch its
+// kernel (and a split reduction's second kernel), each GEMM one
+// strided-batched cuBLAS call with the plan's transpose flags (cuBLAS's
+// first operand is B), each copy one device copy.
+std::vector<std::string> expected_work(const ExecutionPlan &plan) {
+  std::vector<std::string> w;
+  for (size_t i = 0; i < plan.launches.size(); ++i) {
+    const Launch &l = plan.launches[i];
+    switch (l.kind) {
+    case LaunchKind::kernel: {
+      cuda::CudaKernel k = cuda::emit_cuda_kernel(
+          *l.kernel, cuda::cuda_kernel_name(i, *l.source));
+      w.push_back("kernel " + k.name);
+      if (!k.finish_name.empty())
+        w.push_back("kernel " + k.finish_name);
+      break;
+    }
+    case LaunchKind::gemm:
+      w.push_back(fmt::format("gemm cublasSgemmStridedBatched {}{} batch {}",
+                              l.gemm.trans_b ? 'T' : 'N',
+                              l.gemm.trans_a ? 'T' : 'N', l.gemm.batch()));
+      break;
+    case LaunchKind::copy:
+      w.push_back("memcpy_dtod");
+      break;
+    }
+  }
+  return w;
+}
+
+// The MLP training step through the default pipeline on the emulated
+// device: exactly the plan's launches (at most 16, no transpose kernel:
+// the backward pass's transposes are CUBLAS_OP_T), on the first run and on
+// graph replays, with the unfused step's results on the interpreter.
+TEST_F(CudaEmu, MlpStepRunsExactlyThePlansLaunches) {
+  std::string why;
+  auto cuda = make_cuda_backend_if_available(&why);
+  ASSERT_TRUE(cuda) << why;
+  WorkTrace trace;
+  ASSERT_TRUE(trace.set && trace.take);
+  const int64_t classes = 10;
+  auto g = test::mlp_step_graph(16, {40, 24, classes});
+  auto fused = g->clone();
+  PassOptions opts;
+  opts.read_env = false;
+  PassManager pm(opts);
+  pm.add_pipeline(default_pipeline());
+  pm.run(*fused);
+  auto exe = cuda->compile(*fused);
+  const ExecutionPlan *plan = cuda_executable_plan(*exe);
+  ASSERT_NE(plan, nullptr);
+  EXPECT_LE(plan->launches.size(), 16u) << format_plan(*plan);
+  EXPECT_GE(plan->memory.folded.size(), 2u) << format_plan(*plan);
+  int transposed = 0;
+  for (const Launch &l : plan->launches) {
+    if (l.kind == LaunchKind::kernel) {
+      EXPECT_NE(l.kernel->op, Op::Transpose) << l.name;
+    }
+    transposed += l.gemm.trans_a || l.gemm.trans_b;
+  }
+  EXPECT_GE(transposed, 2) << format_plan(*plan);
+  std::vector<std::string> want = expected_work(*plan);
+  int op_t = 0;
+  for (const std::string &w : want) {
+    EXPECT_EQ(w.find("transpose"), std::string::npos) << w;
+    op_t += w.rfind("gemm", 0) == 0 && w.find('T') != std::string::npos;
+  }
+  EXPECT_EQ(op_t, transposed);
+
+  auto ref = make_interpreter_backend()->compile(*g);
+  std::vector<Array> a = test::mlp_step_inputs(*g, classes, 31);
+  std::vector<Array> b = test::clone_all(a);
+  for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE(fmt::format("step {}", step));
+    trace.set(1);
+    std::vector<Array> got = exe->run(a);
+    trace.set(0);
+    std::vector<std::string> work;
+    trace.take(&work);
+    EXPECT_EQ(work, want) << format_plan(*plan);
+    std::vector<Array> ref_out = ref->run(b);
+    test::expect_close(got[0], ref_out[0], "loss", 1e-4, 1e-6);
+  }
+  cuda_sync_to_host(*cuda);
+  for (size_t k = 3; k < a.size(); ++k)
+    test::expect_close(a[k], b[k], fmt::format("param/state {}", k), 1e-4,
+                       1e-6);
 }
 
 } // namespace
