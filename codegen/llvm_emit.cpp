@@ -9,7 +9,7 @@
 // its extra outputs are stored as the accumulation pass visits each point.
 #include "codegen/llvm_emit.h"
 
-#include "codegen/llvm_plan.h"
+#include "plan/kernel_plan.h"
 #include "codegen/llvm_scalar.h"
 #include "ir/error.h"
 #include "ir/scalar_expr.h"

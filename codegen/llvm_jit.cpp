@@ -6,7 +6,7 @@
 // that LLVM calls back into; errors become kiln::Error only in our frames.
 #include "codegen/llvm_emit.h"
 #include "codegen/llvm_kernel.h"
-#include "codegen/llvm_plan.h"
+#include "plan/kernel_plan.h"
 #include "ir/error.h"
 
 #include <llvm/Analysis/TargetLibraryInfo.h>
@@ -157,7 +157,7 @@ void LlvmCompiler::compile() {
 }
 
 KernelFn LlvmCompiler::kernel(int i) const { return entries_.at(i).fn; }
-const KernelInfo &LlvmCompiler::info(int i) const {
+const LlvmKernelInfo &LlvmCompiler::info(int i) const {
   return entries_.at(i).info;
 }
 
@@ -182,6 +182,21 @@ size_t llvm_kernel_cache_size() {
   Session &s = session();
   std::lock_guard<std::mutex> lock(s.mu);
   return s.cache.size();
+}
+
+bool is_llvm_kernel_op(const Node &n) {
+  return n.op == Op::Fused || n.op == Op::Iota || n.info().has(kElementwise) ||
+         n.info().has(kReduction);
+}
+
+LlvmKernelInfo describe_kernel(const Node &n) {
+  KernelPlan p = plan_kernel(n);
+  LlvmKernelInfo info;
+  info.key = kernel_key(n);
+  info.work = p.work;
+  info.bytes_per_item = p.bytes_per_item;
+  info.num_args = static_cast<int>(n.operands.size() + n.results.size());
+  return info;
 }
 
 } // namespace kiln

@@ -10,11 +10,11 @@
 // fused node's operands) followed by one pointer per body output (the
 // node's results), each pointing at a dense row-major array of the value's
 // type (bool is one byte). The kernel does the work items [begin, end) of
-// [0, KernelInfo::work); disjoint ranges may run on different threads.
+// [0, LlvmKernelInfo::work); disjoint ranges may run on different threads.
 //   - elementwise: work item i is element i of the result space;
 //   - multi_tensor: the spaces of the independent chains, concatenated;
 //   - reduction: one item per (kept outer index, tile of the kept inner axes)
-//     of the reduction; see codegen/llvm_plan.h.
+//     of the reduction; see plan/kernel_plan.h.
 // A result may share storage with an operand only when both have the same
 // shape and the node reads that operand at the same index it writes (an
 // in-place update); otherwise arrays must not overlap. For a reduction this
@@ -27,6 +27,7 @@
 #pragma once
 
 #include "ir/graph.h"
+#include "plan/kernel_plan.h"
 
 #include <cstdint>
 #include <memory>
@@ -38,7 +39,7 @@ namespace kiln {
 using KernelFn = void (*)(void *const *args, int64_t begin, int64_t end);
 
 // What the runtime needs to know to launch a kernel.
-struct KernelInfo {
+struct LlvmKernelInfo {
   std::string key;           // structural key (the cache key)
   int64_t work = 0;          // the range [0, work) split across threads
   double bytes_per_item = 0; // memory traffic per work item, for chunking
@@ -50,19 +51,9 @@ struct KernelInfo {
 // log_softmax).
 bool is_llvm_kernel_op(const Node &n);
 
-// Wraps a standalone elementwise op, iota or reduction node into a graph
-// holding one fused node of kind "elementwise" / "reduction" with the same
-// operand and result types (an iota has none); the fused node is the graph's
-// only node.
-std::unique_ptr<Graph> wrap_as_fused(const Node &n);
-
-// A graph holding one fused elementwise node that copies (and broadcasts)
-// an array of type `from` into one of shape `to` (same dtype).
-std::unique_ptr<Graph> make_copy_kernel(const Type &from, const Shape &to);
-
 // The launch facts of a fused node; throws kiln::Error when the node breaks
 // the fused-node contract.
-KernelInfo describe_kernel(const Node &fused);
+LlvmKernelInfo describe_kernel(const Node &fused);
 
 // Collects the kernels of one executable and compiles them together: the
 // ones not already in the process cache go into one LLVM module, optimized
@@ -81,14 +72,14 @@ public:
   void compile();
   int size() const { return static_cast<int>(entries_.size()); }
   KernelFn kernel(int i) const;
-  const KernelInfo &info(int i) const;
+  const LlvmKernelInfo &info(int i) const;
   // How many kernels compile() had to build (the rest came from the cache).
   int compiled_count() const { return compiled_; }
 
 private:
   struct Entry {
     const Node *node;
-    KernelInfo info;
+    LlvmKernelInfo info;
     KernelFn fn = nullptr;
   };
   std::vector<Entry> entries_;

@@ -6,7 +6,7 @@
 #include "passes/dce.h"
 #include "passes/fuse_elementwise.h"
 #include "passes/fuse_optimizer.h"
-#include "passes/memory_plan.h"
+#include "plan/memory_plan.h"
 
 namespace kiln {
 

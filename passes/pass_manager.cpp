@@ -6,7 +6,7 @@
 #include "ir/error.h"
 #include "ir/profile.h"
 #include "ir/verifier.h"
-#include "passes/memory_plan.h"
+#include "plan/memory_plan.h"
 
 #include <fmt/format.h>
 

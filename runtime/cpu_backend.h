@@ -2,21 +2,14 @@
 // JIT-compiled with LLVM (codegen/llvm_kernel.h), GEMMs through OpenBLAS,
 // everything parallelised over one thread pool.
 //
-// How an executable is laid out. compile(graph) turns the graph into a flat
-// list of launches in node order, each reading and writing fixed locations:
-//   - graph inputs: the Arrays given to run() (pointers bound per run);
-//   - one arena (allocated once) holding every intermediate value at an
-//     offset chosen by a liveness-based memory plan (values whose lifetimes
-//     do not overlap share bytes);
-//   - one persistent Array per non-aliased graph output, written directly by
-//     the launch producing it;
-//   - constants, filled once at compile time.
-// `reshape` is a view (no launch, no bytes); a `transpose` of the last two
-// axes whose only users are matmuls is folded into the GEMM call
-// (CblasTrans), no copy. An output aliasing an input (an in-place update of
-// a param or state) is written straight into that input's storage by the
-// kernel producing it when that is safe (no later reader of the old value,
-// same-index elementwise access); otherwise it is copied there at the end.
+// compile(graph) lowers the graph to its execution plan (plan/plan.h: the
+// launch list, the buffer assignment, transposes folded into GEMMs, in-place
+// updates) and makes each launch callable: fused kernels JIT-compiled, GEMMs
+// as OpenBLAS calls with the plan's transpose flags, transpose/one_hot/
+// random_uniform as host loops, copies as memmove. Buffers: graph inputs
+// (pointers bound per run), one arena allocated once, one persistent Array
+// per non-aliased output, constants filled at compile time. run() walks the
+// launch list; nothing else is decided here.
 //
 // run() allocates no buffers: the returned non-aliased outputs are the
 // executable's own Arrays, overwritten by the next run() — clone() a result
@@ -40,6 +33,8 @@
 
 namespace kiln {
 
+struct ExecutionPlan;
+
 // `threads` counts the calling thread; 0 uses the process-wide pool with
 // every core (or KILN_NUM_THREADS).
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
@@ -55,8 +50,13 @@ struct CpuExecutableStats {
   int inplace_outputs = 0;   // aliased outputs written in place
   int kernels_compiled = 0;  // kernels built now (others: from the cache)
   size_t arena_bytes = 0;
+  // Launches (of every kind, copies included) run() performed so far: a
+  // run performs exactly the plan's launch list.
+  int64_t launches_run = 0;
 };
 // The stats of a CPU executable; nullptr for another backend's.
 const CpuExecutableStats *cpu_executable_stats(const Executable &e);
+// The execution plan a CPU executable runs; nullptr for another backend's.
+const ExecutionPlan *cpu_executable_plan(const Executable &e);
 
 } // namespace kiln

@@ -49,7 +49,7 @@ GemmTiles gemm_tiles(int64_t m, int64_t n, int64_t k) {
   return t;
 }
 
-void run_gemm(const GemmCall &g, const void *a, const void *b, void *c,
+void run_gemm(const GemmDesc &g, const void *a, const void *b, void *c,
               ThreadPool &pool) {
   // OpenBLAS's own threading splits a GEMM by its thread count, and its
   // results change with the split (and with the shape of each call): it runs

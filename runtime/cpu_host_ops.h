@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ir/types.h"
+#include "plan/plan.h"
 #include "runtime/cpu_thread_pool.h"
 
 #include <cstdint>
@@ -10,21 +11,14 @@
 
 namespace kiln {
 
-// C[p] = op(A[p]) @ op(B[p]) for every batch index p, row-major; op is a
-// transpose when trans_a/trans_b (a `transpose` of the last two axes folded
-// into the call). Offsets are in elements.
-struct GemmCall {
-  bool f64 = false;
-  bool trans_a = false, trans_b = false;
-  int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0;
-  std::vector<int64_t> a_off, b_off, c_off;
-};
+// The plan's GEMM (plan/plan.h): C[p] = op(A[p]) @ op(B[p]) for every batch
+// index p, row-major.
 // Each product is cut into the tiles of gemm_tiles(m, n, k), one
 // single-threaded OpenBLAS call each, run on `pool`: the tiling depends on
 // the shape only, so the result is bitwise the same for any thread count
 // (OpenBLAS's own threading is not: its split, and so its rounding, follows
 // its thread count). Sets OpenBLAS to one thread.
-void run_gemm(const GemmCall &g, const void *a, const void *b, void *c,
+void run_gemm(const GemmDesc &g, const void *a, const void *b, void *c,
               ThreadPool &pool);
 // tm x tn tiles of C, nm x nn of them.
 struct GemmTiles {

@@ -55,6 +55,7 @@ enum class Lower {
   optimized, // canonicalize, cse, dce
   fused,     // the default pipeline; memory plan and kernel summary
   kernels,   // the default pipeline; the generated kernels' source
+  plan,      // the default pipeline, lowered: the execution plan
 };
 
 struct Stage {
@@ -81,6 +82,10 @@ constexpr Stage kStages[] = {
      "the fused step's generated kernels (--target cuda: CUDA C, llvm: the "
      "CPU backend's LLVM IR)",
      TraceStage::step, Lower::kernels},
+    {"plan",
+     "the fused step lowered to its execution plan: launches, buffers, "
+     "FLOPs and bytes (--target cpu or cuda)",
+     TraceStage::step, Lower::plan},
 };
 
 // The stages of a .kir file (TraceStage unused).
@@ -94,6 +99,8 @@ constexpr Stage kFileStages[] = {
      TraceStage::traced, Lower::fused},
     {"kernels", "the fused graph's generated kernels", TraceStage::traced,
      Lower::kernels},
+    {"plan", "the fused graph's execution plan", TraceStage::traced,
+     Lower::plan},
 };
 
 template <size_t N>
@@ -129,9 +136,13 @@ BuiltinModel make_builtin(const std::string &name, int64_t batch) {
 // The text of `g` after the stage's passes (DOT with `dot`).
 std::string lower(const Graph &traced, const Stage &stage,
                   const std::string &target, bool dot) {
-  if (stage.lower == Lower::kernels && dot)
-    fail("--dot draws a graph; --stage kernels prints source (try --stage "
-         "fused --dot)");
+  if ((stage.lower == Lower::kernels || stage.lower == Lower::plan) && dot)
+    fail("--dot draws a graph; --stage {} prints {} (try --stage fused --dot)",
+         stage.name, stage.lower == Lower::plan ? "a launch list" : "source");
+  if (stage.lower == Lower::plan && target != "cuda" && target != "cpu" &&
+      target != "llvm")
+    fail("unknown --target '{}' for --stage plan (targets: cpu, cuda)",
+         target);
   if (stage.lower == Lower::none)
     return dot ? graph_to_dot(traced) : print(traced);
   if (stage.lower == Lower::kernels && target != "cuda" && target != "llvm")
@@ -157,6 +168,8 @@ std::string lower(const Graph &traced, const Stage &stage,
     return pm.print(*g) + kernel_report(*g);
   case Lower::kernels:
     return target == "llvm" ? llvm_kernels_ir(*g) : cuda_translation_unit(*g);
+  case Lower::plan:
+    return plan_report(*g, target == "cuda" ? "cuda" : "cpu");
   case Lower::none:
     break;
   }
@@ -225,7 +238,7 @@ void add_ir_command(CLI::App &app) {
           ->capture_default_str();
   cmd->add_option("--target", args->target,
                   "code generator of --stage kernels: cuda (CUDA C) or llvm "
-                  "(the CPU backend's LLVM IR)")
+                  "(the CPU backend's LLVM IR); of --stage plan: cuda or cpu")
       ->capture_default_str();
   cmd->add_flag("--dot", args->dot,
                 "print the graph as Graphviz DOT (pipe to `dot -Tsvg`)");

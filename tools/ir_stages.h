@@ -18,6 +18,11 @@ namespace kiln {
 // after the printed graph.
 std::string kernel_report(const Graph &g);
 
+// The execution plan of a fused graph (plan/plan.h) as text: the launch
+// list with buffers, FLOPs and bytes, each kernel's loop plan, and under
+// each kernel what the target ("cpu" or "cuda") launches for it.
+std::string plan_report(const Graph &g, const std::string &target);
+
 // Whether this `kiln` was built with the CUDA code generator.
 bool have_cuda_codegen();
 

@@ -1,7 +1,7 @@
 // The LLVM code generator itself: kernels vectorize, the process cache
 // reuses compiled code, plans collapse axes as documented.
 #include "codegen/llvm_kernel.h"
-#include "codegen/llvm_plan.h"
+#include "plan/kernel_plan.h"
 #include "ir/builder.h"
 #include "ir/error.h"
 #include "passes/pass_manager.h"

@@ -10,7 +10,7 @@
 #include "frontend/random.h"
 #include "ir/interpreter.h"
 #include "passes/kernel_summary.h"
-#include "passes/memory_plan.h"
+#include "plan/memory_plan.h"
 #include "passes/pass_manager.h"
 
 #include <gtest/gtest.h>

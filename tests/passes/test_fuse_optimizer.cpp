@@ -2,7 +2,7 @@
 #include "ir/printer.h"
 #include "passes/fuse_optimizer.h"
 #include "passes/kernel_summary.h"
-#include "passes/memory_plan.h"
+#include "plan/memory_plan.h"
 #include "test_util.h"
 
 #include "../support/kernel_contract.h"

@@ -1,6 +1,7 @@
-// Loop plans of CPU kernels: how a fused node's iteration space maps onto
-// loops and array offsets. No LLVM here; the emitter (llvm_emit.cpp) turns a
-// plan into IR and the runtime reads the work size from it.
+// Loop plans of kernels: how a fused node's iteration space maps onto loops
+// and array offsets. Target-independent: the LLVM emitter
+// (codegen/llvm_emit.cpp) renders a plan into IR, and the lowering
+// (plan/lower.cpp) reads it to decide which outputs may be written in place.
 //
 // Every array is addressed through per-axis strides over a collapsed
 // iteration space: size-1 axes are dropped and adjacent axes merged whenever
@@ -12,6 +13,7 @@
 #include "ir/graph.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -83,5 +85,15 @@ std::string kernel_key(const Node &fused);
 // class). Leaves at least one axis when `keep_one`.
 void collapse_axes(Shape &dims, std::vector<std::vector<int64_t>> &strides,
                    std::vector<int> &cls, bool keep_one);
+
+// Wraps a standalone elementwise op, iota or reduction node into a graph
+// holding one fused node of kind "elementwise" / "reduction" with the same
+// operand and result types (an iota has none); the fused node is the graph's
+// only node.
+std::unique_ptr<Graph> wrap_as_fused(const Node &n);
+
+// A graph holding one fused elementwise node that copies (and broadcasts)
+// an array of type `from` into one of shape `to` (same dtype).
+std::unique_ptr<Graph> make_copy_kernel(const Type &from, const Shape &to);
 
 } // namespace kiln

@@ -1,26 +1,45 @@
-// The `memory-plan` analysis: where each intermediate value lives in one
-// arena per executable.
+// The buffer assignment: where each value of a graph lives, computed once per
+// executable by the lowering (plan/plan.h) and printed by the `memory-plan`
+// pass.
 #pragma once
 
 #include "ir/graph.h"
 #include "ir/printer.h"
+#include "plan/kernel_plan.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace kiln {
 
 inline constexpr int64_t kArenaAlignment = 64;
 
+// Where a value's bytes are: a graph input (bound per run), the arena (one
+// block per executable), a non-aliased graph output's own buffer, a
+// constant (filled once when the plan is loaded) or a staging buffer (for a
+// copy from one input into another).
+enum class Space : uint8_t { input, arena, output, constant, staging };
+
+struct BufferRef {
+  Space space = Space::arena;
+  int index = 0;      // input, output, constant or staging number
+  int64_t offset = 0; // bytes
+  bool operator==(const BufferRef &) const = default;
+};
+
+// The buffer assignment of one graph (the rules are at the top of
+// memory_plan.cpp).
 struct MemoryPlan {
   struct Slot {
     int64_t offset, bytes;
   };
-  // Every value a top-level node produces, except the outputs written in
-  // place into their input. A reshape result shares its operand's slot
-  // (same offset) and is listed in `views`.
+  // Where every value lives: inputs, views, constants, outputs, arena.
+  std::unordered_map<const Value *, BufferRef> where;
+  // Every value placed in the arena (and views of one): offset and bytes.
   std::unordered_map<const Value *, Slot> slots;
   int64_t arena_bytes = 0;    // peak: the arena's size
   int64_t no_reuse_bytes = 0; // every slot aligned and laid end to end
@@ -28,15 +47,23 @@ struct MemoryPlan {
   // that input's buffer: value -> input index.
   std::unordered_map<const Value *, int> in_place;
   // Aliasing outputs that could not be written in place (the input is read
-  // after the value is produced, or the producer is not elementwise): they
-  // get a slot and the runtime copies them into the input at the end.
+  // after the value is produced, or the producer reads it at other
+  // indices): they get a slot and are copied into the input at the end.
   std::vector<const Value *> copy_back;
-  // reshape result -> the value whose storage it shares (a slot owner, or
-  // a graph input: then the reshape is a view of an external buffer).
+  // View -> the value whose storage it shares (a slot owner, a graph input,
+  // a constant or an output). Views are reshapes and the folded transposes.
   std::unordered_map<const Value *, const Value *> views;
-  // Live range of each slot owner: [first, last] top-level node indices
-  // (a non-aliased graph output lives to the end: index nodes().size()).
+  // Transposes of the last two axes read only by matmuls: views that the
+  // GEMMs read through their transpose flag.
+  std::unordered_set<const Node *> folded;
+  // Constant values, by constant buffer index.
+  std::vector<const Value *> constants;
+  // Live range of each arena slot owner: [first, last] top-level node
+  // indices (a value read by the end-of-run copies lives to nodes().size()).
   std::unordered_map<const Value *, std::pair<int, int>> live;
+  // Loop plans of the fused nodes asked about (shared with the lowering).
+  std::unordered_map<const Node *, std::shared_ptr<const KernelPlan>>
+      kernel_plans;
 };
 
 // One buffer to place: `bytes` live over node indices [first, last].

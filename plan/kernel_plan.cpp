@@ -1,8 +1,7 @@
-// Loop plans of CPU kernels (see llvm_plan.h) and the LLVM backend's
-// LLVM-free helpers: wrapping standalone ops, structural keys.
-#include "codegen/llvm_plan.h"
+// Loop plans of kernels (see kernel_plan.h) and the target-independent
+// helpers of kernel lowering: wrapping standalone ops, structural keys.
+#include "plan/kernel_plan.h"
 
-#include "codegen/llvm_kernel.h"
 #include "ir/error.h"
 #include "ir/interpreter.h"
 #include "ir/reduction_body.h"
@@ -379,11 +378,6 @@ KernelPlan plan_kernel(const Node &n) {
   return p;
 }
 
-bool is_llvm_kernel_op(const Node &n) {
-  return n.op == Op::Fused || n.op == Op::Iota || n.info().has(kElementwise) ||
-         n.info().has(kReduction);
-}
-
 std::unique_ptr<Graph> wrap_as_fused(const Node &n) {
   std::unique_ptr<Graph> body = one_node_body(n);
   std::vector<Type> types;
@@ -419,16 +413,6 @@ std::string kernel_key(const Node &n) {
   k += '|';
   key_graph(*n.body, k);
   return k;
-}
-
-KernelInfo describe_kernel(const Node &n) {
-  KernelPlan p = plan_kernel(n);
-  KernelInfo info;
-  info.key = kernel_key(n);
-  info.work = p.work;
-  info.bytes_per_item = p.bytes_per_item;
-  info.num_args = static_cast<int>(n.operands.size() + n.results.size());
-  return info;
 }
 
 } // namespace kiln
