@@ -104,9 +104,8 @@ void describe_work(const Node &n, Launch &l) {
     l.flops = static_cast<double>(numel(n.result()->type.shape));
   }
   l.name = fmt::format("%{} ({})",
-                       n.result()->name.empty()
-                           ? std::to_string(n.result()->id)
-                           : n.result()->name,
+                       n.result()->name.empty() ? std::to_string(n.result()->id)
+                                                : n.result()->name,
                        kind);
 }
 
@@ -208,16 +207,16 @@ ExecutionPlan lower(const Graph &g) {
   for (size_t i = 0; i < g.outputs.size(); ++i) {
     const GraphOutput &o = g.outputs[i];
     BufferRef src = at(o.value);
-    BufferRef dst = o.alias >= 0 ? BufferRef{Space::input, o.alias, 0}
-                                 : BufferRef{Space::output,
-                                             static_cast<int>(i), 0};
+    BufferRef dst = o.alias >= 0
+                        ? BufferRef{Space::input, o.alias, 0}
+                        : BufferRef{Space::output, static_cast<int>(i), 0};
     if (src == dst)
       continue;
     Launch c;
     c.kind = LaunchKind::copy;
     c.copy_bytes = c.bytes = static_cast<int64_t>(o.value->type.bytes());
-    c.name = fmt::format("output {} ({})", i,
-                         o.alias >= 0 ? "copy back" : "copy");
+    c.name =
+        fmt::format("output {} ({})", i, o.alias >= 0 ? "copy back" : "copy");
     if (o.alias < 0) {
       c.args = {src, dst};
       p.launches.push_back(std::move(c));

@@ -64,8 +64,7 @@ bool in_place_safe(const Graph &g, MemoryPlan &plan, const Value *v, int alias,
     return false;
   auto kind = fused_kind_of(*d);
   bool fused_reduction = kind == FusedKind::reduction;
-  bool elementwise =
-      d->info().has(kElementwise) || (kind && !fused_reduction);
+  bool elementwise = d->info().has(kElementwise) || (kind && !fused_reduction);
   bool extra = fused_reduction && v->index >= 1;
   if (!elementwise && !extra)
     return false;
@@ -160,14 +159,15 @@ MemoryPlan plan_memory(const Graph &g) {
     plan.where[g.inputs()[i].value] = {Space::input, static_cast<int>(i), 0};
   for (const auto &np : nodes)
     if (np->op == Op::Constant) {
-      plan.where[np->result()] = {
-          Space::constant, static_cast<int>(plan.constants.size()), 0};
+      plan.where[np->result()] = {Space::constant,
+                                  static_cast<int>(plan.constants.size()), 0};
       plan.constants.push_back(np->result());
     }
   for (size_t i = 0; i < g.outputs.size(); ++i) {
     const GraphOutput &o = g.outputs[i];
     const Value *v = o.value;
-    bool computed = v->def && !plan.views.count(v) && v->def->op != Op::Constant;
+    bool computed =
+        v->def && !plan.views.count(v) && v->def->op != Op::Constant;
     if (!computed || plan.where.count(v))
       continue;
     if (o.alias < 0) {

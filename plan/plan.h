@@ -69,9 +69,9 @@ struct Launch {
   std::vector<BufferRef> args;
   GemmDesc gemm;
   std::shared_ptr<const KernelPlan> loop; // fused kernels
-  std::string name;   // "%7 (elementwise)"
-  int64_t bytes = 0;  // moved: each operand and result once
-  double flops = 0;   // 2mnk per GEMM, one per body op and element
+  std::string name;                       // "%7 (elementwise)"
+  int64_t bytes = 0;                      // moved: each operand and result once
+  double flops = 0; // 2mnk per GEMM, one per body op and element
   int64_t copy_bytes = 0;
 };
 
@@ -100,9 +100,9 @@ void add_label_ranges(Graph &g);
 // The launch list as text, one launch per line: index, kind, name, shapes,
 // buffers, FLOPs and bytes; `detail` (optional) adds target lines under a
 // kernel launch (the CUDA launch shape, the CPU loop).
-std::string format_plan(
-    const ExecutionPlan &p,
-    const std::function<std::string(const Launch &)> &detail = {});
+std::string
+format_plan(const ExecutionPlan &p,
+            const std::function<std::string(const Launch &)> &detail = {});
 
 // "arena+128", "input 2", "output 0", "constant 1", "staging 0".
 std::string buffer_str(const BufferRef &b);

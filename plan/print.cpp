@@ -69,14 +69,14 @@ std::string loop_str(const KernelPlan &k) {
 
 } // namespace
 
-std::string format_plan(
-    const ExecutionPlan &p,
-    const std::function<std::string(const Launch &)> &detail) {
+std::string
+format_plan(const ExecutionPlan &p,
+            const std::function<std::string(const Launch &)> &detail) {
   const MemoryPlan &m = p.memory;
-  std::string s = fmt::format(
-      "// plan @{}: {} launches ({} gemm, {} kernel, {} copy)\n", p.graph->name,
-      p.launches.size(), p.count(LaunchKind::gemm),
-      p.count(LaunchKind::kernel), p.count(LaunchKind::copy));
+  std::string s =
+      fmt::format("// plan @{}: {} launches ({} gemm, {} kernel, {} copy)\n",
+                  p.graph->name, p.launches.size(), p.count(LaunchKind::gemm),
+                  p.count(LaunchKind::kernel), p.count(LaunchKind::copy));
   s += fmt::format("// {}\n", memory_plan_summary(m));
   s += fmt::format("// buffers: {} inputs, {} outputs, {} constants, {} "
                    "staging, {} views ({} transposes folded into gemms)\n",

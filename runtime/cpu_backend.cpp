@@ -152,12 +152,12 @@ std::function<void(void *const *)> CpuExecutable::kernel_fn(const Launch &l) {
     DType sd = n.operands[0]->type.dtype, od = n.operands[1]->type.dtype;
     Type out = n.result()->type;
     return [sd, od, out, this](void *const *p) {
-      host_random_uniform(out, host_read_int(sd, p[0]),
-                          host_read_int(od, p[1]), p[2], pool_);
+      host_random_uniform(out, host_read_int(sd, p[0]), host_read_int(od, p[1]),
+                          p[2], pool_);
     };
   }
-  fail_at_node(n, fmt::format("cpu backend: op {} is not supported",
-                              op_name(n.op)));
+  fail_at_node(
+      n, fmt::format("cpu backend: op {} is not supported", op_name(n.op)));
 }
 
 std::function<void(void *const *)> CpuExecutable::gemm_fn(const Launch &l) {

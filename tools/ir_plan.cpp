@@ -6,6 +6,10 @@
 
 #include "plan/plan.h"
 
+#ifdef KILN_HAVE_CUDA_CODEGEN
+#include "codegen/cuda_emitter.h"
+#endif
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -24,9 +28,9 @@ std::string cpu_detail(const Launch &l) {
     if (l.loop)
       return fmt::format(
           "cpu: LLVM kernel, {} work items, chunks of {}", l.loop->work,
-          std::max<int64_t>(1, static_cast<int64_t>(
-                                   32768.0 /
-                                   std::max(1.0, l.loop->bytes_per_item))));
+          std::max<int64_t>(
+              1, static_cast<int64_t>(32768.0 /
+                                      std::max(1.0, l.loop->bytes_per_item))));
     return fmt::format("cpu: host loop ({})", op_name(l.kernel->op));
   case LaunchKind::copy:
     return "cpu: memmove";
@@ -34,7 +38,7 @@ std::string cpu_detail(const Launch &l) {
   return "";
 }
 
-std::string cuda_detail(const Launch &l) {
+std::string cuda_detail(const Launch &l, size_t index) {
   switch (l.kind) {
   case LaunchKind::gemm: {
     const GemmDesc &g = l.gemm;
@@ -48,9 +52,16 @@ std::string cuda_detail(const Launch &l) {
         g.trans_a ? "CUBLAS_OP_T" : "CUBLAS_OP_N");
   }
   case LaunchKind::kernel:
-    return fmt::format("cuda: NVRTC kernel ({})",
+#ifdef KILN_HAVE_CUDA_CODEGEN
+    return cuda::cuda_launch_detail(*l.kernel,
+                                    cuda::cuda_kernel_name(index, *l.source));
+#else
+    (void)index;
+    return fmt::format("cuda: NVRTC kernel ({}; this kiln was built without "
+                       "the CUDA code generator)",
                        l.fused ? fused_kind_name(*l.fused)
                                : op_name(l.kernel->op));
+#endif
   case LaunchKind::copy:
     return "cuda: cuMemcpyDtoDAsync";
   }
@@ -61,7 +72,11 @@ std::string cuda_detail(const Launch &l) {
 
 std::string plan_report(const Graph &g, const std::string &target) {
   ExecutionPlan p = lower(g);
-  return format_plan(p, target == "cuda" ? cuda_detail : cpu_detail);
+  if (target != "cuda")
+    return format_plan(p, cpu_detail);
+  return format_plan(p, [&p](const Launch &l) {
+    return cuda_detail(l, static_cast<size_t>(&l - p.launches.data()));
+  });
 }
 
 } // namespace kiln

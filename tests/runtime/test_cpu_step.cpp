@@ -7,6 +7,7 @@
 #include "ir/error.h"
 #include "passes/autodiff.h"
 #include "passes/pass_manager.h"
+#include "plan/plan.h"
 #include "runtime/device.h"
 
 #include <array>
@@ -64,6 +65,7 @@ TEST(CpuStep, FusedPipelineMatchesUnfusedInterpreter) {
     auto fused = g->clone();
     PassOptions opts;
     opts.read_env = false;
+    opts.verify_each = true;
     PassManager pm(opts);
     pm.add_pipeline(default_pipeline());
     pm.run(*fused);
@@ -88,6 +90,45 @@ TEST(CpuStep, FusedPipelineMatchesUnfusedInterpreter) {
                            1e-6);
     }
   }
+}
+
+// The CPU runtime only walks the plan: every run performs exactly the plan's
+// launches, the MLP step is at most 16 of them (one per fused kernel and
+// GEMM), and no transpose runs as a kernel of its own.
+TEST(CpuStep, RunsExactlyThePlansLaunches) {
+  auto g = mlp_step(64, 784, 256, 10);
+  PassOptions opts;
+  opts.read_env = false;
+  opts.verify_each = true;
+  PassManager pm(opts);
+  pm.add_pipeline(default_pipeline());
+  pm.run(*g);
+  auto exe = make_cpu_backend()->compile(*g);
+  const ExecutionPlan *plan = cpu_executable_plan(*exe);
+  ASSERT_NE(plan, nullptr);
+  int64_t n = static_cast<int64_t>(plan->launches.size());
+  EXPECT_LE(n, 16);
+  EXPECT_EQ(plan->count(LaunchKind::gemm), 5); // 2 forward, 3 backward
+  EXPECT_EQ(plan->count(LaunchKind::copy), 0);
+  for (const Launch &l : plan->launches) {
+    if (l.kind == LaunchKind::kernel) {
+      EXPECT_NE(l.kernel->op, Op::Transpose) << l.name;
+    }
+  }
+  int trans = 0;
+  for (const Launch &l : plan->launches)
+    trans += l.kind == LaunchKind::gemm && (l.gemm.trans_a || l.gemm.trans_b);
+  EXPECT_EQ(trans, 3) << "the backward GEMMs read W^T and X^T by flag";
+  const CpuExecutableStats *st = cpu_executable_stats(*exe);
+  EXPECT_EQ(st->launches_run, 0);
+  std::vector<Array> in = step_inputs(*g, 10);
+  exe->run(in);
+  EXPECT_EQ(st->launches_run, n);
+  exe->run(in);
+  EXPECT_EQ(st->launches_run, 2 * n);
+  EXPECT_EQ(st->gemm_launches + st->kernel_launches + st->host_launches +
+                st->copies,
+            n);
 }
 
 TEST(Device, EnvironmentChoosesTheBackend) {
