@@ -313,7 +313,7 @@ TEST(CpuFusedExt, ExtraOutputsCountInBytesPerItem) {
       h, "reduction", {x}, [&](Builder &b, std::vector<Value *> in) {
         return std::vector<Value *>{b.sum(in[0], c.axes, c.keep)};
       });
-  KernelInfo with = describe_kernel(*f), without = describe_kernel(*k);
+  LlvmKernelInfo with = describe_kernel(*f), without = describe_kernel(*k);
   EXPECT_EQ(with.num_args, 3 + 4);
   EXPECT_EQ(with.work, without.work);
   // The operand (4 bytes) plus w, m and h (4 + 1 + 4) per point.
