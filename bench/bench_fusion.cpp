@@ -17,6 +17,7 @@
 #include "bench/bench_common.h"
 #include "ir/builder.h"
 #include "ir/error.h"
+#include "ir/fused_kind.h"
 #include "runtime/cpu_backend.h"
 #include "runtime/cpu_thread_pool.h"
 
@@ -79,7 +80,8 @@ std::unique_ptr<Graph> chain_graph(int64_t n, bool fused) {
   Builder bb(*bg);
   bg->add_output(body(bb, bin));
   Node *f = g->append(Op::Fused, in, {t},
-                      {{"kind", std::string("elementwise")}}, std::move(bg));
+                      {{"kind", fused_kind_attr(FusedKind::elementwise)}},
+                      std::move(bg));
   g->add_output(f->result());
   return g;
 }
@@ -109,7 +111,8 @@ std::unique_ptr<Graph> sgd_graph(int64_t n, bool fused) {
     for (Value *o : body(bb, bin))
       bg->add_output(o);
     Node *f = g->append(Op::Fused, in, {t, t},
-                        {{"kind", std::string("multi_tensor")}}, std::move(bg));
+                        {{"kind", fused_kind_attr(FusedKind::multi_tensor)}},
+                        std::move(bg));
     outs = f->results;
   }
   g->add_output(outs[0], 0);

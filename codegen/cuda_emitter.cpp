@@ -144,17 +144,8 @@ std::vector<Chain> split_chains(const Graph &body, const std::string &name) {
       bool wanted = false;
       for (const Value *r : np->results)
         wanted = wanted || need.count(r);
-      if (!wanted)
-        continue;
-      std::vector<Value *> ops;
-      for (const Value *o : np->operands)
-        ops.push_back(map.at(o));
-      std::vector<Type> types;
-      for (const Value *r : np->results)
-        types.push_back(r->type);
-      Node *m = c.graph->append(np->op, ops, types, np->attrs);
-      for (size_t r = 0; r < np->results.size(); ++r)
-        map[np->results[r]] = m->results[r];
+      if (wanted)
+        c.graph->copy_node(*np, map);
     }
     for (int o : outs)
       c.graph->add_output(map.at(body.outputs[o].value));
@@ -378,15 +369,19 @@ CudaKernel emit_cuda_kernel(const Node &n, const std::string &name) {
     if (n.op == Op::Fused) {
       if (!n.body)
         fail("fused node without a body");
-      const std::string &kind = n.attrs.get_str("kind");
-      if (kind == "elementwise")
+      std::optional<FusedKind> kind = fused_kind_of(n);
+      if (!kind)
+        fail("fused node without a known kind (elementwise, reduction or "
+             "multi_tensor)");
+      switch (*kind) {
+      case FusedKind::elementwise:
         return emit_elementwise(*n.body, name, "fused elementwise",
                                 n.result()->type.shape);
-      if (kind == "reduction")
+      case FusedKind::reduction:
         return emit_reduction_kernel(*n.body, name, "fused reduction");
-      if (kind == "multi_tensor")
+      case FusedKind::multi_tensor:
         return emit_multi_tensor(n, name);
-      fail("unknown fused kind '{}'", kind);
+      }
     }
     if (n.info().has(kElementwise))
       return emit_elementwise(*one_node_body(n), name,
@@ -440,8 +435,8 @@ std::vector<CudaKernel> emit_cuda_kernels(const Graph &g) {
     if (!cuda_has_kernel(n))
       continue;
     std::string what(op_name(n.op));
-    if (n.op == Op::Fused)
-      what += "_" + n.attrs.get_str("kind");
+    if (auto kind = fused_kind_of(n))
+      what += "_" + std::string(fused_kind_name(*kind));
     ks.push_back(emit_cuda_kernel(n, fmt::format("kiln_k{}_{}", i, what)));
   }
   return ks;

@@ -79,6 +79,29 @@ Node *Graph::insert_before(const Node *pos, Op op,
   return raw;
 }
 
+Node *Graph::copy_node(const Node &n, std::vector<Value *> operands) {
+  std::vector<Type> types;
+  for (const Value *r : n.results)
+    types.push_back(r->type);
+  Node *c = append(n.op, std::move(operands), std::move(types), n.attrs,
+                   n.body ? n.body->clone() : nullptr);
+  c->loc = n.loc;
+  for (size_t i = 0; i < n.results.size(); ++i)
+    c->results[i]->name = n.results[i]->name;
+  return c;
+}
+
+Node *Graph::copy_node(const Node &n,
+                       std::unordered_map<const Value *, Value *> &map) {
+  std::vector<Value *> ops;
+  for (const Value *o : n.operands)
+    ops.push_back(map.at(o));
+  Node *c = copy_node(n, std::move(ops));
+  for (size_t i = 0; i < n.results.size(); ++i)
+    map[n.results[i]] = c->results[i];
+  return c;
+}
+
 void Graph::set_input_range(int i, InputRange r) {
   GraphInput &in = inputs_.at(static_cast<size_t>(i));
   DType d = in.value->type.dtype;
@@ -104,10 +127,7 @@ std::unique_ptr<Graph> one_node_body(const Node &n) {
   for (size_t k = 0; k < n.operands.size(); ++k)
     ins.push_back(
         body->add_input("a" + std::to_string(k), n.operands[k]->type));
-  std::vector<Type> types;
-  for (const Value *r : n.results)
-    types.push_back(r->type);
-  Node *m = body->append(n.op, ins, types, n.attrs);
+  Node *m = body->copy_node(n, std::move(ins));
   for (Value *r : m->results)
     body->add_output(r);
   return body;
@@ -141,23 +161,6 @@ void Graph::replace_all_uses(Value *from, Value *to) {
 
 void Graph::erase_nodes_if(const std::function<bool(const Node &)> &pred) {
   std::erase_if(nodes_, [&](const auto &n) { return pred(*n); });
-}
-
-void Graph::erase_inputs_if(
-    const std::function<bool(const GraphInput &)> &pred) {
-  std::vector<int> remap(inputs_.size(), -1);
-  std::vector<GraphInput> kept;
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    if (pred(inputs_[i]))
-      continue;
-    remap[i] = static_cast<int>(kept.size());
-    inputs_[i].value->index = remap[i];
-    kept.push_back(inputs_[i]);
-  }
-  inputs_ = std::move(kept);
-  for (auto &o : outputs)
-    if (o.alias >= 0)
-      o.alias = remap[o.alias];
 }
 
 void Graph::reorder(const std::vector<Node *> &order) {
@@ -201,21 +204,8 @@ Graph::clone(std::unordered_map<const Value *, Value *> *out_map) const {
   for (size_t i = 0; i < inputs_.size(); ++i)
     if (inputs_[i].range)
       g->set_input_range(static_cast<int>(i), *inputs_[i].range);
-  for (auto &n : nodes_) {
-    std::vector<Value *> ops;
-    for (Value *o : n->operands)
-      ops.push_back(map.at(o));
-    std::vector<Type> types;
-    for (Value *r : n->results)
-      types.push_back(r->type);
-    Node *c = g->append(n->op, std::move(ops), std::move(types), n->attrs,
-                        n->body ? n->body->clone() : nullptr);
-    c->loc = n->loc;
-    for (size_t i = 0; i < n->results.size(); ++i) {
-      c->results[i]->name = n->results[i]->name;
-      map[n->results[i]] = c->results[i];
-    }
-  }
+  for (auto &n : nodes_)
+    g->copy_node(*n, map);
   for (auto &o : outputs)
     g->add_output(map.at(o.value), o.alias);
   if (out_map)

@@ -92,6 +92,16 @@ public:
   Node *insert_before(const Node *pos, Op op, std::vector<Value *> operands,
                       std::vector<Type> result_types, Attrs attrs = {},
                       std::unique_ptr<Graph> body = nullptr);
+  // Appends a copy of node n (of another graph, or of this one) reading
+  // `operands`: its op, attributes, a deep copy of its body, its location,
+  // and results of the same types and names. The one way passes and
+  // emitters copy a node, so none of them drops its location or body.
+  Node *copy_node(const Node &n, std::vector<Value *> operands);
+  // The same with n's operands looked up in `map` (a value of n's graph ->
+  // one of this graph; each must be there); map then also takes n's results
+  // to the copy's.
+  Node *copy_node(const Node &n,
+                  std::unordered_map<const Value *, Value *> &map);
   void add_output(Value *v, int alias = -1) { outputs.push_back({v, alias}); }
 
   const std::vector<GraphInput> &inputs() const { return inputs_; }
@@ -105,9 +115,6 @@ public:
   void replace_all_uses(Value *from, Value *to);
   // Removes the nodes for which pred is true; their results must be unused.
   void erase_nodes_if(const std::function<bool(const Node &)> &pred);
-  // Removes graph inputs for which pred is true (they must be unused);
-  // output aliases are renumbered.
-  void erase_inputs_if(const std::function<bool(const GraphInput &)> &pred);
   // Reorders the node list (a permutation of nodes()).
   void reorder(const std::vector<Node *> &order);
 

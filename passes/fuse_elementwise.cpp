@@ -69,6 +69,7 @@
 
 #include "ir/builder.h"
 #include "ir/error.h"
+#include "ir/fused_kind.h"
 #include "passes/rewrite.h"
 
 #include <algorithm>
@@ -529,7 +530,8 @@ private:
     }
     Node *f = g_.append(
         Op::Fused, std::move(inputs), std::move(types),
-        {{"kind", std::string(gr.reduction ? "reduction" : "elementwise")}},
+        {{"kind", fused_kind_attr(gr.reduction ? FusedKind::reduction
+                                               : FusedKind::elementwise)}},
         std::move(body));
     before_[gr.root].push_back(f); // placed just before the root
     for (size_t i = 0; i < outs.size(); ++i) {

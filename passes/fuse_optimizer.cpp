@@ -21,6 +21,7 @@
 #include "passes/fuse_optimizer.h"
 
 #include "ir/error.h"
+#include "ir/fused_kind.h"
 #include "passes/fuse_elementwise.h"
 #include "passes/rewrite.h"
 
@@ -32,11 +33,7 @@ namespace kiln {
 namespace {
 
 bool is_elementwise_kernel(const Node &n) {
-  if (n.op != Op::Fused || !n.body)
-    return false;
-  const AttrValue *k = n.attrs.find("kind");
-  auto *s = k ? std::get_if<std::string>(k) : nullptr;
-  return s && *s == "elementwise";
+  return n.body && is_fused(n, FusedKind::elementwise);
 }
 
 } // namespace
@@ -94,19 +91,8 @@ bool run_fuse_optimizer(Graph &g) {
       }
       map[k->body->inputs()[i].value] = it->second;
     }
-    for (auto &bn : k->body->nodes()) {
-      std::vector<Value *> ops;
-      for (Value *o : bn->operands)
-        ops.push_back(map.at(o));
-      std::vector<Type> rt;
-      for (Value *r : bn->results)
-        rt.push_back(r->type);
-      Node *c = body->append(bn->op, std::move(ops), std::move(rt), bn->attrs);
-      for (size_t i = 0; i < bn->results.size(); ++i) {
-        c->results[i]->name = bn->results[i]->name;
-        map[bn->results[i]] = c->results[i];
-      }
-    }
+    for (auto &bn : k->body->nodes())
+      body->copy_node(*bn, map);
     for (const GraphOutput &o : k->body->outputs) {
       body->add_output(map.at(o.value));
       types.push_back(o.value->type);
@@ -114,7 +100,7 @@ bool run_fuse_optimizer(Graph &g) {
     chains.push_back(static_cast<int64_t>(k->results.size()));
   }
   Attrs attrs;
-  attrs.set("kind", std::string("multi_tensor"));
+  attrs.set("kind", fused_kind_attr(FusedKind::multi_tensor));
   attrs.set("chains", chains);
   Node *m = g.insert_before(picked.back(), Op::Fused, std::move(operands),
                             std::move(types), attrs, std::move(body));

@@ -1,5 +1,6 @@
 #include "tools/dot.h"
 
+#include "ir/fused_kind.h"
 #include "ir/printer.h"
 
 #include <fmt/format.h>
@@ -137,7 +138,8 @@ private:
                   : j % 3 ? ", "
                           : ",\n") +
                  scope.define(n.results[j]);
-    std::string kind = n.attrs.has("kind") ? n.attrs.get_str("kind") : "";
+    auto fk = fused_kind_of(n);
+    std::string kind(fk ? fused_kind_name(*fk) : "");
     // The ops it holds, a few per line, as the kernel summary lists them.
     std::string ops;
     int col = 0;

@@ -1,9 +1,10 @@
 // `kiln ir --stage kernels --target llvm` (tools/ir_stages.h). Apart from
-// ir_stages.cpp because codegen/llvm_kernel.h's KernelInfo (launch facts)
-// and passes/kernel_summary.h's (the report's) share a name.
+// ir_stages.cpp so that the code built only with the LLVM code generator
+// (KILN_HAVE_LLVM_CODEGEN) sits in one file.
 #include "tools/ir_stages.h"
 
 #include "ir/error.h"
+#include "ir/fused_kind.h"
 
 #ifdef KILN_HAVE_LLVM_CODEGEN
 #include "codegen/llvm_kernel.h"
@@ -39,9 +40,9 @@ std::string llvm_kernels_ir([[maybe_unused]] const Graph &g) {
         std::vector<std::string> ops;
         for (const auto &b : n->body->nodes())
           ops.push_back(std::string(b->info().name));
+        auto fk = fused_kind_of(*n);
         what = fmt::format("fused {} -> {}: {}",
-                           n->attrs.has("kind") ? n->attrs.get_str("kind")
-                                                : "fused",
+                           fk ? fused_kind_name(*fk) : "fused",
                            n->result()->type.str(), fmt::join(ops, ", "));
         text = llvm_kernel_ir(*n, /*optimized=*/true);
       } else {

@@ -170,18 +170,8 @@ inline std::unique_ptr<Graph> merge_graphs(const std::vector<NamedGraph> &gs,
     for (const GraphInput &in : g.inputs())
       map[in.value] = m->add_input(fmt::format("g{}_{}", k, in.value->name),
                                    in.value->type, in.kind);
-    for (auto &np : g.nodes()) {
-      std::vector<Value *> ops;
-      for (const Value *o : np->operands)
-        ops.push_back(map.at(o));
-      std::vector<Type> types;
-      for (const Value *r : np->results)
-        types.push_back(r->type);
-      Node *n = m->append(np->op, ops, types, np->attrs,
-                          np->body ? np->body->clone() : nullptr);
-      for (size_t r = 0; r < n->results.size(); ++r)
-        map[np->results[r]] = n->results[r];
-    }
+    for (auto &np : g.nodes())
+      m->copy_node(*np, map);
     for (const GraphOutput &o : g.outputs)
       m->add_output(map.at(o.value));
   }

@@ -66,5 +66,41 @@ TEST(NodeLocation, VerifierNamesTheParsedNode) {
   EXPECT_EQ(m.rfind("v.kir:2:8: error: verifier: node 0 (add):", 0), 0u) << m;
 }
 
+TEST(NodeLocation, CopiedNodesKeepIt) {
+  auto g = parse("graph @g(%a: f32[2], %b: f32[2]) {\n"
+                 "  %s = add(%a, %b) : f32[2]\n"
+                 "  %f = fused(%s) {kind = \"elementwise\"} : f32[2] "
+                 "graph @fused_0(%x: f32[2]) {\n"
+                 "    %e = exp(%x) : f32[2]\n"
+                 "    return %e\n"
+                 "  }\n"
+                 "  return %f\n"
+                 "}\n",
+                 "c.kir");
+  const Node &add = *g->nodes()[0];
+  const Node &fused = *g->nodes()[1];
+  // one_node_body: the standalone op the code generators compile.
+  auto body = one_node_body(add);
+  ASSERT_EQ(body->nodes().size(), 1u);
+  EXPECT_EQ(located(*body->nodes()[0], "boom"), "c.kir:2:8: error: boom");
+
+  // Graph::copy_node through a value map: op, attributes, body, location
+  // and result names, and the map learns the results.
+  Graph h("h");
+  std::unordered_map<const Value *, Value *> map;
+  map[add.results[0]] = h.add_input("s", add.results[0]->type);
+  Node *c = h.copy_node(fused, map);
+  EXPECT_EQ(c->op, Op::Fused);
+  EXPECT_EQ(c->attrs.get_str("kind"), "elementwise");
+  EXPECT_EQ(c->operands[0], map.at(add.results[0]));
+  EXPECT_EQ(c->results[0]->name, "f");
+  EXPECT_EQ(map.at(fused.results[0]), c->results[0]);
+  ASSERT_TRUE(c->body);
+  EXPECT_NE(c->body.get(), fused.body.get());
+  EXPECT_EQ(c->body->nodes()[0]->loc.line, 4);
+  EXPECT_EQ(c->loc.file, "c.kir");
+  EXPECT_EQ(c->loc.line, 3);
+}
+
 } // namespace
 } // namespace kiln
