@@ -105,16 +105,13 @@ std::optional<std::string> KernelCache::load(const std::string &key) const {
     return std::nullopt;
   std::filesystem::path p = path_of(key);
   std::ifstream f(p, std::ios::binary);
-  if (!f) {
-    ++misses_;
+  if (!f)
     return std::nullopt;
-  }
   std::string data((std::istreambuf_iterator<char>(f)),
                    std::istreambuf_iterator<char>());
   f.close();
   auto corrupt = [&]() -> std::optional<std::string> {
     ++corrupt_;
-    ++misses_;
     std::error_code ec;
     std::filesystem::remove(p, ec);
     return std::nullopt;

@@ -51,12 +51,11 @@ public:
   void store(const std::string &key, std::string_view payload) const;
 
   int64_t hits() const { return hits_; }
-  int64_t misses() const { return misses_; }
   int64_t corrupt_entries() const { return corrupt_; }
 
 private:
   std::filesystem::path dir_;
-  mutable std::atomic<int64_t> hits_{0}, misses_{0}, corrupt_{0};
+  mutable std::atomic<int64_t> hits_{0}, corrupt_{0};
 };
 
 } // namespace kiln::cuda

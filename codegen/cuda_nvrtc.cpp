@@ -124,7 +124,6 @@ bool nvrtc_available(std::string *reason) {
 }
 
 std::string nvrtc_version() { return need().version; }
-std::string nvrtc_library() { return need().path; }
 
 NvrtcResult nvrtc_compile(const std::string &source, const std::string &name,
                           const NvrtcOptions &opts, const KernelCache *cache) {

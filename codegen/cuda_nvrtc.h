@@ -33,8 +33,6 @@ struct NvrtcResult {
 bool nvrtc_available(std::string *reason = nullptr);
 // "13.0"; throws kiln::Error when NVRTC is unavailable.
 std::string nvrtc_version();
-// The path of the loaded library, for messages.
-std::string nvrtc_library();
 
 // Compiles `source` (one translation unit); `name` names the program in
 // messages. Looks in `cache` first (nullptr: no cache) and stores what it

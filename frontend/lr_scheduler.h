@@ -29,7 +29,6 @@ public:
   void set_step(int64_t epoch);
   int64_t last_epoch() const { return epoch_; }
   double base_lr() const { return base_lr_; }
-  double last_lr() const { return opt_.lr(); }
 
 protected:
   // Subclasses call this at the end of their constructor.

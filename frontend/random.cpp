@@ -9,11 +9,6 @@ double Generator::uniform(double lo, double hi) {
   return d(engine_);
 }
 
-double Generator::normal() {
-  std::normal_distribution<double> d(0.0, 1.0);
-  return d(engine_);
-}
-
 namespace {
 // torch's default seed is arbitrary too; any fixed value keeps runs
 // reproducible without a call to manual_seed.

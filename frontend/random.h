@@ -17,8 +17,6 @@ public:
   void manual_seed(uint64_t seed) { engine_.seed(seed); }
   // Uniform in [lo, hi).
   double uniform(double lo, double hi);
-  // Standard normal.
-  double normal();
 
 private:
   std::mt19937_64 engine_;

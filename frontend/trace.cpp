@@ -48,20 +48,8 @@ std::unique_ptr<Graph> with_input_order(const Graph &g,
     map[in.value] = out->add_input(in.value->name, in.value->type, in.kind);
     new_pos[order[i]] = static_cast<int>(i);
   }
-  for (const auto &n : g.nodes()) {
-    std::vector<Value *> operands;
-    for (const Value *v : n->operands)
-      operands.push_back(map.at(v));
-    std::vector<Type> types;
-    for (const Value *r : n->results)
-      types.push_back(r->type);
-    Node *m = out->append(n->op, std::move(operands), std::move(types),
-                          n->attrs, n->body ? n->body->clone() : nullptr);
-    for (size_t i = 0; i < n->results.size(); ++i) {
-      m->results[i]->name = n->results[i]->name;
-      map[n->results[i]] = m->results[i];
-    }
-  }
+  for (const auto &n : g.nodes())
+    out->copy_node(*n, map);
   for (const GraphOutput &o : g.outputs)
     out->add_output(map.at(o.value), o.alias < 0 ? -1 : new_pos[o.alias]);
   return out;
@@ -369,8 +357,6 @@ void set_compile_options(CompileOptions options) {
   c.options = std::move(options);
   c.exes.clear();
 }
-
-const CompileOptions &compile_options() { return cache().options; }
 
 void clear_compile_cache() {
   CompileCache &c = cache();

@@ -52,7 +52,6 @@ struct InputBinding {
 class Program {
 public:
   const Graph &graph() const { return *graph_; }
-  const std::vector<InputBinding> &bindings() const { return bindings_; }
   // Index of the input named `name`, or -1.
   int input_index(std::string_view name) const;
   // Every input's Array, read from its source now.
@@ -213,7 +212,6 @@ struct CompileOptions {
 };
 // Setting options clears the compile cache.
 void set_compile_options(CompileOptions options);
-const CompileOptions &compile_options();
 Backend &default_backend();
 // The compile cache: executables keyed by the printed graph (structure and
 // input types).

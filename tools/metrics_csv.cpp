@@ -19,6 +19,13 @@ namespace kiln {
 
 namespace {
 
+// The value columns after "epoch", in file order; one table drives both the
+// writer and the reader.
+struct MetricsColumn {
+  const char *name;
+  std::optional<double> EpochMetrics::*field;
+};
+
 constexpr MetricsColumn kColumns[] = {
     {"train_loss", &EpochMetrics::train_loss},
     {"val_loss", &EpochMetrics::val_loss},
@@ -73,8 +80,6 @@ std::vector<Field> split_fields(std::string_view line) {
 }
 
 } // namespace
-
-std::span<const MetricsColumn> metrics_columns() { return kColumns; }
 
 std::string format_metrics_csv(const std::vector<EpochMetrics> &rows) {
   std::string out = "epoch";

@@ -13,7 +13,6 @@
 #pragma once
 
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,14 +30,6 @@ struct EpochMetrics {
   std::optional<double> seconds;     // the epoch's wall time
   std::optional<double> steps_per_s; // stepping only (compiling left out)
 };
-
-// The value columns after "epoch", in file order; one table drives both the
-// writer and the reader.
-struct MetricsColumn {
-  const char *name;
-  std::optional<double> EpochMetrics::*field;
-};
-std::span<const MetricsColumn> metrics_columns();
 
 // The header line and one line per row, each ending in '\n'.
 std::string format_metrics_csv(const std::vector<EpochMetrics> &rows);
