@@ -21,6 +21,9 @@
 namespace kiln {
 
 struct PassOptions {
+  // Verify the graph before the first pass and after every pass; a failure
+  // names the pass. Off by default in release builds only to keep the
+  // frontend's compiles lean; `kiln opt` and the tests turn it on.
 #ifdef NDEBUG
   bool verify_each = false;
 #else
@@ -63,6 +66,12 @@ public:
   // for an unknown name before anything runs.
   PassManager &add(std::string_view name);
   PassManager &add_pipeline(std::string_view text);
+  // Appends a pass that is not in the table (tests: a pass that breaks the
+  // graph); `p` must outlive the manager.
+  PassManager &add_pass(const PassInfo &p) {
+    passes_.push_back(&p);
+    return *this;
+  }
 
   // Runs the passes in order; returns true when some pass changed the
   // graph. A pass that throws, or a graph that fails verification, throws

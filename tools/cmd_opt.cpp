@@ -1,6 +1,9 @@
 // `kiln opt FILE.kir|- [--passes=a,b,c] [--dot] [-o OUT]`: parse, verify,
 // run the named passes and print the result (the tool the IR text tests
-// drive); `--dot` prints it as Graphviz DOT instead (tools/dot.h).
+// drive); `--dot` prints it as Graphviz DOT instead (tools/dot.h). The graph
+// is verified after every pass (--verify-each, on by default in every build
+// type: it costs little next to the passes, and a pass that breaks the graph
+// is then named); --no-verify-each shows what a broken pass produced.
 #include "ir/error.h"
 #include "ir/printer.h"
 #include "passes/pass.h"
@@ -24,7 +27,11 @@ struct OptArgs {
   std::string passes;
   std::string output;
   bool list = false;
-  PassOptions pm;
+  PassOptions pm = [] {
+    PassOptions o;
+    o.verify_each = true;
+    return o;
+  }();
   std::string print_after;
   bool dot = false;
 };
@@ -63,6 +70,9 @@ void add_opt_command(CLI::App &app) {
                   "print the IR to stderr after these passes (a,b)");
   cmd->add_flag("--print-after-change", args->pm.print_after_change,
                 "print only after passes that changed the IR");
+  cmd->add_flag("--verify-each,!--no-verify-each", args->pm.verify_each,
+                "verify the graph after every pass, naming the pass that "
+                "broke it (default: on)");
   cmd->add_flag("--pass-timing", args->pm.pass_timing,
                 "a table of pass times on stderr");
   cmd->add_option("--dump-dir", args->pm.dump_dir,

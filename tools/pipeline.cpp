@@ -28,12 +28,13 @@ std::vector<std::string> split_pass_list(std::string_view list) {
 }
 
 void run_pipeline(Graph &g, const std::vector<std::string> &passes) {
-  run_pipeline(g, passes, PassOptions{});
+  PassOptions opts;
+  opts.verify_each = true;
+  run_pipeline(g, passes, opts);
 }
 
 std::string run_pipeline(Graph &g, const std::vector<std::string> &passes,
                          PassOptions opts) {
-  opts.verify_each = true;
   PassManager pm(std::move(opts));
   for (const std::string &name : passes)
     pm.add(name); // checks every name before anything runs

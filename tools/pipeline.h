@@ -19,9 +19,9 @@ std::vector<std::string> split_pass_list(std::string_view list);
 // kiln::Error listing the known passes.
 void run_pipeline(Graph &g, const std::vector<std::string> &passes);
 
-// The same with the pass manager's options (printing, timing, dumps; the
-// graph is always verified after each pass); returns the resulting graph
-// as text, annotated by the last analysis (memory-plan) when it ran last.
+// The same with the pass manager's options (printing, timing, dumps,
+// verify-each as `opts` says); returns the resulting graph as text,
+// annotated by the last analysis (memory-plan) when it ran last.
 std::string run_pipeline(Graph &g, const std::vector<std::string> &passes,
                          PassOptions opts);
 

@@ -148,5 +148,39 @@ TEST(PassManager, VerifierFailureNamesThePass) {
   }
 }
 
+// A pass that breaks the graph: its first output now aliases a data input,
+// which the verifier rejects (an output may update only a param or state).
+bool break_graph(Graph &g) {
+  g.outputs.at(0).alias = 0;
+  return true;
+}
+const PassInfo kBreakGraph{"break-graph", break_graph, "test: break it"};
+
+TEST(PassManager, VerifyEachNamesThePassThatBrokeTheGraph) {
+  PassOptions o;
+  o.read_env = false;
+  o.verify_each = true;
+  PassManager pm(o);
+  pm.add("cse").add_pass(kBreakGraph).add("dce");
+  auto g = small();
+  try {
+    pm.run(*g);
+    FAIL() << "expected a verifier error naming the pass";
+  } catch (const Error &e) {
+    std::string m = e.what();
+    EXPECT_EQ(m.rfind("after pass 'break-graph': verifier:", 0), 0u) << m;
+  }
+  // The pass after it did not run.
+  ASSERT_EQ(pm.records().size(), 2u);
+  EXPECT_EQ(pm.records().back().name, "break-graph");
+
+  // Without verify-each the broken graph goes through unnoticed.
+  o.verify_each = false;
+  PassManager quiet(o);
+  quiet.add_pass(kBreakGraph);
+  auto h = small();
+  EXPECT_NO_THROW(quiet.run(*h));
+}
+
 } // namespace
 } // namespace kiln

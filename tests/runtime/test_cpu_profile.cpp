@@ -18,7 +18,10 @@ TEST(CpuProfile, OneEventPerLaunch) {
   Builder b(g);
   Value *h = b.relu(b.add(b.matmul(x, w), b.constant(1.0, {DType::f32, {}})));
   g.add_output(b.sum(h, {1}));
-  PassManager pm;
+  PassOptions opts;
+  opts.read_env = false;
+  opts.verify_each = true;
+  PassManager pm(opts);
   pm.add_pipeline("canonicalize,cse,dce,fuse-elementwise,dce");
   pm.run(g);
 

@@ -78,6 +78,7 @@ std::vector<Array> mlp_inputs(const Graph &g, int64_t classes) {
 void pipeline(Graph &g) {
   PassOptions opts;
   opts.read_env = false;
+  opts.verify_each = true;
   PassManager pm(opts);
   pm.add_pipeline(default_pipeline());
   pm.run(g);
