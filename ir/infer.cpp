@@ -1,6 +1,8 @@
 // Shape and dtype inference for every op of the table. Messages name the op
 // and show what was expected and what was given; the verifier and the
 // Builder add where it happened.
+#include "ir/infer.h"
+
 #include "ir/error.h"
 #include "ir/op_impl.h"
 
@@ -57,7 +59,6 @@ std::vector<int> reduce_axes(const Attrs &attrs, int rank) {
 
 } // namespace
 
-// Exposed for the interpreter and the emitters.
 std::vector<int> reduction_axes(const Attrs &attrs, int rank) {
   return reduce_axes(attrs, rank);
 }

@@ -4,6 +4,9 @@
 
 #include "ir/graph.h"
 #include "ir/host_tensor.h"
+// Not used here: plan/kernel_plan.cpp still takes reduction_axes from this
+// header; drop this once it includes ir/infer.h itself.
+#include "ir/infer.h"
 
 #include <vector>
 
@@ -13,8 +16,5 @@ namespace kiln {
 // in order. Throws kiln::Error when an input's count or type is wrong.
 std::vector<HostTensor> interpret(const Graph &g,
                                   const std::vector<HostTensor> &inputs);
-
-// The sorted, normalized axes a reduction node reduces (ir/infer.cpp).
-std::vector<int> reduction_axes(const Attrs &attrs, int rank);
 
 } // namespace kiln

@@ -3,7 +3,7 @@
 // gradient per operand, already reduced to the operand's shape where the op
 // broadcast it; nullptr marks "no gradient".
 #include "ir/builder.h"
-#include "ir/interpreter.h"
+#include "ir/infer.h"
 #include "ir/op_impl.h"
 
 namespace kiln {

@@ -37,7 +37,7 @@
 #include "passes/canonicalize.h"
 
 #include "ir/host_tensor.h"
-#include "ir/interpreter.h"
+#include "ir/infer.h"
 #include "ir/scalar_expr.h"
 #include "passes/rewrite.h"
 
