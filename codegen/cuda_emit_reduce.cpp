@@ -56,21 +56,6 @@ constexpr int64_t kSplitMinRowElems = 4096;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// What each reduction op starts from, combines with and finishes with. The
-// elementwise ops come from the op table's scalar expressions; this small
-// table is the reduction family's equivalent.
-struct Reducer {
-  Op op;
-  const char *combine; // functor of the prelude
-  bool max_init;       // start from the lowest value, else 0
-  bool mean;
-};
-constexpr Reducer kReducers[] = {
-    {Op::Sum, "kiln_red_sum", false, false},
-    {Op::Mean, "kiln_red_sum", false, true},
-    {Op::Amax, "kiln_red_max", true, false},
-};
-
 std::string lowest(DType t) {
   switch (t) {
   case DType::i32:
@@ -295,20 +280,23 @@ CudaKernel emit_reduction_kernel(const Graph &body, const std::string &name,
     return k;
   }
 
-  const Reducer *rd = nullptr;
-  for (const Reducer &r : kReducers)
-    if (r.op == red.op)
-      rd = &r;
-  if (!rd)
+  // What the reduction starts from, combines with and finishes with comes
+  // from the op table (kCombineAdd / kCombineMax / kDividesByCount in
+  // ir/ops.def), as the interpreter and the LLVM emitter take it; only the
+  // prelude's functor names are this emitter's.
+  const OpInfo &ri = red.info();
+  if (ri.combiner() == Combiner::none)
     fail("cuda emitter: {}: no reduction kernel for {}", name, op_name(red.op));
+  bool is_max = ri.combiner() == Combiner::max;
   std::vector<int> axes = reduction_axes(red.attrs, x->type.rank());
   int64_t count = 1;
   for (int a : axes)
     count *= xs[a];
-  std::string init = rd->max_init ? lowest(dt) : literal(dt, 0);
-  std::string F = std::string(rd->combine) + "()";
+  // The max identity is the dtype's lowest value (-inf for floats).
+  std::string init = is_max ? lowest(dt) : literal(dt, ri.reduce_identity());
+  std::string F = is_max ? "kiln_red_max()" : "kiln_red_sum()";
   std::string fin =
-      rd->mean
+      ri.has(kDividesByCount)
           ? fmt::format("acc / {}", literal(dt, static_cast<double>(count)))
           : "acc";
   bool contiguous = true;

@@ -435,15 +435,18 @@ private:
         return m;
       };
       double ninf = -std::numeric_limits<double>::infinity();
+      // Combiner, identity and the divide by the count: the op table's.
+      const OpInfo &ri = op_info(r.op);
       if (!softmax) {
-        fill(acc, r.op == Op::Amax ? ninf : 0.0);
+        fill(acc, ri.reduce_identity());
         accumulate(
             acc,
             [&](LValue *a, LValue *v, LValue *) {
               // amax propagates NaN (IEEE maximum), as the interpreter.
-              return r.op == Op::Amax ? b_.CreateBinaryIntrinsic(
-                                            llvm::Intrinsic::maximum, a, v)
-                                      : add(a, v);
+              return ri.combiner() == Combiner::max
+                         ? b_.CreateBinaryIntrinsic(llvm::Intrinsic::maximum, a,
+                                                    v)
+                         : add(a, v);
             },
             /*write_extras=*/true);
         // The final reduced values, through the epilogue.
@@ -452,7 +455,7 @@ private:
             i64(0), cn,
             [&](LValue *c) {
               LValue *v = b_.CreateLoad(dbl, slot(acc, c));
-              if (r.op == Op::Mean)
+              if (ri.has(kDividesByCount))
                 v = b_.CreateFDiv(v, llvm::ConstantFP::get(
                                          dbl, static_cast<double>(r.count)));
               Env env;

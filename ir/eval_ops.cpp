@@ -65,8 +65,10 @@ void eval_reduce(const Node &n, std::span<const HostTensor *const> in,
     kept[a] = 1;
   }
   HostTensor r(n.result()->type);
-  double init = n.op == Op::Amax ? -std::numeric_limits<double>::infinity() : 0;
-  std::fill(r.data.begin(), r.data.end(), init);
+  // Combiner, identity and the divide by the count: the op table's.
+  const OpInfo &info = n.info();
+  bool is_max = info.combiner() == Combiner::max;
+  std::fill(r.data.begin(), r.data.end(), info.reduce_identity());
   auto strides = contiguous_strides(kept);
   for (int64_t i = 0; i < x.numel(); ++i) {
     int64_t rem = i, o = 0;
@@ -76,12 +78,12 @@ void eval_reduce(const Node &n, std::span<const HostTensor *const> in,
       if (kept[a] != 1 || xs[a] == 1)
         o += (kept[a] == 1 ? 0 : c) * strides[a];
     }
-    if (n.op == Op::Amax)
+    if (is_max)
       r.data[o] = nan_max(r.data[o], x.data[i]);
     else
       r.data[o] += x.data[i];
   }
-  if (n.op == Op::Mean)
+  if (info.has(kDividesByCount))
     for (double &v : r.data)
       v /= static_cast<double>(count);
   out.push_back(std::move(r));
