@@ -514,6 +514,7 @@ private:
              "({} -> {})",
              m->info().name, m->result()->type.str(), c->result()->type.str());
       c->result()->name = m->result()->name;
+      c->loc = m->loc; // re-inferred, not copied: keep where it came from
       map[m->result()] = c->result();
     }
     // Outputs in node order; a reduction's reduced output comes first.

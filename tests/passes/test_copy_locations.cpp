@@ -4,6 +4,7 @@
 #include "ir/error.h"
 #include "ir/fused_kind.h"
 #include "ir/parser.h"
+#include "passes/fuse_elementwise.h"
 #include "passes/fuse_optimizer.h"
 
 #include <gtest/gtest.h>
@@ -38,6 +39,22 @@ TEST(CopyLocations, FuseOptimizerKeepsTheBodyNodesLocations) {
   EXPECT_EQ(u1.results[0]->name, "u1");
   EXPECT_EQ(located(u1, "boom"), "sgd.kir:3:11: error: boom");
   EXPECT_EQ(located(u2, "boom"), "sgd.kir:7:13: error: boom");
+}
+
+TEST(CopyLocations, FuseElementwiseKeepsTheMembersLocations) {
+  auto g = parse("graph @g(%x: f32[4], %y: f32[4]) {\n"
+                 "  %a = add(%x, %y) : f32[4]\n"
+                 "    %e = exp(%a) : f32[4]\n"
+                 "  return %e\n"
+                 "}\n",
+                 "ew.kir");
+  ASSERT_TRUE(run_fuse_elementwise(*g));
+  ASSERT_EQ(g->nodes().size(), 1u);
+  const Node &f = *g->nodes()[0];
+  ASSERT_TRUE(is_fused(f, FusedKind::elementwise));
+  ASSERT_EQ(f.body->nodes().size(), 2u);
+  EXPECT_EQ(located(*f.body->nodes()[0], "boom"), "ew.kir:2:8: error: boom");
+  EXPECT_EQ(located(*f.body->nodes()[1], "boom"), "ew.kir:3:10: error: boom");
 }
 
 } // namespace
