@@ -118,7 +118,10 @@ TEST(LlvmCodegen, EmptyAxisReductionsAfterThePipeline) {
   g.add_output(b.mean(b.sum(x, {2}), {1}));
   g.add_output(b.mean(b.sum(y, {2}, true), {1}, true));
   g.add_output(b.sum(y, {1}));
-  PassManager pm;
+  PassOptions opts;
+  opts.read_env = false;
+  opts.verify_each = true;
+  PassManager pm(opts);
   pm.add_pipeline(default_pipeline());
   pm.run(g);
   std::vector<Array> in = {Array(x->type), Array(y->type)};

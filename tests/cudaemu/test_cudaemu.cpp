@@ -688,6 +688,7 @@ TEST_F(CudaEmu, MlpStepRunsExactlyThePlansLaunches) {
   auto fused = g->clone();
   PassOptions opts;
   opts.read_env = false;
+  opts.verify_each = true;
   PassManager pm(opts);
   pm.add_pipeline(default_pipeline());
   pm.run(*fused);
