@@ -36,7 +36,7 @@
 #include "codegen/cuda_emit_common.h"
 
 #include "ir/error.h"
-#include "ir/interpreter.h"
+#include "ir/infer.h"
 #include "ir/reduction_body.h"
 
 #include <fmt/format.h>

@@ -3,7 +3,7 @@
 #include "ir/error.h"
 #include "ir/graph.h"
 #include "ir/host_tensor.h"
-#include "ir/interpreter.h"
+#include "ir/infer.h"
 #include "ir/op_impl.h"
 #include "ir/scalar_expr.h"
 
