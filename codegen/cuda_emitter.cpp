@@ -319,8 +319,7 @@ CudaKernel emit_layout(const Node &n, const std::string &name) {
                     store_value(od, literal(od, n.attrs.get_float("value")))));
   case Op::Iota:
     return simple_kernel(
-        n, name,
-        fmt::format("iota axis {} {}", n.attrs.get_int("axis", 0), what),
+        n, name, fmt::format("iota axis {} {}", attr_int(n, "axis"), what),
         rt.numel(),
         fmt::format("out0[i] = {};",
                     store_value(od, iota_value(n, rt.shape, "i"))));

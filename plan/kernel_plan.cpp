@@ -62,7 +62,7 @@ std::vector<int64_t> iota_strides(const Node &n, const Shape &space) {
   if (!broadcasts_to(s, space))
     fail("fused iota of shape {} does not broadcast to {}", shape_str(s),
          shape_str(space));
-  int64_t axis = n.attrs.get_int("axis", 0);
+  int64_t axis = attr_int(n, "axis");
   if (axis < 0 || axis >= static_cast<int64_t>(s.size()))
     fail("fused iota axis {} is out of range for {}", axis, shape_str(s));
   std::vector<int64_t> st(space.size(), 0);
@@ -246,7 +246,7 @@ void plan_reduction(const Node &n, KernelPlan &p) {
   int rank = xt.rank();
   std::vector<int> cls(rank, 0);
   if (softmax) {
-    cls[normalize_axis(red.attrs.get_int("axis", -1), rank)] = 1;
+    cls[normalize_axis(attr_int(red, "axis"), rank)] = 1;
   } else {
     for (int a : reduction_axes(red.attrs, rank))
       cls[a] = 1;
