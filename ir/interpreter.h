@@ -4,9 +4,6 @@
 
 #include "ir/graph.h"
 #include "ir/host_tensor.h"
-// Not used here: plan/kernel_plan.cpp still takes reduction_axes from this
-// header; drop this once it includes ir/infer.h itself.
-#include "ir/infer.h"
 
 #include <vector>
 

@@ -3,6 +3,8 @@
 #include "plan/kernel_plan.h"
 
 #include "ir/error.h"
+#include "ir/fused_kind.h"
+#include "ir/infer.h"
 #include "ir/interpreter.h"
 #include "ir/reduction_body.h"
 
@@ -89,7 +91,7 @@ void plan_segments(const Node &n, bool single, KernelPlan &p) {
   for (auto &np : body.nodes())
     if (!is_body_op(*np))
       fail("fused {} body holds {}, which is not elementwise",
-           n.attrs.get_str("kind"), op_name(np->op));
+           fused_kind_name(*fused_kind_of(n)), op_name(np->op));
   auto idx = node_index(body);
   size_t nn = body.nodes().size();
   // Group outputs whose cones share a node (one chain, e.g. Adam's p, m,
@@ -166,7 +168,7 @@ void plan_segments(const Node &n, bool single, KernelPlan &p) {
     for (int o : s.outputs)
       if (n.results[o]->type.shape != space)
         fail("fused {} chain mixes result shapes {} and {}",
-             n.attrs.get_str("kind"), shape_str(space),
+             fused_kind_name(*fused_kind_of(n)), shape_str(space),
              shape_str(n.results[o]->type.shape));
     // Which body inputs this segment reads.
     std::vector<bool> reads(body.inputs().size(), false);
@@ -362,19 +364,24 @@ void key_graph(const Graph &g, std::string &k) {
 KernelPlan plan_kernel(const Node &n) {
   if (n.op != Op::Fused || !n.body)
     fail("LLVM kernels are built from fused nodes, got {}", op_name(n.op));
-  const std::string &kind = n.attrs.get_str("kind");
+  auto kind = fused_kind_of(n);
+  if (!kind)
+    fail("fused node without a known kind");
   if (n.body->inputs().size() != n.operands.size())
     fail("fused node has {} operands but its body {} inputs", n.operands.size(),
          n.body->inputs().size());
   KernelPlan p;
-  if (kind == "elementwise")
+  switch (*kind) {
+  case FusedKind::elementwise:
     plan_segments(n, /*single=*/true, p);
-  else if (kind == "multi_tensor")
+    break;
+  case FusedKind::multi_tensor:
     plan_segments(n, /*single=*/false, p);
-  else if (kind == "reduction")
+    break;
+  case FusedKind::reduction:
     plan_reduction(n, p);
-  else
-    fail("unknown fused kind '{}'", kind);
+    break;
+  }
   return p;
 }
 
@@ -387,9 +394,10 @@ std::unique_ptr<Graph> wrap_as_fused(const Node &n) {
   std::vector<Value *> outer;
   for (size_t i = 0; i < n.operands.size(); ++i)
     outer.push_back(g->add_input(fmt::format("a{}", i), n.operands[i]->type));
-  const char *kind = n.info().has(kReduction) ? "reduction" : "elementwise";
-  Node *f = g->append(Op::Fused, outer, types, {{"kind", std::string(kind)}},
-                      std::move(body));
+  FusedKind kind =
+      n.info().has(kReduction) ? FusedKind::reduction : FusedKind::elementwise;
+  Node *f = g->append(Op::Fused, outer, types,
+                      {{"kind", fused_kind_attr(kind)}}, std::move(body));
   for (Value *r : f->results)
     g->add_output(r);
   return g;
@@ -401,13 +409,15 @@ std::unique_ptr<Graph> make_copy_kernel(const Type &from, const Shape &to) {
   auto g = std::make_unique<Graph>("copy");
   Value *x = g->add_input("x", from);
   Node *f = g->append(Op::Fused, {x}, {Type{from.dtype, to}},
-                      {{"kind", std::string("elementwise")}}, std::move(body));
+                      {{"kind", fused_kind_attr(FusedKind::elementwise)}},
+                      std::move(body));
   g->add_output(f->result());
   return g;
 }
 
 std::string kernel_key(const Node &n) {
-  std::string k = n.attrs.get_str("kind") + ":";
+  auto kind = fused_kind_of(n);
+  std::string k = std::string(kind ? fused_kind_name(*kind) : "?") + ":";
   for (const Value *r : n.results)
     k += r->type.str();
   k += '|';

@@ -1,8 +1,8 @@
 #include "tools/ir_stages.h"
 
 #include "ir/error.h"
-#include "passes/kernel_summary.h"
-#include "passes/memory_plan.h"
+#include "plan/kernel_summary.h"
+#include "plan/memory_plan.h"
 
 #ifdef KILN_HAVE_CUDA_CODEGEN
 #include "codegen/cuda_emitter.h"

@@ -9,7 +9,7 @@
 
 namespace kiln {
 
-// The kernels a fused graph launches (passes/kernel_summary.h), one comment
+// The kernels a fused graph launches (plan/kernel_summary.h), one comment
 // line per kernel: its kind (gemm, fused elementwise, reduction,
 // multi-tensor update, or the op of a standalone kernel), bytes read and
 // written and the ops it holds; then totals: the kernel count per kind,

@@ -9,7 +9,7 @@
 #include "frontend/optim.h"
 #include "frontend/random.h"
 #include "ir/interpreter.h"
-#include "passes/kernel_summary.h"
+#include "plan/kernel_summary.h"
 #include "plan/memory_plan.h"
 #include "passes/pass_manager.h"
 

@@ -1,7 +1,7 @@
 #include "ir/builder.h"
 #include "ir/printer.h"
 #include "passes/fuse_optimizer.h"
-#include "passes/kernel_summary.h"
+#include "plan/kernel_summary.h"
 #include "plan/memory_plan.h"
 #include "test_util.h"
 

@@ -1,48 +1,28 @@
-#include "passes/kernel_summary.h"
+#include "plan/kernel_summary.h"
+
+#include "plan/plan.h"
 
 #include <fmt/format.h>
-
-#include <unordered_set>
+#include <fmt/ranges.h>
 
 namespace kiln {
 
-namespace {
-
-bool folded_transpose(
-    const Node &n,
-    const std::unordered_map<const Value *, std::vector<Node *>> &users,
-    const std::unordered_set<const Value *> &outputs) {
-  if (n.op != Op::Transpose || n.result()->type.rank() != 2 ||
-      outputs.count(n.result()))
-    return false;
-  auto it = users.find(n.result());
-  if (it == users.end())
-    return false;
-  for (const Node *u : it->second)
-    if (u->op != Op::Matmul)
-      return false;
-  return true;
-}
-
-} // namespace
-
 std::vector<KernelInfo> summarize_kernels(const Graph &g) {
-  auto users = g.users();
-  std::unordered_set<const Value *> outputs;
-  for (const GraphOutput &o : g.outputs)
-    outputs.insert(o.value);
+  ExecutionPlan p = lower(g);
   std::vector<KernelInfo> out;
-  for (auto &np : g.nodes()) {
-    const Node &n = *np;
-    if (n.op == Op::Reshape || folded_transpose(n, users, outputs))
-      continue;
-    if (n.op == Op::Constant && n.result()->type.rank() == 0)
-      continue;
+  for (const Launch &l : p.launches) {
     KernelInfo k;
     std::vector<std::string> ops;
+    if (l.kind == LaunchKind::copy) {
+      k.kind = "copy";
+      k.bytes_read = k.bytes_written = l.copy_bytes;
+      out.push_back(std::move(k));
+      continue;
+    }
+    const Node &n = *l.source;
     for (const Value *o : n.operands) {
       const Value *src = o;
-      if (o->def && folded_transpose(*o->def, users, outputs)) {
+      if (o->def && p.memory.folded.count(o->def)) {
         ops.push_back("transpose");
         src = o->def->operands[0];
       }
@@ -50,15 +30,18 @@ std::vector<KernelInfo> summarize_kernels(const Graph &g) {
     }
     for (const Value *r : n.results)
       k.bytes_written += static_cast<int64_t>(r->type.bytes());
-    if (n.op == Op::Fused) {
-      k.kind = n.attrs.get_str("kind");
+    if (l.kind == LaunchKind::gemm) {
+      k.kind = "gemm";
+    } else if (n.op == Op::Fused) {
+      k.kind = std::string(fused_kind_name(*l.fused));
       for (auto &b : n.body->nodes())
         if (b->op != Op::Constant)
           ops.emplace_back(b->info().name);
     } else {
-      k.kind = n.op == Op::Matmul ? "gemm" : std::string(n.info().name);
-      ops.insert(ops.begin(), std::string(n.info().name));
+      k.kind = std::string(n.info().name);
     }
+    if (n.op != Op::Fused)
+      ops.insert(ops.begin(), std::string(n.info().name));
     k.ops = fmt::format("{}", fmt::join(ops, ", "));
     out.push_back(std::move(k));
   }
