@@ -61,12 +61,6 @@ const std::string &Attrs::get_str(const std::string &name) const {
 bool Attrs::get_bool(const std::string &name) const {
   return get_as<bool>(*this, name, "true or false");
 }
-int64_t Attrs::get_int(const std::string &name, int64_t dflt) const {
-  return has(name) ? get_int(name) : dflt;
-}
-bool Attrs::get_bool(const std::string &name, bool dflt) const {
-  return has(name) ? get_bool(name) : dflt;
-}
 
 std::string attr_str(const AttrValue &v) {
   struct V {

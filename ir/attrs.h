@@ -23,14 +23,14 @@ public:
   const AttrValue *find(const std::string &name) const;
 
   // Typed getters throw kiln::Error naming the attribute when it is missing
-  // or of another kind.
+  // or of another kind. There are no getters with a default: an op's
+  // defaults are in its schema (ir/ops.def), read by attr_int and friends
+  // (ir/op.h), so that no caller repeats them.
   int64_t get_int(const std::string &name) const;
   double get_float(const std::string &name) const; // accepts an int too
   const std::vector<int64_t> &get_ints(const std::string &name) const;
   const std::string &get_str(const std::string &name) const;
   bool get_bool(const std::string &name) const;
-  int64_t get_int(const std::string &name, int64_t dflt) const;
-  bool get_bool(const std::string &name, bool dflt) const;
 
   const std::vector<std::pair<std::string, AttrValue>> &items() const {
     return items_;
