@@ -6,13 +6,13 @@
 #include "passes/dce.h"
 #include "passes/fuse_elementwise.h"
 #include "passes/fuse_optimizer.h"
-#include "plan/memory_plan.h"
+#include "passes/memory_plan_pass.h"
 
 namespace kiln {
 
 const std::vector<PassInfo> &all_passes() {
   static const std::vector<PassInfo> passes = {
-#define KILN_PASS(name, fn, summary) {name, fn, summary},
+#define KILN_PASS(name, fn, print, summary) {name, fn, print, summary},
 #include "passes/passes.def"
 #undef KILN_PASS
   };

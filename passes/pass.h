@@ -4,6 +4,7 @@
 
 #include "ir/graph.h"
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -12,6 +13,9 @@ namespace kiln {
 struct PassInfo {
   std::string_view name; // kebab-case, as written in --passes=
   bool (*run)(Graph &);  // true when the graph changed
+  // An analysis: the graph printed with the analysis's result (nullptr for
+  // a transformation).
+  std::string (*print)(const Graph &);
   std::string_view summary;
 };
 

@@ -6,7 +6,6 @@
 #include "ir/error.h"
 #include "ir/profile.h"
 #include "ir/verifier.h"
-#include "plan/memory_plan.h"
 
 #include <fmt/format.h>
 
@@ -94,11 +93,8 @@ bool PassManager::selected_for_print(std::string_view name) const {
 }
 
 std::string PassManager::print(const Graph &g) const {
-  if (annotate_with_ == "memory-plan") {
-    MemoryPlan plan = plan_memory(g);
-    return fmt::format("// {}\n{}", memory_plan_summary(plan),
-                       kiln::print(g, memory_plan_print_options(plan, g)));
-  }
+  if (annotate_with_)
+    return annotate_with_->print(g);
   return kiln::print(g);
 }
 
@@ -132,7 +128,7 @@ std::string in_context(const std::string &context, std::string_view msg) {
 
 bool PassManager::run(Graph &g) {
   records_.clear();
-  annotate_with_.clear();
+  annotate_with_ = nullptr;
   if (opts_.verify_each) {
     try {
       verify(g);
@@ -166,10 +162,10 @@ bool PassManager::run(Graph &g) {
                         std::chrono::duration<double>(t1 - t0).count()});
     any = any || changed;
     // An analysis's notes stay valid until a pass changes the graph.
-    if (p->name == "memory-plan")
-      annotate_with_ = "memory-plan";
+    if (p->print)
+      annotate_with_ = p;
     else if (changed)
-      annotate_with_.clear();
+      annotate_with_ = nullptr;
     if (opts_.verify_each) {
       try {
         verify(g);

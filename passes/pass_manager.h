@@ -95,8 +95,8 @@ private:
   PassOptions opts_;
   std::vector<const PassInfo *> passes_;
   std::vector<PassRecord> records_;
-  std::string annotate_with_; // name of the analysis whose notes to print
-  std::string dump_folder_;   // this run's folder under dump_dir
+  const PassInfo *annotate_with_ = nullptr; // the analysis to print with
+  std::string dump_folder_;                 // this run's folder under dump_dir
 };
 
 } // namespace kiln

@@ -353,9 +353,4 @@ PrintOptions memory_plan_print_options(const MemoryPlan &plan, const Graph &g) {
   return o;
 }
 
-bool run_memory_plan(Graph &g) {
-  (void)plan_memory(g);
-  return false;
-}
-
 } // namespace kiln

@@ -95,8 +95,4 @@ std::string memory_plan_summary(const MemoryPlan &plan);
 // `offset=128, bytes=4096`, `in place of %w1`, `view of %x`.
 PrintOptions memory_plan_print_options(const MemoryPlan &plan, const Graph &g);
 
-// The pass: runs the analysis, leaves the graph as it is (false). The pass
-// manager prints the plan as annotations after it.
-bool run_memory_plan(Graph &g);
-
 } // namespace kiln

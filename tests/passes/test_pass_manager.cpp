@@ -154,7 +154,8 @@ bool break_graph(Graph &g) {
   g.outputs.at(0).alias = 0;
   return true;
 }
-const PassInfo kBreakGraph{"break-graph", break_graph, "test: break it"};
+const PassInfo kBreakGraph{"break-graph", break_graph, nullptr,
+                           "test: break it"};
 
 TEST(PassManager, VerifyEachNamesThePassThatBrokeTheGraph) {
   PassOptions o;
