@@ -8,6 +8,7 @@
 #include "ir/error.h"
 #include "ir/fused_kind.h"
 #include "ir/scalar_expr.h"
+#include "plan/kernel_plan.h"
 
 #include <fmt/format.h>
 
@@ -92,31 +93,17 @@ struct Chain {
   Shape space;
 };
 
-std::vector<Chain> split_chains(const Graph &body, const std::string &name) {
-  // Outputs that share a non-scalar value belong to one chain (union-find).
-  size_t no = body.outputs.size();
-  std::vector<size_t> parent(no);
-  std::iota(parent.begin(), parent.end(), 0);
-  std::function<size_t(size_t)> find = [&](size_t x) {
-    return parent[x] == x ? x : parent[x] = find(parent[x]);
-  };
-  std::unordered_map<const Value *, size_t> owner;
-  for (size_t o = 0; o < no; ++o)
-    for (const Value *v : needed_values(body, {body.outputs[o].value})) {
-      if (v->type.numel() <= 1)
-        continue;
-      auto [it, fresh] = owner.emplace(v, o);
-      if (!fresh)
-        parent[find(o)] = find(it->second);
-    }
-  std::map<size_t, std::vector<int>> groups; // root -> outputs, in order
-  for (size_t o = 0; o < no; ++o)
-    groups[find(o)].push_back(static_cast<int>(o));
+// The chains are the plan's (plan/kernel_plan.h, output_chains): the
+// `chains` attribute fuse-optimizer writes, checked against the body, so
+// both targets split a multi_tensor node alike.
+std::vector<Chain> split_chains(const Node &n, const std::string &name) {
+  const Graph &body = *n.body;
   std::vector<std::vector<int>> ordered;
-  for (auto &[root, outs] : groups)
-    ordered.push_back(outs);
-  std::sort(ordered.begin(), ordered.end());
-
+  try {
+    ordered = output_chains(n);
+  } catch (const Error &e) {
+    fail("cuda emitter: {}: {}", name, e.what());
+  }
   std::vector<Chain> chains;
   for (const auto &outs : ordered) {
     Chain c;
@@ -156,7 +143,7 @@ std::vector<Chain> split_chains(const Graph &body, const std::string &name) {
 
 CudaKernel emit_multi_tensor(const Node &n, const std::string &name) {
   const Graph &body = *n.body;
-  std::vector<Chain> chains = split_chains(body, name);
+  std::vector<Chain> chains = split_chains(n, name);
   CudaKernel k;
   k.name = name;
   k.multi_tensor = true;

@@ -18,6 +18,9 @@
 // broadcasts to the chain's space; inputs used by several chains (the
 // learning rate, the step) are one shared operand. Body nodes are
 // elementwise ops and scalar fill constants, as in "elementwise" kernels.
+// No body node other than a fill constant belongs to two chains. Both
+// targets take the chains from output_chains (plan/kernel_plan.h), which
+// checks the attribute against the body.
 #include "passes/fuse_optimizer.h"
 
 #include "ir/error.h"

@@ -82,94 +82,184 @@ std::unordered_map<const Value *, int> node_index(const Graph &body) {
   return idx;
 }
 
-void plan_segments(const Node &n, bool single, KernelPlan &p) {
+// A fill constant has no operands and the same value everywhere: chains
+// may share one (hand-written IR does) without sharing any work, and each
+// chain's loop evaluates it.
+bool shareable(const Node &n) { return n.op == Op::Constant; }
+
+// The chains of a fused elementwise or multi_tensor node (output_chains)
+// and, per chain, the body nodes of its outputs' cones in body order.
+struct Cones {
+  std::vector<std::vector<int>> chains;
+  std::vector<std::vector<int>> nodes;
+};
+
+Cones chain_cones(const Node &n) {
+  if (n.op != Op::Fused || !n.body)
+    fail("output chains are those of a fused node, got {}", op_name(n.op));
+  auto kind = fused_kind_of(n);
+  if (!kind || *kind == FusedKind::reduction)
+    fail("output chains are those of an elementwise or multi_tensor fused "
+         "node");
+  std::string_view kname = fused_kind_name(*kind);
   const Graph &body = *n.body;
   size_t nout = body.outputs.size();
   if (nout != n.results.size())
     fail("fused node has {} results but its body {} outputs", n.results.size(),
          nout);
-  for (auto &np : body.nodes())
-    if (!is_body_op(*np))
-      fail("fused {} body holds {}, which is not elementwise",
-           fused_kind_name(*fused_kind_of(n)), op_name(np->op));
-  auto idx = node_index(body);
-  size_t nn = body.nodes().size();
-  // Group outputs whose cones share a node (one chain, e.g. Adam's p, m,
-  // v). Each node is visited once: a walk from output o stops at a node an
-  // earlier walk reached and joins o to that walk's group, whose cone
-  // already holds everything below it. Linear in the body, where comparing
-  // every pair of cones was O(outputs^2 x nodes) (minutes on a 128-layer
-  // model's multi_tensor update).
-  std::vector<int> group(nout);
+  // The walks go per unit: a listed chain, the whole elementwise node, or
+  // (no attribute) one output, whose groups a union-find joins.
+  std::vector<std::vector<int>> units;
+  bool listed = *kind == FusedKind::multi_tensor && n.attrs.has("chains");
+  if (*kind == FusedKind::elementwise) {
+    if (nout > 0) {
+      units.emplace_back(nout);
+      std::iota(units[0].begin(), units[0].end(), 0);
+    }
+  } else if (listed) {
+    const std::vector<int64_t> &counts = n.attrs.get_ints("chains");
+    int64_t total = 0;
+    for (size_t c = 0; c < counts.size(); ++c) {
+      if (counts[c] < 1 || counts[c] > static_cast<int64_t>(nout))
+        fail("fused {} chain {} lists {} results; a chain has 1 to {}", kname,
+             c, counts[c], nout);
+      total += counts[c];
+    }
+    if (total != static_cast<int64_t>(nout))
+      fail("fused {} chains list {} results but the node has {}", kname, total,
+           nout);
+    int next = 0;
+    for (int64_t c : counts) {
+      units.emplace_back(static_cast<size_t>(c));
+      std::iota(units.back().begin(), units.back().end(), next);
+      next += static_cast<int>(c);
+    }
+  } else {
+    for (size_t o = 0; o < nout; ++o)
+      units.push_back({static_cast<int>(o)});
+  }
+  // Union-find over units, for the fallback; the smaller index is the root,
+  // so groups come out in order of their first output.
+  std::vector<int> group(units.size());
   std::iota(group.begin(), group.end(), 0);
   auto find = [&](int x) {
     while (group[x] != x)
       x = group[x] = group[group[x]];
     return x;
   };
-  auto unite = [&](int a, int b) {
-    a = find(a);
-    b = find(b);
-    if (a != b)
-      group[std::max(a, b)] = std::min(a, b);
-  };
-  std::vector<int> owner(nn, -1); // the output whose walk reached the node
+  // Each node is visited once: a walk stops at a node an earlier walk
+  // reached (and, without the attribute, joins that walk's group, whose
+  // cone already holds everything below it), so this is linear in the
+  // body, where comparing every pair of cones was O(outputs^2 x nodes)
+  // (minutes on a 128-layer model's multi_tensor update). Shared constants
+  // are leaves, noted once per unit that reads them.
+  auto idx = node_index(body);
+  size_t nn = body.nodes().size();
+  std::vector<int> owner(nn, -1); // the unit whose walk reached the node
+  std::vector<int> last(nn, -1);  // constants: the last unit noted
+  std::vector<std::pair<int, int>> leaf_uses; // (constant node, unit)
   std::vector<int> stack;
-  for (size_t o = 0; o < nout; ++o) {
-    if (single && o > 0)
-      unite(0, static_cast<int>(o));
+  for (size_t u = 0; u < units.size(); ++u) {
+    int ui = static_cast<int>(u);
     auto visit = [&](const Value *v) {
       auto it = idx.find(v);
       if (it == idx.end())
-        return;
+        return; // a body input
       int k = it->second;
-      if (owner[k] >= 0) {
-        unite(owner[k], static_cast<int>(o));
+      const Node &bn = *body.nodes()[k];
+      if (shareable(bn)) {
+        if (last[k] != ui) {
+          last[k] = ui;
+          leaf_uses.emplace_back(k, ui);
+        }
         return;
       }
-      owner[k] = static_cast<int>(o);
-      stack.push_back(k);
+      if (owner[k] < 0) {
+        owner[k] = ui;
+        stack.push_back(k);
+        return;
+      }
+      if (owner[k] == ui)
+        return;
+      if (listed)
+        fail("fused {} chains {} and {} share body node {} ({})", kname,
+             owner[k], ui, k, op_name(bn.op));
+      int a = find(owner[k]), b = find(ui);
+      if (a != b)
+        group[std::max(a, b)] = std::min(a, b);
     };
-    visit(body.outputs[o].value);
-    while (!stack.empty()) {
-      int k = stack.back();
-      stack.pop_back();
-      for (const Value *v : body.nodes()[k]->operands)
-        visit(v);
+    for (int o : units[u]) {
+      visit(body.outputs[o].value);
+      while (!stack.empty()) {
+        int k = stack.back();
+        stack.pop_back();
+        for (const Value *v : body.nodes()[k]->operands)
+          visit(v);
+      }
     }
   }
-  // Each group's nodes: the nodes its outputs' walks reached.
-  std::vector<int> order;
-  std::vector<int> segment_of(nout, -1);
-  for (size_t o = 0; o < nout; ++o)
-    if (find(static_cast<int>(o)) == static_cast<int>(o)) {
-      segment_of[o] = static_cast<int>(order.size());
-      order.push_back(static_cast<int>(o));
+  // Units to chains.
+  Cones c;
+  std::vector<int> chain_of(units.size(), -1);
+  for (size_t u = 0; u < units.size(); ++u) {
+    int r = find(static_cast<int>(u));
+    if (chain_of[r] < 0) {
+      chain_of[r] = static_cast<int>(c.chains.size());
+      c.chains.emplace_back();
     }
-  std::vector<std::vector<int>> seg_nodes(order.size());
-  for (size_t k = 0; k < nn; ++k)
+    chain_of[u] = chain_of[r];
+    for (int o : units[u])
+      c.chains[chain_of[u]].push_back(o);
+  }
+  for (auto &ch : c.chains) // joined outputs, in order
+    std::sort(ch.begin(), ch.end());
+  for (size_t ci = 0; ci < c.chains.size(); ++ci) {
+    const Shape &space = n.results[c.chains[ci][0]]->type.shape;
+    for (int o : c.chains[ci])
+      if (n.results[o]->type.shape != space)
+        fail("fused {} chain {} mixes result shapes {} and {}", kname, ci,
+             shape_str(space), shape_str(n.results[o]->type.shape));
+  }
+  // Per chain, its nodes in body order.
+  c.nodes.resize(c.chains.size());
+  std::vector<std::vector<int>> leaf_chains(nn);
+  for (auto [k, u] : leaf_uses)
+    leaf_chains[k].push_back(chain_of[u]);
+  for (size_t k = 0; k < nn; ++k) {
+    int ki = static_cast<int>(k);
     if (owner[k] >= 0)
-      seg_nodes[segment_of[find(owner[k])]].push_back(static_cast<int>(k));
+      c.nodes[chain_of[owner[k]]].push_back(ki);
+    auto &lc = leaf_chains[k];
+    std::sort(lc.begin(), lc.end());
+    lc.erase(std::unique(lc.begin(), lc.end()), lc.end());
+    for (int ch : lc)
+      c.nodes[ch].push_back(ki);
+  }
+  return c;
+}
+
+void plan_segments(const Node &n, KernelPlan &p) {
+  const Graph &body = *n.body;
+  for (auto &np : body.nodes())
+    if (!is_body_op(*np))
+      fail("fused {} body holds {}, which is not elementwise",
+           fused_kind_name(*fused_kind_of(n)), op_name(np->op));
+  size_t nn = body.nodes().size();
+  Cones cones = chain_cones(n);
+  std::vector<std::vector<int>> &chains = cones.chains;
+  std::vector<std::vector<int>> &seg_nodes = cones.nodes;
   // Body input positions, for the reads below.
   std::unordered_map<const Value *, int> input_pos;
   for (size_t i = 0; i < body.inputs().size(); ++i)
     input_pos.emplace(body.inputs()[i].value, static_cast<int>(i));
   int64_t start = 0;
-  for (size_t si = 0; si < order.size(); ++si) {
-    int root = order[si];
+  for (size_t si = 0; si < chains.size(); ++si) {
     SegmentPlan s;
     s.needed.assign(nn, false);
     for (int k : seg_nodes[si])
       s.needed[k] = true;
-    for (size_t o = 0; o < nout; ++o)
-      if (find(static_cast<int>(o)) == root)
-        s.outputs.push_back(static_cast<int>(o));
+    s.outputs = std::move(chains[si]);
     Shape space = n.results[s.outputs[0]]->type.shape;
-    for (int o : s.outputs)
-      if (n.results[o]->type.shape != space)
-        fail("fused {} chain mixes result shapes {} and {}",
-             fused_kind_name(*fused_kind_of(n)), shape_str(space),
-             shape_str(n.results[o]->type.shape));
     // Which body inputs this segment reads.
     std::vector<bool> reads(body.inputs().size(), false);
     auto note = [&](const Value *v) {
@@ -373,16 +463,20 @@ KernelPlan plan_kernel(const Node &n) {
   KernelPlan p;
   switch (*kind) {
   case FusedKind::elementwise:
-    plan_segments(n, /*single=*/true, p);
+    plan_segments(n, p);
     break;
   case FusedKind::multi_tensor:
-    plan_segments(n, /*single=*/false, p);
+    plan_segments(n, p);
     break;
   case FusedKind::reduction:
     plan_reduction(n, p);
     break;
   }
   return p;
+}
+
+std::vector<std::vector<int>> output_chains(const Node &n) {
+  return chain_cones(n).chains;
 }
 
 std::unique_ptr<Graph> wrap_as_fused(const Node &n) {
@@ -420,6 +514,11 @@ std::string kernel_key(const Node &n) {
   std::string k = std::string(kind ? fused_kind_name(*kind) : "?") + ":";
   for (const Value *r : n.results)
     k += r->type.str();
+  // Node attributes beyond the kind (a multi_tensor node's `chains`)
+  // change the loops.
+  for (auto &[name, val] : n.attrs.items())
+    if (name != "kind")
+      k += fmt::format(" {}={}", name, attr_str(val));
   k += '|';
   key_graph(*n.body, k);
   return k;

@@ -76,6 +76,20 @@ struct KernelPlan {
 // Plans a fused node; throws kiln::Error when it breaks the contract.
 KernelPlan plan_kernel(const Node &fused);
 
+// The independent elementwise loops of a fused "elementwise" or
+// "multi_tensor" node: body output indices per chain, chains in order of
+// their first output. The one grouping both targets use (the plan's
+// segments, the CUDA emitter's multi-tensor table).
+//   elementwise: one chain of every output.
+//   multi_tensor with `chains` (passes/fuse_optimizer.cpp): the consecutive
+//     groups it lists. The counts must be >= 1 and cover the results, and
+//     no body node other than a fill constant may be reached from two
+//     chains; otherwise kiln::Error.
+//   multi_tensor without it (hand-written IR): outputs whose cones share a
+//     body node other than a fill constant are one chain.
+// Every chain's results share one shape (else kiln::Error).
+std::vector<std::vector<int>> output_chains(const Node &fused);
+
 // The structural key of a fused node: kind, result types, body ops, types
 // and attributes; equal keys mean the same machine code.
 std::string kernel_key(const Node &fused);
