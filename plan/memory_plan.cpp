@@ -91,7 +91,11 @@ bool in_place_safe(const Graph &g, MemoryPlan &plan, const Value *v, int alias,
   // output, and planning it each time was quadratic in the model's depth.
   auto &p = plan.kernel_plans[d];
   if (!p)
-    p = std::make_shared<const KernelPlan>(plan_kernel(*d));
+    try {
+      p = std::make_shared<const KernelPlan>(plan_kernel(*d));
+    } catch (const Error &e) {
+      fail_at_node(*d, fmt::format("lower: {}", e.what()));
+    }
   for (const SegmentPlan &s : p->segments) {
     bool mine = std::find(s.outputs.begin(), s.outputs.end(), v->index) !=
                 s.outputs.end();
