@@ -14,6 +14,12 @@
 //    NaN (inf-inf = NaN, folded to 0).
 //  - where(c, a, b) with a constant c -> a or b.
 //  - transpose(transpose(x, p), q) -> transpose(x, p∘q); identity perm -> x.
+//  - transpose(matmul(a, b)) -> matmul(transpose(b), transpose(a)) when the
+//    transpose swaps the last two axes only, both operands have rank >= 2
+//    and the product has no other use. The gradient of x @ W^T (Linear's
+//    [out, in] weight) is transpose(x^T dy); this makes it dy^T x, whose
+//    transposes the execution plan folds into the GEMM as flags, so no
+//    transpose kernel is left.
 //  - reshape(reshape(x)) -> reshape(x); reshape to x's own shape -> x.
 //  - broadcast_to(broadcast_to(x)) -> broadcast_to(x); to x's shape -> x.
 //  - sum(sum(x)) -> one sum over the union of the axes, mean(sum(x)) ->
@@ -203,6 +209,8 @@ private:
   Value *transpose(const Node &n) {
     Value *x = n.operands[0];
     std::vector<int64_t> perm = n.attrs.get_ints("perm");
+    if (Value *v = transpose_of_matmul(n, perm))
+      return v;
     if (x->def && x->def->op == Op::Transpose) {
       const auto &inner = x->def->attrs.get_ints("perm");
       std::vector<int64_t> composed(perm.size());
@@ -220,6 +228,44 @@ private:
       return nullptr;
     return make(Op::Transpose, {x}, n.result()->type,
                 {{"perm", std::move(perm)}});
+  }
+
+  // True when `perm` swaps the last two axes and keeps the others.
+  static bool swaps_last_two(const std::vector<int64_t> &perm) {
+    size_t r = perm.size();
+    if (r < 2)
+      return false;
+    for (size_t i = 0; i + 2 < r; ++i)
+      if (perm[i] != static_cast<int64_t>(i))
+        return false;
+    return perm[r - 2] == static_cast<int64_t>(r - 1) &&
+           perm[r - 1] == static_cast<int64_t>(r - 2);
+  }
+
+  // The transposed operand of a matmul: [..., m, k] -> [..., k, m].
+  Value *swap_last_two(Value *v) {
+    std::vector<int64_t> perm(v->type.shape.size());
+    std::iota(perm.begin(), perm.end(), int64_t{0});
+    std::swap(perm[perm.size() - 2], perm[perm.size() - 1]);
+    Shape shape = v->type.shape;
+    std::swap(shape[shape.size() - 2], shape[shape.size() - 1]);
+    return make(Op::Transpose, {v}, {v->type.dtype, shape},
+                {{"perm", std::move(perm)}});
+  }
+
+  // transpose(a @ b) -> b^T @ a^T (see the rules at the top).
+  Value *transpose_of_matmul(const Node &n, const std::vector<int64_t> &perm) {
+    Value *p = n.operands[0];
+    if (!p->def || p->def->op != Op::Matmul || !swaps_last_two(perm) ||
+        uses(p) != 1)
+      return nullptr;
+    Value *a = p->def->operands[0], *b = p->def->operands[1];
+    if (a->type.rank() < 2 || b->type.rank() < 2)
+      return nullptr;
+    Value *m = make(Op::Matmul, {swap_last_two(b), swap_last_two(a)},
+                    n.result()->type);
+    m->name = n.result()->name; // "grad_fc1.weight" stays readable
+    return m;
   }
 
   // Uses of `v` (node operands and graph outputs) in the graph as it
