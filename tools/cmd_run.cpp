@@ -8,7 +8,8 @@
 // (passes/pass_manager.h), as the frontend does, and run it once. The default
 // is the best backend (runtime/device.h), which honours KILN_DEVICE.
 // i64 values stay exact through inputs, layout ops, `where` and outputs on
-// every device (Arrays hold int64_t; HostTensor carries exact i64).
+// every device (Arrays hold int64_t; HostTensor carries exact i64), and a
+// compiled backend gets the files' bytes as they are (runtime/npy.h).
 //
 // `--check` also runs the interpreter on the same inputs and prints, per
 // output, the largest absolute and relative difference of the device's
@@ -21,9 +22,9 @@
 #include "ir/profile.h"
 #include "passes/pass_manager.h"
 #include "runtime/device.h"
+#include "runtime/npy.h"
 #include "tools/commands.h"
 #include "tools/ir_file.h"
-#include "tools/npy.h"
 #include "tools/pipeline.h"
 #include "tools/profile_report.h"
 
@@ -64,8 +65,8 @@ std::string input_list(const Graph &g) {
 
 // The graph's inputs in order, each read from the file the command line
 // names for it, checked against the input's dtype and shape.
-std::vector<HostTensor> read_inputs(const Graph &g,
-                                    const std::vector<std::string> &feeds) {
+std::vector<Array> read_inputs(const Graph &g,
+                               const std::vector<std::string> &feeds) {
   std::map<std::string, std::string> paths;
   for (const std::string &f : feeds) {
     size_t eq = f.find('=');
@@ -88,14 +89,11 @@ std::vector<HostTensor> read_inputs(const Graph &g,
   if (!missing.empty())
     fail("missing --input for {}", fmt::join(missing, ", "));
 
-  std::vector<HostTensor> tensors;
+  std::vector<Array> arrays;
   for (const GraphInput &in : g.inputs()) {
     const std::string &path = paths.at(in.value->name);
-    NpyArray a = read_npy(path);
-    auto dtype = parse_dtype(a.dtype);
-    if (!dtype)
-      fail("'{}': unsupported dtype {}", path, a.dtype);
-    Type t{*dtype, a.shape};
+    Array a = read_npy(path);
+    const Type &t = a.type();
     if (t != in.value->type)
       fail("input %{} is {} but '{}' holds {}{}", in.value->name,
            in.value->type.str(), path, t.str(),
@@ -103,10 +101,9 @@ std::vector<HostTensor> read_inputs(const Graph &g,
                ? fmt::format(" (convert it, e.g. numpy's astype('{}'))",
                              dtype_name(in.value->type.dtype))
                : "");
-    tensors.emplace_back(t, std::move(a.data));
-    tensors.back().i64 = std::move(a.i64); // exact beyond 2^53
+    arrays.push_back(std::move(a));
   }
-  return tensors;
+  return arrays;
 }
 
 std::string summary(const HostTensor &t) {
@@ -188,9 +185,9 @@ bool check_output(const std::string &label, const HostTensor &dev,
 }
 
 // Runs `g` on a compiled backend: a copy after the default pipeline,
-// compiled and run once on Arrays of `inputs`.
-std::vector<HostTensor> run_compiled(Backend &backend, const Graph &g,
-                                     const std::vector<HostTensor> &inputs) {
+// compiled and run once on `inputs` (which it may update in place).
+std::vector<Array> run_compiled(Backend &backend, const Graph &g,
+                                std::vector<Array> inputs) {
   std::unique_ptr<Graph> optimized = g.clone();
   PassOptions popts;
   popts.read_env = false;
@@ -203,19 +200,13 @@ std::vector<HostTensor> run_compiled(Backend &backend, const Graph &g,
                          "compile");
     exe = backend.compile(*optimized);
   }
-  std::vector<Array> arrays;
-  for (const HostTensor &t : inputs)
-    arrays.push_back(Array::from_host(t));
   std::vector<Array> out;
   {
     profile::Scope scope("step", "step");
-    out = exe->run(arrays);
+    out = exe->run(inputs);
   }
   backend.sync_to_host(); // in-place updates kept on the device
-  std::vector<HostTensor> host;
-  for (const Array &x : out)
-    host.push_back(x.to_host());
-  return host;
+  return out;
 }
 
 // --device NAME, else KILN_DEVICE, else the best backend; errors name the
@@ -267,13 +258,23 @@ void run_run(const RunArgs &a) {
     g = load_graph(a.input);
   }
   run_pipeline(*g, split_pass_list(a.passes));
-  std::vector<HostTensor> inputs = read_inputs(*g, a.feeds);
+  std::vector<Array> input_arrays = read_inputs(*g, a.feeds);
+  // The interpreter works on HostTensors (exact i64 included); a compiled
+  // backend's outputs are written from its Arrays, bytes as they are.
+  std::vector<HostTensor> inputs;
+  for (const Array &x : input_arrays)
+    inputs.push_back(x.to_host());
   std::vector<HostTensor> outputs;
+  std::vector<Array> output_arrays;
   if (interpreter) {
     profile::Scope scope("step", "step");
     outputs = interpret(*g, inputs);
+    for (const HostTensor &t : outputs)
+      output_arrays.push_back(Array::from_host(t));
   } else {
-    outputs = run_compiled(*backend, *g, inputs);
+    output_arrays = run_compiled(*backend, *g, std::move(input_arrays));
+    for (const Array &x : output_arrays)
+      outputs.push_back(x.to_host());
   }
   if (a.profile)
     profile::set_enabled(false);
@@ -294,13 +295,10 @@ void run_run(const RunArgs &a) {
                  v->name.find_first_not_of("0123456789") != std::string::npos;
     labels.push_back(fmt::format("out{}{}", i, named ? " %" + v->name : ""));
     fmt::print("{}: {}\n", labels.back(), summary(t));
-    if (!a.out_dir.empty()) {
-      NpyArray arr{std::string(dtype_name(t.type.dtype)), t.type.shape, t.data,
-                   t.i64};
+    if (!a.out_dir.empty())
       write_npy((std::filesystem::path(a.out_dir) / fmt::format("out{}.npy", i))
                     .string(),
-                arr);
-    }
+                output_arrays[i]);
   }
   if (a.profile)
     report_profile(a, backend->name());

@@ -6,7 +6,7 @@
 // of 64 bytes. The reader parses that literal with a small recursive-descent
 // parser that accepts what numpy writes (either quote, any key order, old
 // '3L' integers) and nothing that would need Python to evaluate.
-#include "tools/npy.h"
+#include "runtime/npy.h"
 
 #include "runtime/atomic_file.h"
 
@@ -25,7 +25,6 @@
 #include <bit>
 #include <cassert>
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -290,30 +289,6 @@ std::string read_whole_file(const std::string &path) {
   return bytes;
 }
 
-template <typename T>
-void decode(const char *src, size_t n, std::vector<double> &out) {
-  for (size_t i = 0; i < n; ++i) {
-    T v;
-    std::memcpy(&v, src + i * sizeof(T), sizeof(T));
-    out[i] = static_cast<double>(v);
-  }
-}
-
-// Converts to an integer type, refusing values that would change.
-template <typename T>
-void encode_int(const std::string &path, std::string_view dtype,
-                const std::vector<double> &data, double lo, double hi_excl,
-                char *dst) {
-  for (size_t i = 0; i < data.size(); ++i) {
-    double v = data[i];
-    if (!(v >= lo && v < hi_excl) || std::trunc(v) != v)
-      fail("{}: cannot write npy: element {} = {} does not fit {}", path, i, v,
-           dtype);
-    T t = static_cast<T>(v);
-    std::memcpy(dst + i * sizeof(T), &t, sizeof(T));
-  }
-}
-
 std::string shape_repr(const Shape &shape) {
   if (shape.size() == 1)
     return fmt::format("({},)", shape[0]);
@@ -352,7 +327,7 @@ std::string make_header(DType type, const Shape &shape) {
 
 } // namespace
 
-NpyArray read_npy(const std::string &path) {
+Array read_npy(const std::string &path) {
   std::string file = read_whole_file(path);
   std::string_view buf(file);
   size_t m = std::min(buf.size(), kMagic.size());
@@ -401,82 +376,34 @@ NpyArray read_npy(const std::string &path) {
     fail("{}: {} unexpected bytes after the npy data of {}{}", path,
          avail - need, dtype_name(*type), shape_str(h.shape));
 
-  NpyArray out;
-  out.dtype = std::string(dtype_name(*type));
-  out.shape = h.shape;
-  out.data.resize(static_cast<size_t>(*n));
+  // The bytes as they are: no element passes through a double.
+  Array out(Type{*type, h.shape});
   const char *src = buf.data() + header_start + hlen;
-  switch (*type) {
-  case DType::f32:
-    decode<float>(src, out.data.size(), out.data);
-    break;
-  case DType::f64:
-    decode<double>(src, out.data.size(), out.data);
-    break;
-  case DType::i32:
-    decode<int32_t>(src, out.data.size(), out.data);
-    break;
-  case DType::i64:
-    decode<int64_t>(src, out.data.size(), out.data);
-    out.i64.resize(out.data.size());
-    if (!out.i64.empty())
-      std::memcpy(out.i64.data(), src, out.i64.size() * 8);
-    break;
-  case DType::boolean:
-    for (size_t i = 0; i < out.data.size(); ++i)
-      out.data[i] = src[i] != 0 ? 1.0 : 0.0;
-    break;
+  if (need != 0)
+    std::memcpy(out.data(), src, need);
+  if (*type == DType::boolean) {
+    // numpy reads any non-zero byte as True; kiln's kernels expect 0 or 1.
+    auto *b = out.as<uint8_t>();
+    for (size_t i = 0; i < need; ++i)
+      b[i] = b[i] != 0;
   }
   return out;
 }
 
-void write_npy(const std::string &path, const NpyArray &array) {
-  std::optional<DType> type = parse_dtype(array.dtype);
-  if (!type)
-    fail("{}: cannot write npy: unknown dtype '{}' (expected f32, f64, i32, "
-         "i64 or bool)",
-         path, array.dtype);
-  std::optional<int64_t> n = checked_numel(array.shape);
-  if (!n)
-    fail("{}: cannot write npy: invalid shape {}", path,
-         shape_str(array.shape));
-  if (static_cast<uint64_t>(*n) != array.data.size())
-    fail("{}: cannot write npy: shape {} has {} elements but data has {}", path,
-         shape_str(array.shape), *n, array.data.size());
-
-  std::string bytes = make_header(*type, array.shape);
+void write_npy(const std::string &path, const Array &array) {
+  if (!array.defined())
+    fail("{}: cannot write npy: the array is undefined (default-constructed)",
+         path);
+  const Type &t = array.type();
+  std::string bytes = make_header(t.dtype, t.shape);
   size_t start = bytes.size();
-  bytes.resize(start + array.data.size() * dtype_size(*type));
+  bytes.resize(start + array.bytes());
   char *dst = bytes.data() + start;
-  const std::vector<double> &d = array.data;
-  switch (*type) {
-  case DType::f32:
-    for (size_t i = 0; i < d.size(); ++i) {
-      float f = static_cast<float>(d[i]);
-      std::memcpy(dst + 4 * i, &f, 4);
-    }
-    break;
-  case DType::f64:
-    if (!d.empty())
-      std::memcpy(dst, d.data(), d.size() * 8);
-    break;
-  case DType::i32:
-    encode_int<int32_t>(path, "i32", d, -0x1p31, 0x1p31, dst);
-    break;
-  case DType::i64:
-    if (!array.i64.empty()) {
-      if (array.i64.size() != d.size())
-        fail("{}: cannot write npy: {} exact i64 values for {} elements", path,
-             array.i64.size(), d.size());
-      std::memcpy(dst, array.i64.data(), d.size() * 8);
-    } else {
-      encode_int<int64_t>(path, "i64", d, -0x1p63, 0x1p63, dst);
-    }
-    break;
-  case DType::boolean:
-    encode_int<uint8_t>(path, "bool", d, 0, 2, dst);
-    break;
-  }
+  if (array.bytes() != 0)
+    std::memcpy(dst, array.data(), array.bytes());
+  if (t.dtype == DType::boolean)
+    for (size_t i = 0; i < array.bytes(); ++i)
+      dst[i] = dst[i] != 0; // numpy's True is the byte 1
   AtomicFile out(path, "cannot write npy file");
   out.write(bytes);
   out.commit();
