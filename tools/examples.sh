@@ -38,8 +38,11 @@ echo "    $(wc -l <"$work/headers") headers"
 pc=$(find "$prefix" -name kiln.pc | head -1)
 [ -n "$pc" ] || { echo "error: no kiln.pc under $prefix"; exit 1; }
 if command -v pkg-config >/dev/null; then
-  echo "::: pkg-config --cflags --libs kiln"
-  PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs kiln
+  echo "::: example train_loop, built with pkg-config --cflags --libs kiln"
+  read -ra pcflags <<<"$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs kiln)"
+  ${CXX:-c++} -O1 "$src/examples/train_loop/main.cpp" "${pcflags[@]}" \
+    -Wl,-rpath,"$(dirname "$(dirname "$pc")")" -o "$work/train_loop_pc"
+  (cd "$work" && "$work/train_loop_pc" | tail -1)
 else
   echo "::: pkg-config is not installed: $pc not checked"
 fi
