@@ -25,4 +25,5 @@
 #include "frontend/random.h"
 #include "frontend/tensor.h"
 #include "runtime/device.h"
+#include "runtime/npy.h"
 #include "runtime/safetensors.h"
