@@ -15,7 +15,7 @@ packages=(
   libopenblas-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
   dataset-fashion-mnist
   python3 python3-numpy
-  clang-format shellcheck ccache
+  clang-format shellcheck ccache pkg-config
   graphviz
 )
 torch_packages=(libtorch-dev python3-torch)
