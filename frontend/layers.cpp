@@ -6,7 +6,8 @@
 
 namespace kiln::nn {
 
-Linear::Linear(int64_t in_features, int64_t out_features, LinearOptions options)
+LinearImpl::LinearImpl(int64_t in_features, int64_t out_features,
+                       LinearOptions options)
     : in_(in_features), out_(out_features) {
   if (in_features <= 0 || out_features <= 0)
     fail("Linear({}, {}): features must be positive", in_features,
@@ -25,17 +26,17 @@ Linear::Linear(int64_t in_features, int64_t out_features, LinearOptions options)
   }
 }
 
-Tensor Linear::forward(const Tensor &x) {
+Tensor LinearImpl::forward(const Tensor &x) {
   Tensor y = matmul(x, weight->tensor());
   return bias ? y + bias->tensor() : y;
 }
 
-Dropout::Dropout(double p) : p_(p) {
+DropoutImpl::DropoutImpl(double p) : p_(p) {
   if (!(p >= 0 && p <= 1))
     fail("Dropout: p must be in [0, 1], got {}", p);
 }
 
-Tensor Dropout::forward(const Tensor &x) {
+Tensor DropoutImpl::forward(const Tensor &x) {
   if (!is_training() || p_ == 0)
     return x;
   if (p_ == 1)

@@ -1,4 +1,6 @@
-// The standard layers: Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten.
+// The standard layers: Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten. Each
+// is a holder (nn::Linear, frontend/module.h) of its module class
+// (nn::LinearImpl): `nn::Linear fc(784, 256); Tensor y = fc(x);`.
 #pragma once
 
 #include "frontend/module.h"
@@ -21,9 +23,9 @@ struct LinearOptions {
 // none in its gradient). Initialization is torch's default:
 // kaiming_uniform(a = sqrt(5)) reduces to U(-1/sqrt(in), 1/sqrt(in)) for the
 // weight, and the bias uses the same bound.
-class Linear : public Module {
+class LinearImpl : public Module {
 public:
-  Linear(int64_t in_features, int64_t out_features, LinearOptions options = {});
+  LinearImpl(int64_t in_features, int64_t out_features, LinearOptions options = {});
   Tensor forward(const Tensor &x) override;
   std::string type_name() const override { return "Linear"; }
 
@@ -34,32 +36,36 @@ public:
 private:
   int64_t in_, out_;
 };
+KILN_MODULE(Linear);
 
-class ReLU : public Module {
+class ReLUImpl : public Module {
 public:
   Tensor forward(const Tensor &x) override { return relu(x); }
   std::string type_name() const override { return "ReLU"; }
 };
+KILN_MODULE(ReLU);
 
-class Tanh : public Module {
+class TanhImpl : public Module {
 public:
   Tensor forward(const Tensor &x) override { return tanh(x); }
   std::string type_name() const override { return "Tanh"; }
 };
+KILN_MODULE(Tanh);
 
-class Sigmoid : public Module {
+class SigmoidImpl : public Module {
 public:
   Tensor forward(const Tensor &x) override { return sigmoid(x); }
   std::string type_name() const override { return "Sigmoid"; }
 };
+KILN_MODULE(Sigmoid);
 
 // Training: zeroes each element with probability p and scales the kept ones
 // by 1/(1-p). The mask comes from an in-graph random_uniform keyed by the
 // step's `seed` and `offset` data inputs (frontend/random.h), so every run of
 // a compiled step draws a new mask. Evaluation: the identity.
-class Dropout : public Module {
+class DropoutImpl : public Module {
 public:
-  explicit Dropout(double p = 0.5);
+  explicit DropoutImpl(double p = 0.5);
   Tensor forward(const Tensor &x) override;
   std::string type_name() const override { return "Dropout"; }
   double p() const { return p_; }
@@ -67,11 +73,12 @@ public:
 private:
   double p_;
 };
+KILN_MODULE(Dropout);
 
 // Merges axes start..end (default: all but the batch axis).
-class Flatten : public Module {
+class FlattenImpl : public Module {
 public:
-  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)
+  explicit FlattenImpl(int64_t start_dim = 1, int64_t end_dim = -1)
       : start_(start_dim), end_(end_dim) {}
   Tensor forward(const Tensor &x) override { return flatten(x, start_, end_); }
   std::string type_name() const override { return "Flatten"; }
@@ -79,5 +86,6 @@ public:
 private:
   int64_t start_, end_;
 };
+KILN_MODULE(Flatten);
 
 } // namespace kiln::nn

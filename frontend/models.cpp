@@ -16,22 +16,20 @@ Mlp::Mlp(const MlpOptions &o) {
   lo.dtype = o.dtype;
   lo.generator = o.generator;
   for (size_t i = 0; i + 1 < sizes.size(); ++i)
-    layers_.push_back(register_module(
-        "fc" + std::to_string(i + 1),
-        std::make_shared<nn::Linear>(sizes[i], sizes[i + 1], lo)));
+    layers_.push_back(register_module("fc" + std::to_string(i + 1),
+                                      nn::Linear(sizes[i], sizes[i + 1], lo)));
   if (o.dropout > 0)
-    dropout_ =
-        register_module("dropout", std::make_shared<nn::Dropout>(o.dropout));
+    dropout_ = register_module("dropout", nn::Dropout(o.dropout));
 }
 
 Tensor Mlp::forward(const Tensor &x) {
   Tensor h = x.rank() > 2 ? flatten(x, 1) : x;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h);
+    h = layers_[i](h);
     if (i + 1 < layers_.size()) {
       h = relu(h);
       if (dropout_)
-        h = (*dropout_)(h);
+        h = dropout_(h);
     }
   }
   return h;

@@ -29,8 +29,8 @@ public:
   std::string type_name() const override { return "Mlp"; }
 
 private:
-  std::vector<std::shared_ptr<nn::Linear>> layers_;
-  std::shared_ptr<nn::Dropout> dropout_;
+  std::vector<nn::Linear> layers_;
+  nn::Dropout dropout_{nullptr};
 };
 
 std::shared_ptr<Mlp> make_mlp(const MlpOptions &options = {});

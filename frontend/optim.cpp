@@ -1,25 +1,66 @@
 #include "frontend/optim.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "ir/error.h"
 
 namespace kiln::optim {
 
-Optimizer::Optimizer(std::vector<std::shared_ptr<Parameter>> params, double lr,
-                     std::string kind)
-    : params_(std::move(params)), lr_(std::make_shared<double>(lr)),
-      kind_(std::move(kind)) {
-  if (params_.empty())
-    fail("{}: no parameters to optimize", kind_);
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr,
+                     double weight_decay, std::string kind)
+    : lr_(lr), kind_(std::move(kind)) {
   if (!(lr >= 0))
     fail("{}: invalid learning rate {}", kind_, lr);
+  for (size_t i = 0; i < groups.size(); ++i) {
+    ParamGroup &pg = groups[i];
+    double glr = pg.options.lr.value_or(lr);
+    double wd = pg.options.weight_decay.value_or(weight_decay);
+    if (!(glr >= 0))
+      fail("{}: invalid learning rate {} in parameter group {}", kind_, glr, i);
+    if (!(wd >= 0))
+      fail("{}: weight_decay must be >= 0, got {} in parameter group {}", kind_,
+           wd, i);
+    for (const auto &p : pg.params) {
+      if (!p)
+        fail("{}: parameter group {} holds a null parameter", kind_, i);
+      auto [it, fresh] = group_of_.emplace(p.get(), groups_.size());
+      if (!fresh)
+        fail("{}: parameter '{}' is in more than one parameter group "
+             "(or twice in one)",
+             kind_, p->name());
+      params_.push_back(p);
+    }
+    double ratio = !pg.options.lr || lr == 0 ? 1.0 : glr / lr;
+    groups_.push_back(
+        {std::move(pg.params), std::make_shared<double>(glr), ratio, wd});
+  }
+  if (params_.empty())
+    fail("{}: no parameters to optimize", kind_);
 }
 
-void Optimizer::zero_grad() {
-  if (auto t = Trace::active())
-    for (auto &p : params_)
-      t->clear_grad(*p);
+void Optimizer::set_lr(double lr) {
+  lr_ = lr;
+  for (Group &g : groups_)
+    *g.lr = lr * g.lr_ratio;
+}
+
+void Optimizer::set_group_lr(size_t group, double lr) {
+  if (group >= groups_.size())
+    fail("{}: no parameter group {} (it has {})", kind_, group, groups_.size());
+  if (!(lr >= 0))
+    fail("{}: invalid learning rate {}", kind_, lr);
+  *groups_[group].lr = lr;
+}
+
+double Optimizer::weight_decay(const Parameter &p) const {
+  return groups_[group_of_.at(&p)].weight_decay;
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  zero_grads(params_, set_to_none);
 }
 
 void Optimizer::step() {
@@ -38,9 +79,13 @@ void Optimizer::step() {
   begin_step(with_grad[0]->type().dtype);
   for (Parameter *p : with_grad) {
     DType dt = lr_dtype(p->type().dtype);
-    std::shared_ptr<double> cell = lr_;
-    Tensor lr(
-        t, t->lr(lr_.get(), dt, [cell, dt] { return make_scalar(*cell, dt); }));
+    size_t gi = group_of_.at(p);
+    std::shared_ptr<double> cell = groups_[gi].lr;
+    Value *lr_in =
+        t->lr(cell.get(), dt, [cell, dt] { return make_scalar(*cell, dt); });
+    if (gi > 0)
+      lr_in->name = "lr." + std::to_string(gi);
+    Tensor lr(t, lr_in);
     Tensor w(t, t->param(p->shared_from_this()));
     Tensor g(t, t->grad(*p));
     t->assign_param(*p, update(*p, w, g, lr).value());
@@ -153,7 +198,11 @@ void Optimizer::assign_shared(const std::string &slot, const Tensor &v) {
 // ----------------------------------------------------------------------
 
 SGD::SGD(std::vector<std::shared_ptr<Parameter>> params, SGDOptions options)
-    : Optimizer(std::move(params), options.lr, "sgd"), o_(options) {
+    : SGD(std::vector<ParamGroup>{ParamGroup{std::move(params)}}, options) {}
+
+SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
+    : Optimizer(std::move(groups), options.lr, options.weight_decay, "sgd"),
+      o_(options) {
   if (o_.momentum < 0 || o_.weight_decay < 0)
     fail("sgd: momentum and weight_decay must be >= 0");
   if (o_.nesterov && (o_.momentum <= 0 || o_.dampening != 0))
@@ -184,8 +233,8 @@ void SGD::begin_step(DType dtype) {
 Tensor SGD::update(Parameter &p, const Tensor &w, const Tensor &g,
                    const Tensor &lr) {
   Tensor d = g;
-  if (o_.weight_decay != 0)
-    d = d + w * o_.weight_decay;
+  if (double wd = weight_decay(p); wd != 0)
+    d = d + w * wd;
   if (o_.momentum != 0) {
     Tensor buf = state_tensor(p, "momentum_buffer");
     Tensor next;
@@ -205,11 +254,15 @@ Tensor SGD::update(Parameter &p, const Tensor &w, const Tensor &g,
 // ---------------------------------------------------------------
 
 Adam::Adam(std::vector<std::shared_ptr<Parameter>> params, AdamOptions options)
-    : Adam(std::move(params), options, /*decoupled=*/false) {}
+    : Adam(std::vector<ParamGroup>{ParamGroup{std::move(params)}}, options,
+           /*decoupled=*/false) {}
 
-Adam::Adam(std::vector<std::shared_ptr<Parameter>> params, AdamOptions options,
-           bool decoupled)
-    : Optimizer(std::move(params), options.lr, decoupled ? "adamw" : "adam"),
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options)
+    : Adam(std::move(groups), options, /*decoupled=*/false) {}
+
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options, bool decoupled)
+    : Optimizer(std::move(groups), options.lr, options.weight_decay,
+                decoupled ? "adamw" : "adam"),
       o_(options), decoupled_(decoupled) {
   if (!(o_.beta1 >= 0 && o_.beta1 < 1 && o_.beta2 >= 0 && o_.beta2 < 1))
     fail("{}: betas must be in [0, 1), got ({}, {})",
@@ -234,11 +287,11 @@ Tensor Adam::update(Parameter &p, const Tensor &w, const Tensor &g,
   // lr is f64 (lr_dtype): every scalar factor is formed in f64 and cast.
   DType dt = w.dtype();
   Tensor grad = g, param = w;
-  if (o_.weight_decay != 0) {
+  if (double wd = weight_decay(p); wd != 0) {
     if (decoupled_)
-      param = param * cast(1.0 - lr * o_.weight_decay, dt);
+      param = param * cast(1.0 - lr * wd, dt);
     else
-      grad = grad + w * o_.weight_decay;
+      grad = grad + w * wd;
   }
   Tensor m = state_tensor(p, "exp_avg");
   Tensor v = state_tensor(p, "exp_avg_sq");
@@ -255,3 +308,51 @@ Tensor Adam::update(Parameter &p, const Tensor &w, const Tensor &g,
 }
 
 } // namespace kiln::optim
+
+namespace kiln::nn::utils {
+
+Tensor clip_grad_norm_(const std::vector<std::shared_ptr<Parameter>> &params,
+                       double max_norm, double norm_type) {
+  if (!(max_norm >= 0) || std::isinf(max_norm))
+    fail("clip_grad_norm_: max_norm must be finite and >= 0, got {}", max_norm);
+  bool inf = std::isinf(norm_type) && norm_type > 0;
+  if (!inf && norm_type != 2)
+    fail("clip_grad_norm_: norm_type must be 2 or infinity, got {}", norm_type);
+  auto t = Trace::active();
+  std::vector<Parameter *> with_grad;
+  if (t)
+    for (const auto &p : params)
+      if (p && t->grad(*p))
+        with_grad.push_back(p.get());
+  if (with_grad.empty())
+    fail("clip_grad_norm_: none of the {} parameters has a gradient in the "
+         "active trace (call it after backward() and before the optimizer's "
+         "step())",
+         params.size());
+  std::string scope = t->builder().scope();
+  t->builder().set_scope("clip_grad_norm_");
+  // The norm in the first gradient's dtype (as torch, which stacks the
+  // per-parameter norms).
+  DType dt = t->grad(*with_grad[0])->type.dtype;
+  Tensor total;
+  for (Parameter *p : with_grad) {
+    Tensor g(t, t->grad(*p));
+    if (g.dtype() != dt)
+      g = cast(g, dt);
+    Tensor part = inf ? amax(abs(g)) : sum(g * g);
+    total = !total.defined() ? part : inf ? maximum(total, part) : total + part;
+  }
+  if (!inf)
+    total = sqrt(total);
+  Tensor coef = minimum(scalar_like(total, max_norm) / (total + 1e-6),
+                        scalar_like(total, 1.0));
+  for (Parameter *p : with_grad) {
+    Tensor g(t, t->grad(*p));
+    Tensor c = g.dtype() == dt ? coef : cast(coef, g.dtype());
+    t->set_grad(*p, (g * c).value());
+  }
+  t->builder().set_scope(scope);
+  return total;
+}
+
+} // namespace kiln::nn::utils

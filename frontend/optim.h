@@ -12,6 +12,13 @@
 // lr) for SGD, f64 for Adam/AdamW, which, like torch, work out their scalar
 // factors (lr / bias correction, 1 - lr * weight_decay) in double and round
 // only the result. The other hyper-parameters are constants of the graph.
+//
+// Parameter groups (torch's param_groups) give parts of a model their own
+// learning rate or weight decay, e.g. no decay for biases:
+//   optim::SGD opt({{weights}, {biases, {.weight_decay = 0}}},
+//                  {.lr = 0.1, .momentum = 0.9, .weight_decay = 5e-4});
+// A group's unset options are the optimizer's. Each group has its own lr
+// input (`lr` for the first, `lr.1`, `lr.2`, ... for the others).
 #pragma once
 
 #include "frontend/parameter.h"
@@ -19,21 +26,49 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace kiln::optim {
 
+// What a parameter group overrides; unset: the optimizer's option.
+struct GroupOptions {
+  std::optional<double> lr = std::nullopt;
+  std::optional<double> weight_decay = std::nullopt;
+};
+
+struct ParamGroup {
+  std::vector<std::shared_ptr<Parameter>> params;
+  GroupOptions options = {};
+};
+
 class Optimizer {
 public:
-  Optimizer(std::vector<std::shared_ptr<Parameter>> params, double lr,
+  // `lr` and `weight_decay` are the defaults of groups that do not set
+  // them. A parameter may be in one group only.
+  Optimizer(std::vector<ParamGroup> groups, double lr, double weight_decay,
             std::string kind);
   virtual ~Optimizer() = default;
   Optimizer(const Optimizer &) = delete;
   Optimizer &operator=(const Optimizer &) = delete;
 
-  double lr() const { return *lr_; }
-  void set_lr(double lr) { *lr_ = lr; }
+  // The optimizer's (default) learning rate. set_lr sets it and scales
+  // every group that has its own lr by the same factor (what an LR schedule
+  // means for torch's groups: each keeps its ratio to the base lr).
+  double lr() const { return lr_; }
+  void set_lr(double lr);
+  size_t num_groups() const { return groups_.size(); }
+  double group_lr(size_t group) const { return *groups_.at(group).lr; }
+  void set_group_lr(size_t group, double lr);
+  double group_weight_decay(size_t group) const {
+    return groups_.at(group).weight_decay;
+  }
+  const std::vector<std::shared_ptr<Parameter>> &
+  group_params(size_t group) const {
+    return groups_.at(group).params;
+  }
   // "sgd", "adam" or "adamw": the prefix of its shared state names, and what
   // a checkpoint records so that another optimizer cannot load its state.
   const std::string &kind() const { return kind_; }
@@ -43,8 +78,10 @@ public:
 
   // Drops the gradients recorded in the active trace (gradients live in the
   // trace, so a new step starts without any; this matters only when one
-  // trace holds several backward() calls).
-  void zero_grad();
+  // trace holds several backward() calls). set_to_none = false sets them to
+  // zeros instead (kiln::zero_grads), so that step() updates every
+  // parameter, as torch does.
+  void zero_grad(bool set_to_none = true);
   // Records the update of every parameter that has a gradient in the active
   // trace; does nothing when none has.
   void step();
@@ -88,6 +125,9 @@ protected:
   // step), and its assignment.
   Tensor state_tensor(Parameter &p, const std::string &slot);
   void assign_state(Parameter &p, const std::string &slot, const Tensor &v);
+  // The weight decay of p's group.
+  double weight_decay(const Parameter &p) const;
+
   // A scalar state of the optimizer ("<kind>.step"), zero at first.
   Tensor shared_state(const std::string &slot, DType dtype);
   void assign_shared(const std::string &slot, const Tensor &v);
@@ -98,8 +138,16 @@ private:
   std::pair<const Parameter *, std::string>
   resolve_state(const std::string &name) const;
 
-  std::vector<std::shared_ptr<Parameter>> params_;
-  std::shared_ptr<double> lr_; // shared with the lr inputs' sources
+  struct Group {
+    std::vector<std::shared_ptr<Parameter>> params;
+    std::shared_ptr<double> lr; // shared with the lr inputs' sources
+    double lr_ratio;            // lr / the optimizer's lr (1 if unset)
+    double weight_decay;
+  };
+  std::vector<std::shared_ptr<Parameter>> params_; // all groups, in order
+  std::vector<Group> groups_;
+  std::unordered_map<const Parameter *, size_t> group_of_;
+  double lr_;
   std::string kind_;
   std::map<std::pair<const Parameter *, std::string>, Array> state_;
 };
@@ -124,6 +172,11 @@ struct SGDOptions {
 class SGD : public Optimizer {
 public:
   SGD(std::vector<std::shared_ptr<Parameter>> params, SGDOptions options);
+  SGD(std::vector<ParamGroup> groups, SGDOptions options);
+  // (A braced list of groups picks this one: `{{w}}` would also convert to
+  // a parameter pointer.)
+  SGD(std::initializer_list<ParamGroup> groups, SGDOptions options)
+      : SGD(std::vector<ParamGroup>(groups), options) {}
   const SGDOptions &options() const { return o_; }
 
 protected:
@@ -163,11 +216,13 @@ struct AdamOptions {
 class Adam : public Optimizer {
 public:
   Adam(std::vector<std::shared_ptr<Parameter>> params, AdamOptions options);
+  Adam(std::vector<ParamGroup> groups, AdamOptions options);
+  Adam(std::initializer_list<ParamGroup> groups, AdamOptions options)
+      : Adam(std::vector<ParamGroup>(groups), options) {}
   const AdamOptions &options() const { return o_; }
 
 protected:
-  Adam(std::vector<std::shared_ptr<Parameter>> params, AdamOptions options,
-       bool decoupled);
+  Adam(std::vector<ParamGroup> groups, AdamOptions options, bool decoupled);
   void begin_step(DType dtype) override;
   void end_step() override { bc1_ = bc2_sqrt_ = Tensor(); }
   DType lr_dtype(DType) const override { return DType::f64; }
@@ -194,7 +249,28 @@ public:
   }
   AdamW(std::vector<std::shared_ptr<Parameter>> params,
         AdamOptions options = defaults())
-      : Adam(std::move(params), options, /*decoupled=*/true) {}
+      : Adam(std::vector<ParamGroup>{ParamGroup{std::move(params)}}, options,
+             /*decoupled=*/true) {}
+  AdamW(std::vector<ParamGroup> groups, AdamOptions options = defaults())
+      : Adam(std::move(groups), options, /*decoupled=*/true) {}
+  AdamW(std::initializer_list<ParamGroup> groups,
+        AdamOptions options = defaults())
+      : Adam(std::vector<ParamGroup>(groups), options, /*decoupled=*/true) {}
 };
 
 } // namespace kiln::optim
+
+namespace kiln::nn::utils {
+
+// torch.nn.utils.clip_grad_norm_: scales the gradients recorded in the
+// active trace (call it after backward(), before the optimizer's step) so
+// that their global norm is at most max_norm:
+//   total = ||(||g_1||, ..., ||g_n||)||  (norm_type 2, or inf: max |g|)
+//   g *= min(max_norm / (total + 1e-6), 1)
+// It is recorded in the step graph (reductions, then the scale), where
+// fuse-optimizer folds the scale into each parameter's update. Returns the
+// total norm (realize it with the loss: kiln::realize({loss, norm})).
+Tensor clip_grad_norm_(const std::vector<std::shared_ptr<Parameter>> &params,
+                       double max_norm, double norm_type = 2.0);
+
+} // namespace kiln::nn::utils

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kiln {
 
@@ -41,6 +42,46 @@ public:
   // d(loss)/d(this) recorded by backward() in the active trace; undefined
   // before backward, after zero_grad() and once the step was realized.
   Tensor grad() const;
+
+private:
+  std::string name_;
+  Array value_;
+};
+
+// Drops (set_to_none, torch's default) the gradients of `params` recorded in
+// the active trace, or sets each to zeros (creating the trace and the
+// params' inputs when needed): backward() then adds to the zeros, and an
+// optimizer step updates every one of them, as torch does for zero
+// gradients (weight decay and momentum still move them).
+void zero_grads(const std::vector<std::shared_ptr<Parameter>> &params,
+                bool set_to_none = true);
+
+// Buffer: a named array that is module state but not trained (torch's
+// register_buffer: running statistics). Saved in checkpoints with the
+// parameters; inside a trace it is a `state` input named by its dotted name,
+// and assign() makes the step write the new value back in place (the step
+// graph returns it aliasing its input), as optimizer state is.
+class Buffer : public std::enable_shared_from_this<Buffer> {
+public:
+  Buffer(std::string name, Array value)
+      : name_(std::move(name)), value_(std::move(value)) {}
+
+  const std::string &name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  const Type &type() const { return value_.type(); }
+
+  // As Parameter::value(): synchronized with the device, and marked
+  // modified on the host by the non-const overload.
+  Array &value();
+  const Array &value() const;
+  Array &bound_value() { return value_; }
+
+  // The buffer's value in the current trace (after assign(), the assigned
+  // value).
+  Tensor tensor();
+  // Records `v` (of the buffer's type) as the buffer's new value: the step
+  // updates the host (or device) array in place.
+  void assign(const Tensor &v);
 
 private:
   std::string name_;

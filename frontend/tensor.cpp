@@ -84,8 +84,26 @@ double Tensor::item() const {
 
 Array Tensor::to_host() const { return realize({*this})[0]; }
 
+namespace {
+thread_local bool t_grad_enabled = true;
+} // namespace
+
+NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) {
+  t_grad_enabled = false;
+}
+
+NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
+
+bool grad_enabled() { return t_grad_enabled; }
+
 void Tensor::backward() const {
   Trace &t = open_trace(*this);
+  if (!t_grad_enabled)
+    fail("backward() inside a NoGradGuard: evaluation code records no "
+         "gradients (end the guard's scope before training)");
+  if (t.no_grad())
+    fail("backward() on a value recorded under a NoGradGuard: its step was "
+         "started for evaluation and records no gradients");
   if (rank() != 0 || !is_float(dtype()))
     fail("backward() needs a float scalar, got {}", type().str());
   if (value_->name.empty())

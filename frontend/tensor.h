@@ -57,6 +57,27 @@ private:
   Value *value_ = nullptr;
 };
 
+// torch.no_grad() for evaluation code: while one is alive (on this thread),
+// backward() throws kiln::Error, so an evaluation step can never record a
+// backward pass by mistake, and the trace it records is marked no-grad
+// (Trace::no_grad), so a backward() through it after the guard is gone
+// throws as well. (Evaluation needs no guard to skip autodiff: kiln records
+// gradients only when backward() is called.)
+//
+//   { kiln::NoGradGuard no_grad; auto logits = model(x); ... }
+class NoGradGuard {
+public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard &) = delete;
+  NoGradGuard &operator=(const NoGradGuard &) = delete;
+
+private:
+  bool previous_;
+};
+// False while a NoGradGuard is alive on this thread.
+bool grad_enabled();
+
 // Realizes several values of one trace at once (they become the first
 // outputs of the step graph, in this order).
 std::vector<Array> realize(const std::vector<Tensor> &tensors);

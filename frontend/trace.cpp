@@ -2,6 +2,7 @@
 
 #include "frontend/parameter.h"
 #include "frontend/random.h"
+#include "frontend/tensor.h"
 #include "ir/error.h"
 #include "ir/printer.h"
 #include "ir/profile.h"
@@ -111,7 +112,9 @@ std::vector<Array> Program::run(std::vector<Array> inputs) const {
 
 // ---- Trace ------------------------------------------------------------------
 
-Trace::Trace() : graph_(std::make_unique<Graph>("main")), builder_(*graph_) {}
+Trace::Trace()
+    : graph_(std::make_unique<Graph>("main")), builder_(*graph_),
+      no_grad_(!grad_enabled()) {}
 
 std::shared_ptr<Trace> Trace::current() {
   if (!t_active || t_active->finished_)
@@ -229,13 +232,16 @@ void Trace::clear_grad(const Parameter &p) {
     params_[it->second].grad = nullptr;
 }
 
-Value *Trace::state(const Array &buffer, const std::string &name) {
+Value *Trace::state(const Array &buffer, const std::string &name,
+                    ArraySource source) {
   check_open();
   auto it = state_index_.find(buffer.data());
   if (it != state_index_.end())
     return states_[it->second].current;
-  Value *in = add_input(name, buffer.type(), InputRole::state,
-                        [buffer]() { return buffer; });
+  if (!source)
+    source = [buffer]() { return buffer; };
+  Value *in =
+      add_input(name, buffer.type(), InputRole::state, std::move(source));
   state_index_[buffer.data()] = states_.size();
   states_.push_back({in, in});
   return in;

@@ -84,6 +84,9 @@ public:
   Graph &graph() { return *graph_; }
   Builder &builder() { return builder_; }
   bool finished() const { return finished_; }
+  // Started while a NoGradGuard was alive (frontend/tensor.h): backward()
+  // on its values throws.
+  bool no_grad() const { return no_grad_; }
   // Throws kiln::Error when the trace has finished (its values were realized
   // and the next step started a new trace).
   void check_open() const;
@@ -114,8 +117,10 @@ public:
 
   // The current value of a state buffer (an optimizer's momentum, moments,
   // step count): a state input bound to `buffer`, created on first use. The
-  // buffer's storage identifies it.
-  Value *state(const Array &buffer, const std::string &name);
+  // buffer's storage identifies it. `source`, when given, feeds the input
+  // instead of `buffer` itself (a module buffer reads its current Array).
+  Value *state(const Array &buffer, const std::string &name,
+               ArraySource source = {});
   void assign_state(const Array &buffer, Value *v);
 
   // Ends recording and returns the program computing `outputs` and the
@@ -154,6 +159,7 @@ private:
   std::unique_ptr<Graph> graph_;
   Builder builder_;
   bool finished_ = false;
+  bool no_grad_ = false;
   std::vector<InputBinding> inputs_; // creation order
   std::vector<ParamEntry> params_;   // first-use order
   std::unordered_map<const Parameter *, size_t> param_index_;

@@ -48,8 +48,8 @@ TEST(Dropout, TrainingDropsAboutPAndScalesTheRest) {
 
 TEST(Dropout, EvalIsTheIdentityAndDrawsNothing) {
   nn::Dropout drop(0.5);
-  drop.eval();
-  EXPECT_FALSE(drop.is_training());
+  drop->eval();
+  EXPECT_FALSE(drop->is_training());
   Array x = ones({4, 4});
   x.set(3, 2.5);
   Tensor y = drop(Tensor::from(x));
@@ -95,11 +95,8 @@ TEST(Dropout, NewMaskEveryStepOfTheFamiliarLoop) {
 
 TEST(Dropout, ReplayedCompiledStepDrawsNewMasks) {
   manual_seed(9);
-  auto model = std::make_shared<nn::Sequential>(
-      std::initializer_list<std::shared_ptr<nn::Module>>{
-          std::make_shared<nn::Linear>(8, 16), std::make_shared<nn::ReLU>(),
-          std::make_shared<nn::Dropout>(0.5),
-          std::make_shared<nn::Linear>(16, 3)});
+  nn::Sequential model(nn::Linear(8, 16), nn::ReLU(), nn::Dropout(0.5),
+                       nn::Linear(16, 3));
   optim::SGDOptions o;
   o.lr = 0; // parameters stay put: only the mask can change the loss
   optim::SGD opt(model->parameters(), o);

@@ -99,7 +99,7 @@ frontend_gradcheck(const std::function<Tensor()> &loss_fn,
 }
 
 TEST(Grad, Linear) {
-  auto lin = std::make_shared<nn::Linear>(4, 3);
+  nn::Linear lin(4, 3);
   lin->to(DType::f64);
   auto x = param("x", {5, 4}, 1);
   auto f = [&] { return weigh((*lin)(x->tensor())); };
@@ -111,7 +111,7 @@ TEST(Grad, LinearWithoutBias) {
   nn::LinearOptions o;
   o.bias = false;
   o.dtype = DType::f64;
-  auto lin = std::make_shared<nn::Linear>(3, 2, o);
+  nn::Linear lin(3, 2, o);
   EXPECT_EQ(lin->parameters().size(), 1u);
   auto x = param("x", {2, 3}, 2);
   EXPECT_TRUE(frontend_gradcheck([&] { return weigh((*lin)(x->tensor())); },
@@ -120,8 +120,7 @@ TEST(Grad, LinearWithoutBias) {
 
 TEST(Grad, Activations) {
   std::vector<std::shared_ptr<nn::Module>> acts = {
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::Tanh>(),
-      std::make_shared<nn::Sigmoid>()};
+      nn::ReLU(), nn::Tanh(), nn::Sigmoid()};
   for (auto &act : acts) {
     auto x = param("x", {3, 4}, 3, -2, 2);
     push_from_zero(*x);
@@ -141,11 +140,8 @@ TEST(Grad, DropoutInTrainingMode) {
 TEST(Grad, FlattenAndSequential) {
   nn::LinearOptions o;
   o.dtype = DType::f64;
-  auto seq = std::make_shared<nn::Sequential>(
-      std::initializer_list<std::shared_ptr<nn::Module>>{
-          std::make_shared<nn::Flatten>(),
-          std::make_shared<nn::Linear>(6, 4, o), std::make_shared<nn::Tanh>(),
-          std::make_shared<nn::Linear>(4, 2, o)});
+  nn::Sequential seq(nn::Flatten(), nn::Linear(6, 4, o), nn::Tanh(),
+                     nn::Linear(4, 2, o));
   auto x = param("x", {3, 2, 3}, 5);
   ParamList ps = seq->parameters();
   ps.push_back(x);

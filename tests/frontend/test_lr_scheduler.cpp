@@ -18,7 +18,7 @@ namespace {
 using std::numbers::pi;
 
 struct Fixture {
-  std::shared_ptr<nn::Linear> lin = std::make_shared<nn::Linear>(2, 2);
+  nn::Linear lin{2, 2};
   optim::SGD opt{lin->parameters(), [] {
                    optim::SGDOptions o;
                    o.lr = 0.1;

@@ -195,7 +195,7 @@ TEST_P(OptimTrajectory, MatchesTorchFormulasFor5Steps) {
     lo.dtype = DType::f64;
     Generator gen(7);
     lo.generator = &gen;
-    auto model = std::make_shared<nn::Linear>(IN, OUT, lo);
+    nn::Linear model(IN, OUT, lo);
     auto opt = c.make(model->parameters());
     auto ref = c.ref();
     Vec w = to_vector(model->weight->value()),
@@ -307,11 +307,8 @@ TEST_P(L2VsWeightDecay, SameTrajectoryExceptAdamW) {
     lo.dtype = DType::f64;
     Generator gen(11);
     lo.generator = &gen;
-    return std::make_shared<nn::Sequential>(
-        std::initializer_list<std::shared_ptr<nn::Module>>{
-            std::make_shared<nn::Linear>(IN, 5, lo),
-            std::make_shared<nn::Tanh>(),
-            std::make_shared<nn::Linear>(5, OUT, lo)});
+    return nn::Sequential(nn::Linear(IN, 5, lo), nn::Tanh(),
+                          nn::Linear(5, OUT, lo));
   };
   const double wd = 0.03;
   auto a = make(), b = make();
@@ -373,7 +370,7 @@ TEST(Optim, AdamFirstUpdateInF32MatchesTorchInDouble) {
       t.set(i, prob.t.get(i));
       prob.t.set(i, t.get(i));
     }
-    auto model = std::make_shared<nn::Linear>(IN, OUT);
+    nn::Linear model(IN, OUT);
     const double lr = 0.05;
     Generator gen(3);
     for (auto &p : model->parameters())
@@ -413,14 +410,14 @@ TEST(Optim, AdamFirstUpdateInF32MatchesTorchInDouble) {
 }
 
 TEST(Optim, InvalidOptionsThrow) {
-  auto lin = std::make_shared<nn::Linear>(2, 2);
+  nn::Linear lin(2, 2);
   EXPECT_THROW(optim::SGD(lin->parameters(), sgd(0.1, 0, 0, true)), Error);
   EXPECT_THROW(optim::SGD({}, sgd(0.1)), Error);
   EXPECT_THROW(optim::Adam(lin->parameters(), adam(0.1, 0, 1.0)), Error);
 }
 
 TEST(Optim, StepWithoutGradientsRecordsNothing) {
-  auto lin = std::make_shared<nn::Linear>(2, 2);
+  nn::Linear lin(2, 2);
   Array before = lin->weight->value().clone();
   optim::SGD opt(lin->parameters(), sgd(0.1));
   opt.step(); // no trace, no grads

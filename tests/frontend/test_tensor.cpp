@@ -178,10 +178,7 @@ TEST(Tensor, ShapeErrorNamesModulePathAndOp) {
 }
 
 TEST(Tensor, SequentialNamesChildrenByIndex) {
-  auto seq = std::make_shared<nn::Sequential>(
-      std::initializer_list<std::shared_ptr<nn::Module>>{
-          std::make_shared<nn::Linear>(4, 3), std::make_shared<nn::ReLU>(),
-          std::make_shared<nn::Linear>(3, 2)});
+  nn::Sequential seq(nn::Linear(4, 3), nn::ReLU(), nn::Linear(3, 2));
   std::vector<std::string> names;
   for (auto &[n, p] : seq->named_parameters())
     names.push_back(n);
