@@ -34,6 +34,7 @@ KILN_MATH1(exp, expf, exp)
 KILN_MATH1(log, logf, log)
 KILN_MATH1(sqrt, sqrtf, sqrt)
 KILN_MATH1(tanh, tanhf, tanh)
+KILN_MATH1(erf, erff, erf)
 KILN_MATH1(fabs, fabsf, fabs)
 #undef KILN_MATH1
 __device__ __forceinline__ int kiln_fabs(int x) { return x < 0 ? -x : x; }
@@ -359,6 +360,8 @@ std::string c_expr(const ScalarExpr &e, const std::vector<std::string> &args,
       kids.push_back(k(static_cast<int>(i)));
     return fmt::format("kiln_{}({})", e.fn, fmt::join(kids, ", "));
   }
+  case K::Attr:
+    fail("cuda emitter: unbound attribute '{}' in a scalar expression", e.fn);
   }
   fail("cuda emitter: bad scalar expression node");
 }
@@ -371,7 +374,7 @@ std::string BodyWriter::expr(const Node &n) const {
     args.push_back(name(o));
   DType dt = n.operands.empty() ? n.result()->type.dtype
                                 : n.operands.back()->type.dtype;
-  std::string e = c_expr(scalar_expr(n.op), args, dt);
+  std::string e = c_expr(scalar_expr(n), args, dt);
   // The expression's natural type is the operands' (or bool for a
   // comparison); a different result dtype (cast) converts like the
   // interpreter's round_to.

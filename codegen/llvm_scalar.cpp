@@ -159,8 +159,12 @@ LValue *ScalarIr::expr(const ScalarExpr &e, const std::vector<LValue *> &args,
       return bin(llvm::Intrinsic::pow);
     if (e.fn == "tanh")
       return call_libm("tanh", kidw(0));
+    if (e.fn == "erf")
+      return call_libm("erf", kidw(0));
     fail("LLVM emitter: unknown function '{}' in a scalar expression", e.fn);
   }
+  case K::Attr:
+    fail("LLVM emitter: unbound attribute '{}' in a scalar expression", e.fn);
   }
   fail("LLVM emitter: bad scalar expression");
 }
@@ -238,7 +242,7 @@ void ScalarIr::eval_body(const std::vector<bool> &needed, Env &env) {
     std::vector<LValue *> args;
     for (const kiln::Value *o : nd.operands)
       args.push_back(to_work(env.at(o), o->type.dtype, w));
-    LValue *r = expr(scalar_expr(nd.op), args, w);
+    LValue *r = expr(scalar_expr(nd), args, w);
     env[nd.result()] = from_work(r, nd.result()->type.dtype);
   }
 }

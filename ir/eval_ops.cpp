@@ -37,7 +37,7 @@ struct BroadcastIndex {
 void eval_elementwise(const Node &n, std::span<const HostTensor *const> in,
                       std::vector<HostTensor> &out) {
   const Type &rt = n.result()->type;
-  const ScalarExpr &e = scalar_expr(n.op);
+  const ScalarExpr e = scalar_expr(n);
   std::vector<BroadcastIndex> idx;
   for (const HostTensor *t : in)
     idx.emplace_back(t->type.shape, rt.shape);

@@ -7,6 +7,7 @@
 #include "ir/op_impl.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace kiln {
@@ -116,6 +117,37 @@ std::vector<Type> infer_unary_float(std::string_view op,
   return one(in[0]);
 }
 
+std::vector<Type> infer_gelu(std::string_view op, std::span<const Type> in,
+                             const Attrs &attrs, std::span<const Type>) {
+  require_float(in[0], op);
+  if (const AttrValue *v = attrs.find("approximate")) {
+    const std::string *s = std::get_if<std::string>(v);
+    if (!s || (*s != "none" && *s != "tanh"))
+      fail("gelu attribute 'approximate' must be \"none\" or \"tanh\", got "
+           "{}",
+           attr_str(*v));
+  }
+  return one(in[0]);
+}
+
+std::vector<Type> infer_clamp(std::string_view op, std::span<const Type> in,
+                              const Attrs &attrs, std::span<const Type>) {
+  if (in[0].dtype == DType::boolean)
+    fail("{} expects a numeric operand, got {}", op, in[0].str());
+  const AttrValue *lo = attrs.find("min"), *hi = attrs.find("max");
+  if (!lo && !hi)
+    fail("clamp needs attribute 'min' or 'max' (or both)");
+  // An integer tensor keeps its dtype (torch would promote to float for a
+  // fractional bound), so its bounds must be integers.
+  if (!is_float(in[0].dtype))
+    for (const auto &[name, v] : {std::pair{"min", lo}, std::pair{"max", hi}})
+      if (const double *d = v ? std::get_if<double>(v) : nullptr;
+          d && *d != std::trunc(*d))
+        fail("clamp of {} needs integer bounds, got {} = {}", in[0].str(), name,
+             attr_str(*v));
+  return one(in[0]);
+}
+
 std::vector<Type> infer_binary(std::string_view op, std::span<const Type> in,
                                const Attrs &, std::span<const Type>) {
   same_dtype(in[0], in[1], op);
@@ -214,16 +246,39 @@ std::vector<Type> infer_transpose(std::string_view, std::span<const Type> in,
 
 std::vector<Type> infer_reshape(std::string_view, std::span<const Type> in,
                                 const Attrs &attrs, std::span<const Type>) {
-  const auto &shape = attrs.get_ints("shape");
-  for (int64_t d : shape)
-    if (d < 0)
+  // One entry may be -1 (torch's reshape/view): the size that keeps the
+  // element count. The attribute keeps the -1; the result type has the size.
+  Shape shape = attrs.get_ints("shape");
+  int infer_at = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1 && infer_at >= 0)
+      fail("reshape to {} has more than one -1 dimension", shape_str(shape));
+    if (shape[i] == -1)
+      infer_at = static_cast<int>(i);
+    else if (shape[i] < 0)
       fail("reshape to {} has a negative dimension", shape_str(shape));
+  }
   // Checked before numel(), whose own error would not name the op.
   int64_t n = 1;
   for (int64_t d : shape)
     if (__builtin_mul_overflow(n, std::max<int64_t>(d, 1), &n) ||
         n > (int64_t{1} << 56))
       fail("reshape to {} has more than 2^56 elements", shape_str(shape));
+  if (infer_at >= 0) {
+    int64_t known = 1;
+    for (size_t i = 0; i < shape.size(); ++i)
+      if (static_cast<int>(i) != infer_at)
+        known *= shape[i];
+    if (known == 0)
+      fail("reshape cannot infer the -1 of {} for {}: the other dimensions "
+           "hold 0 elements",
+           shape_str(shape), in[0].str());
+    if (in[0].numel() % known != 0)
+      fail("reshape cannot turn {} ({} elements) into {}: {} is not a "
+           "multiple of {}",
+           in[0].str(), in[0].numel(), shape_str(shape), in[0].numel(), known);
+    shape[infer_at] = in[0].numel() / known;
+  }
   if (numel(shape) != in[0].numel())
     fail("reshape cannot turn {} ({} elements) into {}", in[0].str(),
          in[0].numel(), shape_str(shape));

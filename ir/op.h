@@ -86,6 +86,9 @@ constexpr AttrSpec IntAttr(std::string_view n, int64_t d) {
 constexpr AttrSpec NumberAttr(std::string_view n) {
   return {.name = n, .type = AttrType::Number};
 }
+constexpr AttrSpec OptNumberAttr(std::string_view n) {
+  return {.name = n, .type = AttrType::Number, .presence = AttrSpec::Optional};
+}
 constexpr AttrSpec IntsAttr(std::string_view n) {
   return {.name = n, .type = AttrType::Ints};
 }
@@ -94,6 +97,12 @@ constexpr AttrSpec OptIntsAttr(std::string_view n) {
 }
 constexpr AttrSpec StrAttr(std::string_view n) {
   return {.name = n, .type = AttrType::Str};
+}
+constexpr AttrSpec StrAttr(std::string_view n, std::string_view d) {
+  return {.name = n,
+          .type = AttrType::Str,
+          .presence = AttrSpec::Defaulted,
+          .str_default = d};
 }
 constexpr AttrSpec BoolAttr(std::string_view n, bool d) {
   return {.name = n,

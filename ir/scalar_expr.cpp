@@ -11,6 +11,8 @@
 #include <memory>
 #include <mutex>
 
+#include "ir/graph.h"
+
 namespace kiln {
 
 namespace {
@@ -104,6 +106,8 @@ private:
       return e;
     }
     skip();
+    if (i_ < s_.size() && s_[i_] == '@')
+      return attr();
     if (i_ < s_.size() && s_[i_] == '$') {
       ++i_;
       if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_])))
@@ -115,24 +119,78 @@ private:
     }
     if (i_ < s_.size() &&
         (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.')) {
-      // The token: digits, '.', and an exponent with an optional sign.
-      size_t start = i_;
-      while (i_ < s_.size() &&
-             (std::isdigit(static_cast<unsigned char>(s_[i_])) ||
-              s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E' ||
-              ((s_[i_] == '-' || s_[i_] == '+') && i_ > start &&
-               (s_[i_ - 1] == 'e' || s_[i_ - 1] == 'E'))))
-        ++i_;
       ScalarExpr e;
       e.kind = K::Const;
-      const char *first = s_.data() + start, *last = s_.data() + i_;
-      auto [ptr, ec] = std::from_chars(first, last, e.value);
-      if (ec != std::errc() || ptr != last) {
-        i_ = start;
-        error("malformed number");
-      }
+      e.value = number();
       return e;
     }
+    return call();
+  }
+
+  // A NUMBER token at i_.
+  double number() {
+    // The token: digits, '.', and an exponent with an optional sign.
+    size_t start = i_;
+    while (i_ < s_.size() &&
+           (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.' ||
+            s_[i_] == 'e' || s_[i_] == 'E' ||
+            ((s_[i_] == '-' || s_[i_] == '+') && i_ > start &&
+             (s_[i_ - 1] == 'e' || s_[i_ - 1] == 'E'))))
+      ++i_;
+    double value = 0;
+    const char *first = s_.data() + start, *last = s_.data() + i_;
+    auto [ptr, ec] = std::from_chars(first, last, value);
+    if (ec != std::errc() || ptr != last || start == i_) {
+      i_ = start;
+      error("malformed number");
+    }
+    return value;
+  }
+
+  size_t name_end(size_t from) const {
+    size_t j = from;
+    while (j < s_.size() &&
+           (std::isalnum(static_cast<unsigned char>(s_[j])) || s_[j] == '_'))
+      ++j;
+    return j;
+  }
+
+  // '@' NAME ['|' ['-'] (NUMBER | 'inf')] | '@' NAME '=' WORD, at i_.
+  ScalarExpr attr() {
+    ++i_; // '@'
+    size_t end = name_end(i_);
+    if (end == i_)
+      error("expected an attribute name after '@'");
+    ScalarExpr e;
+    e.kind = K::Attr;
+    e.fn = std::string(s_.substr(i_, end - i_));
+    i_ = end;
+    if (i_ + 1 < s_.size() && s_[i_] == '=' && s_[i_ + 1] != '=') {
+      ++i_;
+      end = name_end(i_);
+      if (end == i_)
+        error("expected a word after '='");
+      e.match = std::string(s_.substr(i_, end - i_));
+      i_ = end;
+      return e;
+    }
+    if (eat("|")) {
+      bool negative = eat("-");
+      skip();
+      double v;
+      if (s_.substr(i_, 3) == "inf") {
+        i_ += 3;
+        v = std::numeric_limits<double>::infinity();
+      } else {
+        v = number();
+      }
+      e.has_fallback = true;
+      e.fallback = negative ? -v : v;
+    }
+    return e;
+  }
+
+  ScalarExpr call() {
     size_t start = i_;
     while (i_ < s_.size() && std::isalpha(static_cast<unsigned char>(s_[i_])))
       ++i_;
@@ -141,8 +199,9 @@ private:
     ScalarExpr e;
     e.kind = K::Call;
     e.fn = std::string(s_.substr(start, i_ - start));
-    static const std::array<std::pair<std::string_view, size_t>, 8> fns = {{
+    static const std::array<std::pair<std::string_view, size_t>, 9> fns = {{
         {"exp", 1},
+        {"erf", 1},
         {"log", 1},
         {"sqrt", 1},
         {"tanh", 1},
@@ -191,6 +250,101 @@ const ScalarExpr &scalar_expr(Op op) {
     }
   });
   return table[static_cast<size_t>(op)];
+}
+
+namespace {
+
+bool reads_attrs(const ScalarExpr &e) {
+  if (e.kind == K::Attr)
+    return true;
+  return std::any_of(e.kids.begin(), e.kids.end(), reads_attrs);
+}
+
+bool is_const(const ScalarExpr &e, double v) {
+  return e.kind == K::Const && e.value == v;
+}
+
+// The value of attribute reference `e` of op.
+double attr_value(const ScalarExpr &e, Op op, const Attrs &attrs) {
+  const OpInfo &info = op_info(op);
+  const AttrSpec *spec = info.attr(e.fn);
+  if (!spec)
+    fail("{}'s scalar expression reads attribute '{}', which ir/ops.def "
+         "does not declare",
+         info.name, e.fn);
+  const AttrValue *v = attrs.find(e.fn);
+  if (!e.match.empty()) {
+    if (spec->type != AttrType::Str)
+      fail("{}'s scalar expression compares attribute '{}', which is not a "
+           "string",
+           info.name, e.fn);
+    if (v && !std::holds_alternative<std::string>(*v))
+      fail("{} attribute '{}' must be a string, got {}", info.name, e.fn,
+           attr_str(*v));
+    std::string_view s =
+        v ? std::string_view(std::get<std::string>(*v)) : spec->str_default;
+    return s == e.match ? 1.0 : 0.0;
+  }
+  if (v) {
+    if (const int64_t *i = std::get_if<int64_t>(v))
+      return static_cast<double>(*i);
+    if (const double *d = std::get_if<double>(v))
+      return *d;
+    if (const bool *b = std::get_if<bool>(v))
+      return *b ? 1.0 : 0.0;
+    fail("{} attribute '{}' must be a number, got {}", info.name, e.fn,
+         attr_str(*v));
+  }
+  if (spec->presence == AttrSpec::Defaulted && spec->type == AttrType::Int)
+    return static_cast<double>(spec->int_default);
+  if (spec->presence == AttrSpec::Defaulted && spec->type == AttrType::Bool)
+    return spec->bool_default ? 1.0 : 0.0;
+  if (e.has_fallback)
+    return e.fallback;
+  fail("{} needs attribute '{}'", info.name, e.fn);
+}
+
+} // namespace
+
+bool scalar_expr_reads_attrs(Op op) {
+  static std::once_flag once;
+  static std::unique_ptr<bool[]> table;
+  std::call_once(once, [] {
+    table = std::make_unique<bool[]>(kNumOps);
+    for (int i = 0; i < kNumOps; ++i)
+      table[i] = reads_attrs(scalar_expr(static_cast<Op>(i)));
+  });
+  return table[static_cast<size_t>(op)];
+}
+
+ScalarExpr bind_scalar_expr(const ScalarExpr &e, Op op, const Attrs &attrs) {
+  if (e.kind == K::Attr) {
+    ScalarExpr c;
+    c.kind = K::Const;
+    c.value = attr_value(e, op, attrs);
+    return c;
+  }
+  ScalarExpr r = e;
+  for (ScalarExpr &k : r.kids)
+    k = bind_scalar_expr(k, op, attrs);
+  if (r.kind == K::Select && r.kids[0].kind == K::Const)
+    return r.kids[0].value != 0 ? std::move(r.kids[1]) : std::move(r.kids[2]);
+  // maximum(x, -inf) and minimum(x, inf) are x for every x, NaN included.
+  double inf = std::numeric_limits<double>::infinity();
+  if (r.kind == K::Call && (r.fn == "maximum" || r.fn == "minimum")) {
+    double none = r.fn == "maximum" ? -inf : inf;
+    if (is_const(r.kids[1], none))
+      return std::move(r.kids[0]);
+    if (is_const(r.kids[0], none))
+      return std::move(r.kids[1]);
+  }
+  return r;
+}
+
+ScalarExpr scalar_expr(const Node &n) {
+  if (!scalar_expr_reads_attrs(n.op))
+    return scalar_expr(n.op);
+  return bind_scalar_expr(scalar_expr(n.op), n.op, n.attrs);
 }
 
 double nan_max(double a, double b) {
@@ -245,6 +399,8 @@ double eval_scalar(const ScalarExpr &e, const double *a) {
       return std::sqrt(k(0));
     if (e.fn == "tanh")
       return std::tanh(k(0));
+    if (e.fn == "erf")
+      return std::erf(k(0));
     if (e.fn == "fabs")
       return std::fabs(k(0));
     if (e.fn == "maximum")
@@ -254,6 +410,10 @@ double eval_scalar(const ScalarExpr &e, const double *a) {
     if (e.fn == "pow")
       return std::pow(k(0), k(1));
     break;
+  case K::Attr:
+    fail("scalar expression reads attribute '{}': bind it to the node's "
+         "attributes first (scalar_expr(node))",
+         e.fn);
   }
   fail("bad scalar expression node");
 }

@@ -84,6 +84,53 @@ std::vector<Value *> vjp_relu(Builder &b, const Node &n,
   return {b.where(b.le(x, z), z, g[0])};
 }
 
+std::vector<Value *> vjp_erf(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  // d erf(x) = 2/sqrt(pi) exp(-x^2).
+  Value *x = in(n, 0);
+  return {b.mul(b.mul(g[0], 1.1283791670955126), b.exp(b.neg(b.mul(x, x))))};
+}
+
+std::vector<Value *> vjp_gelu(Builder &b, const Node &n,
+                              std::span<Value *const> g) {
+  Value *x = in(n, 0);
+  const AttrValue *a = n.attrs.find("approximate");
+  const std::string *form = a ? std::get_if<std::string>(a) : nullptr;
+  Value *d;
+  if (form && *form == "tanh") {
+    // y = x/2 (1 + t), t = tanh(u), u = k (x + c x^3):
+    // dy = (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 c x^2).
+    const double k = 0.7978845608028654, c = 0.044715;
+    Value *x2 = b.mul(x, x);
+    Value *t = b.tanh(b.mul(b.add(x, b.mul(b.mul(x2, x), c)), k));
+    Value *one = b.scalar(1, x->type.dtype);
+    Value *du = b.mul(b.add(b.mul(x2, 3 * c), 1.0), k);
+    Value *dt = b.mul(b.mul(b.sub(one, b.mul(t, t)), du), b.mul(x, 0.5));
+    d = b.add(b.mul(b.add(t, 1.0), 0.5), dt);
+  } else {
+    // y = x Phi(x): dy = Phi(x) + x phi(x), phi(x) = exp(-x^2/2)/sqrt(2 pi).
+    Value *cdf =
+        b.mul(b.add(b.op(Op::Erf, {b.mul(x, 0.7071067811865476)}), 1.0), 0.5);
+    Value *pdf = b.mul(b.exp(b.mul(b.mul(x, x), -0.5)), 0.3989422804014327);
+    d = b.add(cdf, b.mul(x, pdf));
+  }
+  return {b.mul(g[0], d)};
+}
+
+std::vector<Value *> vjp_clamp(Builder &b, const Node &n,
+                               std::span<Value *const> g) {
+  // torch's clamp_backward: the gradient where min <= x <= max (bounds
+  // included), 0 elsewhere and where x is NaN.
+  Value *x = in(n, 0), *z = zero_like(b, g[0]), *r = g[0];
+  if (n.attrs.has("min"))
+    r = b.where(b.ge(x, b.scalar(n.attrs.get_float("min"), x->type.dtype)), r,
+                z);
+  if (n.attrs.has("max"))
+    r = b.where(b.le(x, b.scalar(n.attrs.get_float("max"), x->type.dtype)), r,
+                z);
+  return {r};
+}
+
 std::vector<Value *> vjp_add(Builder &b, const Node &n,
                              std::span<Value *const> g) {
   return {to_operand(b, n, 0, g[0]), to_operand(b, n, 1, g[0])};

@@ -73,6 +73,14 @@ inline std::vector<NamedGraph> standalone_op_graphs() {
                 attrs.set("dtype",
                           std::string(dtype_name(
                               dt == DType::f32 ? DType::i32 : DType::f32)));
+              // Both forms of gelu; clamp with both bounds and with one.
+              if (op == Op::Gelu && variant == 1)
+                attrs.set("approximate", std::string("tanh"));
+              if (op == Op::Clamp) {
+                attrs.set("min", int64_t{-1});
+                if (variant == 0)
+                  attrs.set("max", int64_t{2});
+              }
               return b.op(op, ops, attrs);
             }));
       }

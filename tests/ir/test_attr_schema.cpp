@@ -165,7 +165,7 @@ TEST(AttrSchema, TableIsConsistent) {
       }
       if (a.presence == AttrSpec::Defaulted) {
         EXPECT_TRUE(a.type == AttrType::Int || a.type == AttrType::Bool ||
-                    a.type == AttrType::DType)
+                    a.type == AttrType::DType || a.type == AttrType::Str)
             << info.name << " " << a.name << ": no default of that type";
       }
       required = required || a.presence == AttrSpec::Required;

@@ -64,11 +64,12 @@ TEST(BuilderReshape, Errors) {
   EXPECT_EQ(error_of([&] {
               b.reshape(x, {-1, 5});
             }),
-            "reshape to [-1,5] has a negative dimension");
+            "reshape cannot turn f32[2,3,4] (24 elements) into [-1,5]: 24 is "
+            "not a multiple of 5");
   EXPECT_EQ(error_of([&] {
               b.reshape(x, {-1, -1});
             }),
-            "reshape to [-1,-1] has a negative dimension");
+            "reshape to [-1,-1] has more than one -1 dimension");
   EXPECT_EQ(error_of([&] {
               b.reshape(x, {5, 5});
             }),

@@ -102,8 +102,11 @@ std::vector<Example> examples() {
   };
   for (Op op : {Op::Neg, Op::Abs, Op::Relu})
     ex.push_back({op, {i32({2, 3})}, {}, {}, {i32({2, 3})}});
-  for (Op op : {Op::Exp, Op::Log, Op::Sqrt, Op::Rsqrt, Op::Tanh, Op::Sigmoid})
+  for (Op op : {Op::Exp, Op::Log, Op::Sqrt, Op::Rsqrt, Op::Tanh, Op::Sigmoid,
+                Op::Erf, Op::Gelu})
     ex.push_back({op, {f64({3})}, {}, {}, {f64({3})}});
+  ex.push_back(
+      {Op::Clamp, {i32({2, 3})}, {{"min", int64_t{0}}}, {}, {i32({2, 3})}});
   for (Op op : {Op::Add, Op::Sub, Op::Mul, Op::Div, Op::Max, Op::Min})
     ex.push_back({op, {f32({2, 1}), f32({3})}, {}, {}, {f32({2, 3})}});
   ex.push_back(
@@ -348,8 +351,52 @@ TEST(Infer, Reshape) {
   EXPECT_EQ(infer1(Op::Reshape, {f32({1})}, {{"shape", S{}}}), f32({}));
   EXPECT_EQ(infer_error(Op::Reshape, {f32({2, 3, 4})}, {{"shape", S{4, 5}}}),
             "reshape cannot turn f32[2,3,4] (24 elements) into [4,5]");
-  EXPECT_EQ(infer_error(Op::Reshape, {f32({2, 3, 4})}, {{"shape", S{-1, 4}}}),
-            "reshape to [-1,4] has a negative dimension");
+  EXPECT_EQ(infer_error(Op::Reshape, {f32({2, 3, 4})}, {{"shape", S{-2, 4}}}),
+            "reshape to [-2,4] has a negative dimension");
+}
+
+// One -1 entry takes the size that keeps the element count (torch.reshape).
+TEST(Infer, ReshapeInfersOneMinusOne) {
+  using S = std::vector<int64_t>;
+  EXPECT_EQ(infer1(Op::Reshape, {f32({2, 3, 4})}, {{"shape", S{-1, 4}}}),
+            f32({6, 4}));
+  EXPECT_EQ(infer1(Op::Reshape, {f32({2, 3, 4})}, {{"shape", S{2, -1}}}),
+            f32({2, 12}));
+  EXPECT_EQ(infer1(Op::Reshape, {f32({2, 3, 4})}, {{"shape", S{-1}}}),
+            f32({24}));
+  EXPECT_EQ(infer1(Op::Reshape, {f32({0, 3})}, {{"shape", S{-1, 3}}}),
+            f32({0, 3}));
+  EXPECT_EQ(infer_error(Op::Reshape, {f32({2, 3, 4})}, {{"shape", S{-1, -1}}}),
+            "reshape to [-1,-1] has more than one -1 dimension");
+  EXPECT_EQ(infer_error(Op::Reshape, {f32({2, 3, 4})}, {{"shape", S{-1, 5}}}),
+            "reshape cannot turn f32[2,3,4] (24 elements) into [-1,5]: 24 is "
+            "not a multiple of 5");
+  EXPECT_EQ(infer_error(Op::Reshape, {f32({0, 3})}, {{"shape", S{0, -1}}}),
+            "reshape cannot infer the -1 of [0,-1] for f32[0,3]: the other "
+            "dimensions hold 0 elements");
+}
+
+TEST(Infer, GeluAndErfTakeFloats) {
+  EXPECT_EQ(infer1(Op::Gelu, {f32({2})}, {{"approximate", "tanh"}}), f32({2}));
+  EXPECT_EQ(infer_error(Op::Gelu, {i32({2})}),
+            "gelu expects a float operand, got i32[2]");
+  EXPECT_EQ(infer_error(Op::Erf, {i64({2})}),
+            "erf expects a float operand, got i64[2]");
+  EXPECT_EQ(infer_error(Op::Gelu, {f32({2})}, {{"approximate", "fast"}}),
+            "gelu attribute 'approximate' must be \"none\" or \"tanh\", got "
+            "\"fast\"");
+}
+
+TEST(Infer, ClampNeedsABoundOfTheOperandsKind) {
+  EXPECT_EQ(infer1(Op::Clamp, {f32({2})}, {{"max", 0.5}}), f32({2}));
+  EXPECT_EQ(infer1(Op::Clamp, {i64({2})}, {{"min", -1.0}, {"max", 3.0}}),
+            i64({2}));
+  EXPECT_EQ(infer_error(Op::Clamp, {f32({2})}),
+            "clamp needs attribute 'min' or 'max' (or both)");
+  EXPECT_EQ(infer_error(Op::Clamp, {i32({2})}, {{"min", 0.5}}),
+            "clamp of i32[2] needs integer bounds, got min = 0.5");
+  EXPECT_EQ(infer_error(Op::Clamp, {boolean({2})}, {{"min", int64_t{0}}}),
+            "clamp expects a numeric operand, got bool[2]");
 }
 
 TEST(Infer, BroadcastTo) {

@@ -1,5 +1,6 @@
 // The scalar expression language of elementwise ops (ir/scalar_expr.h):
 // parsing (structure, precedence, errors) and evaluation.
+#include "ir/builder.h"
 #include "ir/error.h"
 #include "ir/op.h"
 #include "ir/scalar_expr.h"
@@ -214,6 +215,127 @@ TEST(ScalarExpr, OpTableMeanings) {
   EXPECT_EQ(ev(Op::Where, {1, 4, 5}), 4);
   EXPECT_EQ(ev(Op::Where, {0, 4, 5}), 5);
   EXPECT_EQ(ev(Op::Cast, {2.75}), 2.75); // the interpreter rounds after
+  EXPECT_DOUBLE_EQ(ev(Op::Erf, {0.5}), 0.5204998778130465);
+}
+
+// Attribute references: '@name', '@name|fallback', '@name=word'.
+TEST(ScalarExpr, ParsesAttributeReferences) {
+  ScalarExpr a = parse_scalar_expr("@min");
+  ASSERT_EQ(a.kind, K::Attr);
+  EXPECT_EQ(a.fn, "min");
+  EXPECT_FALSE(a.has_fallback);
+  ScalarExpr f = parse_scalar_expr("@max|-inf");
+  ASSERT_EQ(f.kind, K::Attr);
+  EXPECT_TRUE(f.has_fallback);
+  EXPECT_EQ(f.fallback, -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(parse_scalar_expr("@x | 2.5").fallback, 2.5);
+  ScalarExpr m = parse_scalar_expr("(@approximate=tanh ? 1 : 2)");
+  ASSERT_EQ(m.kind, K::Select);
+  EXPECT_EQ(m.kids[0].kind, K::Attr);
+  EXPECT_EQ(m.kids[0].match, "tanh");
+  // '==' after a name is still a comparison.
+  EXPECT_EQ(parse_scalar_expr("@n == 1").kind, K::Eq);
+  EXPECT_EQ(parse_error("@ + 1"), "scalar expression '@ + 1': expected an "
+                                  "attribute name after '@' at offset 1");
+  EXPECT_EQ(parse_error("@a|x"),
+            "scalar expression '@a|x': malformed number at offset 3");
+  // Unbound, an attribute reference cannot be evaluated.
+  EXPECT_THROW(eval("@min"), Error);
+}
+
+// Binding replaces the references by the node's attributes, takes the
+// branch of a constant select and drops maximum(x, -inf) / minimum(x, inf).
+TEST(ScalarExpr, BindsAttributes) {
+  double nan = std::numeric_limits<double>::quiet_NaN();
+  auto clamp = [&](Attrs at, double x) {
+    ScalarExpr e = bind_scalar_expr(scalar_expr(Op::Clamp), Op::Clamp, at);
+    double args[3] = {x, 0, 0};
+    return eval_scalar(e, args);
+  };
+  EXPECT_EQ(clamp({{"min", 0.0}, {"max", 1.0}}, 2), 1);
+  EXPECT_EQ(clamp({{"min", 0.0}, {"max", 1.0}}, -2), 0);
+  EXPECT_EQ(clamp({{"min", 0.0}, {"max", 1.0}}, 0.25), 0.25);
+  EXPECT_EQ(clamp({{"min", int64_t{-1}}}, -5), -1);
+  EXPECT_EQ(clamp({{"min", int64_t{-1}}}, 1e300), 1e300);
+  EXPECT_EQ(clamp({{"max", int64_t{3}}}, -1e300), -1e300);
+  EXPECT_EQ(clamp({{"min", 2.0}, {"max", 1.0}}, 0), 1); // min > max: max
+  EXPECT_TRUE(std::isnan(clamp({{"min", 0.0}, {"max", 1.0}}, nan)));
+  EXPECT_TRUE(std::isnan(clamp({{"min", 0.0}}, nan)));
+  // Only min: no minimum(), no infinity left in the tree.
+  ScalarExpr lo =
+      bind_scalar_expr(scalar_expr(Op::Clamp), Op::Clamp, {{"min", 0.5}});
+  ASSERT_EQ(lo.kind, K::Call);
+  EXPECT_EQ(lo.fn, "maximum");
+  EXPECT_EQ(lo.kids[1].kind, K::Const);
+  EXPECT_EQ(lo.kids[1].value, 0.5);
+  // gelu's select is resolved: the tanh form has no erf, the default none.
+  auto has_fn = [](const ScalarExpr &e, std::string_view fn) {
+    auto rec = [&](auto &self, const ScalarExpr &x) -> bool {
+      if (x.kind == K::Call && x.fn == fn)
+        return true;
+      for (const ScalarExpr &k : x.kids)
+        if (self(self, k))
+          return true;
+      return false;
+    };
+    return rec(rec, e);
+  };
+  ScalarExpr t = bind_scalar_expr(scalar_expr(Op::Gelu), Op::Gelu,
+                                  {{"approximate", "tanh"}});
+  EXPECT_TRUE(has_fn(t, "tanh"));
+  EXPECT_FALSE(has_fn(t, "erf"));
+  ScalarExpr n = bind_scalar_expr(scalar_expr(Op::Gelu), Op::Gelu, {});
+  EXPECT_TRUE(has_fn(n, "erf"));
+  EXPECT_FALSE(has_fn(n, "tanh"));
+  EXPECT_TRUE(scalar_expr_reads_attrs(Op::Gelu));
+  EXPECT_TRUE(scalar_expr_reads_attrs(Op::Clamp));
+  EXPECT_FALSE(scalar_expr_reads_attrs(Op::Relu));
+  EXPECT_EQ(
+      [] {
+        try {
+          bind_scalar_expr(parse_scalar_expr("@min"), Op::Clamp, {});
+        } catch (const Error &e) {
+          return std::string(e.what());
+        }
+        return std::string("<no error>");
+      }(),
+      "clamp needs attribute 'min'");
+}
+
+// gelu against torch 1.13 (torch.nn.functional.gelu in f64, both forms) and
+// erf against torch.erf.
+TEST(ScalarExpr, GeluAndErfMatchTorch) {
+  const double x[] = {-3, -1, -0.25, 0, 0.5, 2, 4};
+  const double none[] = {
+      -0.00404969409489031, -0.15865525393145702, -0.10032341857926907, 0.0,
+      0.34573123063700656,  1.9544997361036416,   3.9998733150326675};
+  const double tanh_form[] = {
+      -0.0036373920817729943, -0.15880800939172324, -0.100324649298315, 0.0,
+      0.34571400982514394,    1.954597694087775,    3.9999297540518075};
+  const double erf[] = {
+      -0.9999779095030014, -0.8427007929497149, -0.27632639016823696, 0.0,
+      0.5204998778130465,  0.9953222650189527,  0.9999999845827421};
+  ScalarExpr en = bind_scalar_expr(scalar_expr(Op::Gelu), Op::Gelu, {});
+  ScalarExpr et = bind_scalar_expr(scalar_expr(Op::Gelu), Op::Gelu,
+                                   {{"approximate", "tanh"}});
+  for (int i = 0; i < 7; ++i) {
+    double a[3] = {x[i], 0, 0};
+    EXPECT_NEAR(eval_scalar(en, a), none[i], 1e-15) << x[i];
+    EXPECT_NEAR(eval_scalar(et, a), tanh_form[i], 1e-15) << x[i];
+    EXPECT_NEAR(eval_scalar(scalar_expr(Op::Erf), a), erf[i], 1e-15) << x[i];
+  }
+}
+
+// scalar_expr(node) binds a node's attributes.
+TEST(ScalarExpr, NodeExpressionIsBound) {
+  Graph g;
+  Builder b(g);
+  Value *x = g.add_input("x", {DType::f32, {2}});
+  Value *y = b.op(Op::Clamp, {x}, {{"max", 6.0}});
+  ScalarExpr e = scalar_expr(*y->def);
+  ASSERT_EQ(e.kind, K::Call);
+  EXPECT_EQ(e.fn, "minimum");
+  EXPECT_EQ(e.kids[1].value, 6);
 }
 
 } // namespace

@@ -87,6 +87,29 @@ std::vector<GradCase> cases() {
       unary("tanh", Op::Tanh),
       unary("sigmoid", Op::Sigmoid, -3, 3),
       unary("relu", Op::Relu),
+      unary("erf", Op::Erf, -2, 2),
+      unary("gelu", Op::Gelu, -3, 3),
+      {"gelu_tanh", Op::Gelu,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Gelu, {g.add_input("x", f64({2, 3}))},
+                     {{"approximate", "tanh"}});
+       },
+       -3, 3},
+      {"clamp_both", Op::Clamp,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Clamp, {g.add_input("x", f64({2, 3}))},
+                     {{"min", -0.5}, {"max", 0.5}});
+       }},
+      {"clamp_min", Op::Clamp,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Clamp, {g.add_input("x", f64({2, 3}))},
+                     {{"min", 0.25}});
+       }},
+      {"clamp_max", Op::Clamp,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Clamp, {g.add_input("x", f64({2, 3}))},
+                     {{"max", int64_t{0}}});
+       }},
       binary("add_same", Op::Add, {2, 3}, {2, 3}),
       binary("add_row", Op::Add, {2, 3}, {3}),
       binary("add_both_broadcast", Op::Add, {2, 1, 3}, {4, 1}),
@@ -374,6 +397,48 @@ TEST(Autodiff, MaxMinReluAtTiesAndNaNMatchTorch) {
   auto gr =
       grads_of(g, {x}, {HostTensor(f64({6}), {-1, 0, 2, nan, inf, -inf})});
   EXPECT_EQ(gr[0].data, (Data{0, 0, 1, 1, 1, 0}));
+}
+
+TEST(Autodiff, ClampAtItsBoundsAndNaNMatchesTorch) {
+  // torch 1.13, f64, backward of ones: torch.clamp(x, 0, 1) with x = [-1, 0,
+  // 0.5, 1, 2, nan] gives x.grad = [0, 1, 1, 1, 0, 0] (the bounds pass the
+  // gradient, a NaN does not); clamp(x, min=0): [0, 1, 1, 1, 1, 0];
+  // clamp(x, 2, 1) (min > max): all 0.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  HostTensor xv(f64({6}), {-1, 0, 0.5, 1, 2, nan});
+  auto grad = [&](Attrs at) {
+    Graph g;
+    Builder b(g);
+    Value *x = g.add_input("x", f64({6}), InputKind::param);
+    g.add_output(b.sum(b.op(Op::Clamp, {x}, std::move(at))));
+    return grads_of(g, {x}, {xv})[0].data;
+  };
+  EXPECT_EQ(grad({{"min", 0.0}, {"max", 1.0}}), (Data{0, 1, 1, 1, 0, 0}));
+  EXPECT_EQ(grad({{"min", 0.0}}), (Data{0, 1, 1, 1, 1, 0}));
+  EXPECT_EQ(grad({{"min", 2.0}, {"max", 1.0}}), (Data{0, 0, 0, 0, 0, 0}));
+}
+
+TEST(Autodiff, GeluGradientsMatchTorch) {
+  // torch 1.13: torch.nn.functional.gelu(x, approximate=...) in f64,
+  // backward of ones, x = [-3, -1, -0.25, 0, 0.5, 2, 4].
+  const Data none = {
+      -0.01194564720418392, -0.08331547058768635, 0.304626645116364, 0.5,
+      0.8674951246561629,   1.085231801078197,    1.0005036496612265};
+  const Data tanh_form = {
+      -0.011584166630969648, -0.08296408384578252, 0.30464590484893955, 0.5,
+      0.8673699035346424,    1.0860992566236183,   1.000335123197122};
+  for (const char *form : {"none", "tanh"}) {
+    Graph g;
+    Builder b(g);
+    Value *x = g.add_input("x", f64({7}), InputKind::param);
+    g.add_output(
+        b.sum(b.op(Op::Gelu, {x}, {{"approximate", std::string(form)}})));
+    auto gr =
+        grads_of(g, {x}, {HostTensor(f64({7}), {-3, -1, -0.25, 0, 0.5, 2, 4})});
+    const Data &want = std::string(form) == "none" ? none : tanh_form;
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_NEAR(gr[0].data[i], want[i], 1e-14) << form << " " << i;
+  }
 }
 
 TEST(Autodiff, AmaxTiesSplitTheGradientEvenly) {

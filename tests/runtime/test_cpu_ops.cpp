@@ -33,9 +33,16 @@ std::vector<Op> elementwise_ops(int arity) {
 }
 
 bool float_only(Op op) {
-  static const Op ops[] = {Op::Exp,  Op::Log,     Op::Sqrt, Op::Rsqrt,
-                           Op::Tanh, Op::Sigmoid, Op::Pow};
+  static const Op ops[] = {Op::Exp,     Op::Log, Op::Sqrt, Op::Rsqrt, Op::Tanh,
+                           Op::Sigmoid, Op::Pow, Op::Erf,  Op::Gelu};
   return std::find(std::begin(ops), std::end(ops), op) != std::end(ops);
+}
+
+// The attributes an op needs standalone (clamp needs a bound).
+Attrs standalone_attrs(Op op) {
+  if (op == Op::Clamp)
+    return {{"min", int64_t{-1}}, {"max", int64_t{2}}};
+  return {};
 }
 
 TEST(CpuOps, UnaryElementwise) {
@@ -49,12 +56,58 @@ TEST(CpuOps, UnaryElementwise) {
         Graph g;
         Value *x = g.add_input("x", {dt, {n}});
         Builder b(g);
-        g.add_output(b.op(op, {x}));
+        g.add_output(b.op(op, {x}, standalone_attrs(op)));
         double lo = positive_only(op) ? 0.05 : -3;
         check_against_interpreter(
             g, random_inputs(g, 1, lo, 3),
             fmt::format("{} {}[{}]", op_name(op), dtype_name(dt), n));
       }
+}
+
+// The attribute forms of gelu and clamp, on the JIT against the
+// interpreter, and gelu in f32 against torch 1.13's f32 results.
+TEST(CpuOps, GeluFormsAndClampBounds) {
+  std::vector<Attrs> gelu = {{}, {{"approximate", "tanh"}}};
+  std::vector<Attrs> clamp = {{{"min", 0.5}},
+                              {{"max", -0.25}},
+                              {{"min", -0.5}, {"max", 0.75}},
+                              {{"min", 1.0}, {"max", -1.0}}};
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (auto &[op, list] :
+         {std::pair{Op::Gelu, gelu}, std::pair{Op::Clamp, clamp}})
+      for (const Attrs &at : list) {
+        Graph g;
+        Value *x = g.add_input("x", {dt, {1027}});
+        Builder b(g);
+        g.add_output(b.op(op, {x}, at));
+        check_against_interpreter(
+            g, random_inputs(g, 3, -4, 4),
+            fmt::format("{} {} {}", op_name(op), dtype_name(dt),
+                        g.nodes().back()->attrs.items().size()));
+      }
+  }
+  const std::vector<double> x = {-3, -1, -0.25, 0, 0.5, 2, 4};
+  const std::vector<double> none = {
+      -0.004049867391586304, -0.1586552858352661, -0.10032343119382858, 0.0,
+      0.3457311987876892,    1.9544999599456787,  3.999873161315918};
+  const std::vector<double> tanh_form = {
+      -0.0036374330520629883, -0.15880799293518066, -0.10032464563846588, 0.0,
+      0.3457140028476715,     1.9545977115631104,   3.999929904937744};
+  for (const char *form : {"none", "tanh"}) {
+    Graph g;
+    Value *in = g.add_input("x", {DType::f32, {7}});
+    Builder b(g);
+    g.add_output(b.op(Op::Gelu, {in}, {{"approximate", std::string(form)}}));
+    auto exe = make_cpu_backend()->compile(g);
+    std::vector<Array> inputs = {
+        Array::from_host(HostTensor({DType::f32, {7}}, x))};
+    auto out = exe->run(inputs);
+    const auto &want = std::string(form) == "none" ? none : tanh_form;
+    for (size_t i = 0; i < x.size(); ++i)
+      EXPECT_NEAR(out[0].get(static_cast<int64_t>(i)), want[i],
+                  2e-7 * (1 + std::fabs(want[i])))
+          << form << " x=" << x[i];
+  }
 }
 
 TEST(CpuOps, BinaryElementwiseBroadcasts) {
