@@ -63,7 +63,10 @@ public:
     out.reserve(g_->outputs.size());
     for (size_t i = 0; i < g_->outputs.size(); ++i) {
       int alias = g_->outputs[i].alias;
-      out.push_back(alias >= 0 ? inputs[alias] : outputs_[i]);
+      // A result belongs to the caller (as on the interpreter and CUDA):
+      // handing out outputs_ itself would let the next run overwrite an
+      // Array the caller kept (`Array a = t.to_host();` in a training loop).
+      out.push_back(alias >= 0 ? inputs[alias] : outputs_[i].clone());
     }
     return out;
   }
