@@ -391,7 +391,7 @@ private:
     }
     const Type &rt = n.result()->type;
     if (info.has(kElementwise)) {
-      double v = eval_scalar(scalar_expr(n.op), vals.data());
+      double v = eval_scalar(scalar_expr(n), vals.data());
       return fill(round_to(rt.dtype, v), rt);
     }
     if (n.op == Op::Reshape || n.op == Op::Transpose || n.op == Op::BroadcastTo)
