@@ -52,4 +52,11 @@ Tensor DropoutImpl::forward(const Tensor &x) {
   return where(keep, x * (1.0 / (1.0 - p_)), scalar_like(x, 0.0));
 }
 
+GELUImpl::GELUImpl(std::string approximate)
+    : approximate_(std::move(approximate)) {
+  if (approximate_ != "none" && approximate_ != "tanh")
+    fail("GELU: approximate must be \"none\" or \"tanh\", got \"{}\"",
+         approximate_);
+}
+
 } // namespace kiln::nn

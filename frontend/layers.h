@@ -88,4 +88,17 @@ private:
 };
 KILN_MODULE(Flatten);
 
+// torch.nn.GELU: approximate is "none" (erf) or "tanh".
+class GELUImpl : public Module {
+public:
+  explicit GELUImpl(std::string approximate = "none");
+  Tensor forward(const Tensor &x) override { return gelu(x, approximate_); }
+  std::string type_name() const override { return "GELU"; }
+  const std::string &approximate() const { return approximate_; }
+
+private:
+  std::string approximate_;
+};
+KILN_MODULE(GELU);
+
 } // namespace kiln::nn

@@ -5,6 +5,7 @@
 #include "passes/autodiff.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace kiln {
 
@@ -332,6 +333,41 @@ Tensor one_hot(const Tensor &labels, int64_t num_classes, DType dtype) {
   Trace &t = open_trace(labels);
   return Tensor(labels.trace_ptr(),
                 t.builder().one_hot(labels.value(), num_classes, dtype));
+}
+
+// ---- erf, gelu, clamp ----------------------------------------------------
+
+Tensor erf(const Tensor &x) {
+  Trace &t = open_trace(x);
+  return Tensor(x.trace_ptr(), t.builder().op(Op::Erf, {x.value()}));
+}
+
+Tensor gelu(const Tensor &x, const std::string &approximate) {
+  Trace &t = open_trace(x);
+  Attrs attrs;
+  if (approximate != "none")
+    attrs.set("approximate", approximate);
+  return Tensor(x.trace_ptr(),
+                t.builder().op(Op::Gelu, {x.value()}, std::move(attrs)));
+}
+
+Tensor clamp(const Tensor &x, std::optional<double> min,
+             std::optional<double> max) {
+  Trace &t = open_trace(x);
+  // An integral bound is stored as an integer, so that an integer tensor's
+  // clamp prints and checks as one.
+  auto bound = [](double v) -> AttrValue {
+    if (std::trunc(v) == v && std::fabs(v) < 9.0e15)
+      return static_cast<int64_t>(v);
+    return v;
+  };
+  Attrs attrs;
+  if (min)
+    attrs.set("min", bound(*min));
+  if (max)
+    attrs.set("max", bound(*max));
+  return Tensor(x.trace_ptr(),
+                t.builder().op(Op::Clamp, {x.value()}, std::move(attrs)));
 }
 
 } // namespace kiln

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -194,5 +195,16 @@ Tensor broadcast_to(const Tensor &x, Shape shape);
 // labels: integer [...] -> [..., num_classes] of `dtype`.
 Tensor one_hot(const Tensor &labels, int64_t num_classes,
                DType dtype = DType::f32);
+
+// ---- erf, gelu, clamp (the ops erf, gelu, clamp of ir/ops.def)
+// --------------------------------------------------------------
+Tensor erf(const Tensor &x);
+// torch.nn.functional.gelu: approximate is "none" (x Phi(x), with erf) or
+// "tanh" (its tanh approximation).
+Tensor gelu(const Tensor &x, const std::string &approximate = "none");
+// torch.clamp with scalar bounds; std::nullopt is no bound (one at least).
+// A NaN stays NaN; min > max gives max everywhere.
+Tensor clamp(const Tensor &x, std::optional<double> min,
+             std::optional<double> max = std::nullopt);
 
 } // namespace kiln
