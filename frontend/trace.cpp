@@ -8,6 +8,7 @@
 #include "ir/profile.h"
 #include "ir/verifier.h"
 #include "passes/pass_manager.h"
+#include "runtime/device.h"
 
 #include <algorithm>
 #include <cctype>
@@ -21,7 +22,9 @@ thread_local std::shared_ptr<Trace> t_active;
 
 struct CompileCache {
   std::mutex mu;
-  std::unique_ptr<Backend> backend = make_interpreter_backend();
+  // Made on first use (backend_locked), so that a program that never
+  // realizes a value initialises neither LLVM nor CUDA.
+  std::unique_ptr<Backend> backend;
   CompileOptions options;
   std::unordered_map<std::string, std::shared_ptr<Executable>> exes;
 };
@@ -29,6 +32,16 @@ struct CompileCache {
 CompileCache &cache() {
   static CompileCache c;
   return c;
+}
+
+// The default backend, made now if none is set: the one KILN_DEVICE asks for,
+// else CUDA when usable, else the CPU (runtime/device.h). A KILN_DEVICE that
+// names a missing device throws here, at the first compile, and the next use
+// tries again. Call with c.mu held.
+Backend &backend_locked(CompileCache &c) {
+  if (!c.backend)
+    c.backend = best_backend();
+  return *c.backend;
 }
 
 Array scalar_array(DType dtype, double v) {
@@ -93,8 +106,9 @@ std::vector<Array> Program::run(std::vector<Array> inputs) const {
       std::unique_ptr<Executable> exe;
       {
         profile::Scope scope(
-            fmt::format("{} backend compile", c.backend->name()), "compile");
-        exe = c.backend->compile(*optimized);
+            fmt::format("{} backend compile", backend_locked(c).name()),
+            "compile");
+        exe = backend_locked(c).compile(*optimized);
       }
       it = c.exes.emplace(key, std::move(exe)).first;
     }
@@ -348,7 +362,13 @@ void set_default_backend(std::unique_ptr<Backend> backend) {
   c.exes.clear();
 }
 
-Backend &default_backend() { return *cache().backend; }
+Backend &default_backend() {
+  CompileCache &c = cache();
+  std::lock_guard lock(c.mu);
+  return backend_locked(c);
+}
+
+void reset_default_backend() { set_default_backend(nullptr); }
 
 // Every live device state, not only the default backend's: a compiled step
 // keeps its executable (and its device copies) after set_default_backend.

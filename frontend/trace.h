@@ -189,11 +189,18 @@ private:
   std::shared_ptr<Trace> trace_, previous_;
 };
 
-// The Backend that compiles realized graphs (the reference interpreter until
-// set). Setting one clears the compile cache; the old backend first writes
-// its device copies of params/state back to their host Arrays, and they
-// become the true values again (the new backend starts from them).
+// The Backend that compiles realized graphs. Until one is set it is made on
+// first use by best_backend() (runtime/device.h): the device KILN_DEVICE
+// names (cpu, cuda, interpreter; kiln::Error when it is missing), else CUDA
+// when usable, else the CPU backend. The reference interpreter is opt-in.
+// frontend/device.h has the same choice by name (kiln::set_device). Setting
+// one clears the compile cache; the old backend first writes its device
+// copies of params/state back to their host Arrays, and they become the true
+// values again (the new backend starts from them).
 void set_default_backend(std::unique_ptr<Backend> backend);
+// Forgets the default backend (after the same write-back), so that the next
+// use chooses again from KILN_DEVICE and the machine.
+void reset_default_backend();
 
 // The host/device state contract (runtime/backend.h): a backend may keep
 // params and optimizer state in device memory and update them there. These
@@ -218,6 +225,7 @@ struct CompileOptions {
 };
 // Setting options clears the compile cache.
 void set_compile_options(CompileOptions options);
+// The backend set, or the one chosen now (see set_default_backend).
 Backend &default_backend();
 // The compile cache: executables keyed by the printed graph (structure and
 // input types).
