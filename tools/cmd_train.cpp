@@ -151,6 +151,7 @@ struct EvalResult {
 // logits and the batch's mean loss (compiled once per batch size, through
 // the compile cache).
 EvalResult evaluate(nn::Module &model, const Dataset &data) {
+  NoGradGuard no_grad; // evaluation records no backward pass
   model.eval();
   DataLoader loader(data, {.batch_size = 500, .shuffle = false});
   int64_t correct = 0, total = 0;

@@ -51,7 +51,9 @@ struct GatedImpl : nn::Module {
   explicit GatedImpl(Generator *gen) {
     fc = register_module("fc", nn::Linear(4, 3, f64_options(gen)));
   }
-  // Two inputs: the features and a mask multiplied into them.
+  // Two inputs: the features and a mask multiplied into them. (The using
+  // keeps clang's -Woverloaded-virtual quiet; see frontend/module.h.)
+  using nn::Module::forward;
   Tensor forward(const Tensor &x, const Tensor &mask) { return fc(x * mask); }
 };
 KILN_MODULE(Gated);
