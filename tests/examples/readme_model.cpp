@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 struct Net : kiln::nn::Module {
   kiln::nn::Linear fc1{nullptr}, fc2{nullptr};
@@ -24,7 +25,9 @@ struct Net : kiln::nn::Module {
   }
 };
 
-int main() try {
+// argv[1]: steps to time (200 when absent).
+int main(int argc, char **argv) try {
+  const int steps = argc > 1 ? std::atoi(argv[1]) : 200;
   // A batch of 64 made-up images (a pattern per label) and their labels; see
   // frontend/dataloader.h for real data.
   kiln::Array x(kiln::Type{kiln::DType::f32, {64, 784}});
@@ -45,7 +48,7 @@ int main() try {
   float l = 0;
   auto now = std::chrono::steady_clock::now;
   auto t0 = now(); // from the end of the first (compiling) step
-  for (int i = 0; i <= 200; ++i) {
+  for (int i = 0; i <= steps; ++i) {
     opt.zero_grad();
     auto loss = kiln::nn::cross_entropy(net(kiln::Tensor::from(x, "x")),
                                         kiln::Tensor::from(y, "y"));
@@ -63,12 +66,12 @@ int main() try {
                                        {kiln::DType::i32, {64}});
   double l2 = step(x, y);
   auto t1 = now();
-  for (int i = 0; i < 200; ++i)
+  for (int i = 0; i < steps; ++i)
     l2 = step(x, y);
   auto t2 = now();
 
-  auto ms = [](auto a, auto b) {
-    return std::chrono::duration<double, std::milli>(b - a).count() / 200;
+  auto ms = [&](auto a, auto b) {
+    return std::chrono::duration<double, std::milli>(b - a).count() / steps;
   };
   std::printf("device %s: loss %.4f -> %.4f; %.3f ms/step (loop), "
               "%.3f ms/step (compiled)\n",
