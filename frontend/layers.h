@@ -25,7 +25,8 @@ struct LinearOptions {
 // weight, and the bias uses the same bound.
 class LinearImpl : public Module {
 public:
-  LinearImpl(int64_t in_features, int64_t out_features, LinearOptions options = {});
+  LinearImpl(int64_t in_features, int64_t out_features,
+             LinearOptions options = {});
   Tensor forward(const Tensor &x) override;
   std::string type_name() const override { return "Linear"; }
 

@@ -119,8 +119,8 @@ TEST(Grad, LinearWithoutBias) {
 }
 
 TEST(Grad, Activations) {
-  std::vector<std::shared_ptr<nn::Module>> acts = {
-      nn::ReLU(), nn::Tanh(), nn::Sigmoid()};
+  std::vector<std::shared_ptr<nn::Module>> acts = {nn::ReLU(), nn::Tanh(),
+                                                   nn::Sigmoid()};
   for (auto &act : acts) {
     auto x = param("x", {3, 4}, 3, -2, 2);
     push_from_zero(*x);
