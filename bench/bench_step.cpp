@@ -13,6 +13,8 @@
 #include "frontend/optim.h"
 #include "frontend/random.h"
 #include "frontend/trace.h"
+#include "passes/pass_manager.h"
+#include "plan/plan.h"
 #include "runtime/cpu_backend.h"
 
 #include <chrono>
@@ -37,10 +39,10 @@ void bench_train_step(const PeerResults &peer, int iters) {
   set_default_backend(make_cpu_backend());
   std::printf("\n### MLP 784-256-128-10 training step (forward, loss, "
               "backward, SGD update), f32\n\n");
-  std::printf("| batch | kiln median (ms) | kiln p90 (ms) | LibTorch best "
-              "median (ms) | LibTorch p90 (ms) | LibTorch setting | kiln / "
-              "LibTorch |\n");
-  std::printf("| ---: | ---: | ---: | ---: | ---: | --- | ---: |\n");
+  std::printf("| batch | kiln launches | kiln median (ms) | kiln p90 (ms) | "
+              "LibTorch best median (ms) | LibTorch p90 (ms) | LibTorch "
+              "setting | kiln / LibTorch |\n");
+  std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n");
   double cold_ms = 0, cached_ms = 0, trace_ms = 0;
   for (int64_t batch : {64, 256}) {
     StepCase c = make_case(batch);
@@ -48,6 +50,14 @@ void bench_train_step(const PeerResults &peer, int iters) {
     Program traced = trace_train_step(*c.model, nn::cross_entropy, c.opt.get(),
                                       c.x.type(), c.y.type(), TraceStage::step);
     double t_trace = ms_since(t0);
+    // What the step launches: its execution plan (plan/plan.h).
+    std::unique_ptr<Graph> fused = traced.graph().clone();
+    PassManager pm;
+    pm.add_pipeline(default_pipeline());
+    pm.run(*fused);
+    ExecutionPlan plan = lower(*fused);
+    std::string launches = fmt::format("{} ({} gemm)", plan.launches.size(),
+                                       plan.count(LaunchKind::gemm));
     t0 = Clock::now();
     TrainStep step = compile_train_step(*c.model, nn::cross_entropy, *c.opt,
                                         c.x.type(), c.y.type());
@@ -66,13 +76,15 @@ void bench_train_step(const PeerResults &peer, int iters) {
     Timing t = time_ms([&] { step(c.x, c.y); }, 30, iters);
     const PeerResult *p = peer.best(fmt::format("mlp_step_b{}", batch));
     if (p)
-      std::printf("| %lld | %.3f | %.3f | %.3f | %.3f | %s | %.2f |\n",
-                  static_cast<long long>(batch), t.median, t.p90, p->median,
-                  p->p90, p->setting.c_str(), t.median / p->median);
+      std::printf("| %lld | %s | %.3f | %.3f | %.3f | %.3f | %s | %.2f |\n",
+                  static_cast<long long>(batch), launches.c_str(), t.median,
+                  t.p90, p->median, p->p90, p->setting.c_str(),
+                  t.median / p->median);
     else
-      std::printf("| %lld | %.3f | %.3f | - | - | LibTorch peer not built | "
-                  "- |\n",
-                  static_cast<long long>(batch), t.median, t.p90);
+      std::printf("| %lld | %s | %.3f | %.3f | - | - | LibTorch peer not "
+                  "built | - |\n",
+                  static_cast<long long>(batch), launches.c_str(), t.median,
+                  t.p90);
   }
   std::printf("\n### Compile time of the MLP step (batch 64)\n\n");
   std::printf("| stage | ms |\n| --- | ---: |\n");
