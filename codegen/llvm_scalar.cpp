@@ -3,7 +3,11 @@
 #include "ir/error.h"
 #include "ir/host_tensor.h"
 
+#include <fmt/format.h>
 #include <llvm/IR/Intrinsics.h>
+#include <llvm/Support/DynamicLibrary.h>
+#include <llvm/TargetParser/Host.h>
+#include <llvm/Transforms/Utils/ModuleUtils.h>
 
 #include <algorithm>
 #include <cmath>
@@ -86,6 +90,29 @@ LValue *ScalarIr::from_work(LValue *v, DType d) {
   return v;
 }
 
+namespace {
+
+// The AVX2 variant of libm function `fn` in glibc's libmvec (_ZGVdN8v_tanhf,
+// _ZGVdN4v_erf), when the host has AVX2 and the process has libmvec loaded
+// (the JIT session loads it); empty otherwise. LLVM 19's LIBMVEC_X86 table
+// lists exp, log, pow, sin, cos, tan but not tanh or erf, which glibc 2.35+
+// provides, so the call names its variant itself.
+std::string libmvec_variant(const std::string &fn, bool f32) {
+  static const bool avx2 = [] {
+    auto features = llvm::sys::getHostCPUFeatures();
+    auto it = features.find("avx2");
+    return it != features.end() && it->second;
+  }();
+  if (!avx2)
+    return {};
+  std::string v = fmt::format("_ZGVdN{}v_{}", f32 ? 8 : 4, fn);
+  if (!llvm::sys::DynamicLibrary::SearchForAddressOfSymbol(v))
+    return {};
+  return v;
+}
+
+} // namespace
+
 LValue *ScalarIr::call_libm(const char *name, LValue *x) {
   bool f32 = x->getType()->isFloatTy();
   std::string fn = f32 ? std::string(name) + "f" : std::string(name);
@@ -93,7 +120,25 @@ LValue *ScalarIr::call_libm(const char *name, LValue *x) {
       fn, llvm::FunctionType::get(x->getType(), {x->getType()}, false));
   auto *call = b_.CreateCall(callee, {x});
   call->setDoesNotThrow();
-  call->setOnlyAccessesInaccessibleMemory();
+  // No memory effects (kiln never reads errno): a call that may write memory
+  // keeps the loop vectorizer from using a vector variant.
+  call->setDoesNotAccessMemory();
+  if (std::string v = libmvec_variant(fn, f32); !v.empty()) {
+    // The vectorizer takes the variant named by the call's
+    // vector-function-abi-variant attribute; the declaration must survive
+    // until it runs, hence llvm.compiler.used.
+    unsigned lanes = f32 ? 8 : 4;
+    auto *vt = llvm::FixedVectorType::get(x->getType(), lanes);
+    llvm::Function *vf = m_.getFunction(v);
+    if (!vf) {
+      vf = llvm::Function::Create(llvm::FunctionType::get(vt, {vt}, false),
+                                  llvm::Function::ExternalLinkage, v, m_);
+      llvm::appendToCompilerUsed(m_, {vf});
+    }
+    call->addFnAttr(llvm::Attribute::get(
+        c_, "vector-function-abi-variant",
+        fmt::format("_ZGV_LLVM_N{}v_{}({})", lanes, fn, v)));
+  }
   return call;
 }
 
