@@ -9,6 +9,7 @@
 // the reference interpreter.
 #include "frontend/checkpoint.h"
 #include "frontend/compile.h"
+#include "frontend/device.h"
 #include "frontend/loss.h"
 #include "frontend/models.h"
 #include "frontend/optim.h"
@@ -285,6 +286,47 @@ TEST_F(CudaCheckpoint, StepKeptAfterABackendSwitchIsStillRead) {
                  pg[i]->name());
   save_checkpoint(path("got5.safetensors"), *got.model, got.opt.get(), {});
   expect_same_checkpoint(path("got5.safetensors"), path("ref5.safetensors"));
+}
+
+// kiln::set_device (frontend/device.h) between steps of the familiar loop
+// (issue 13, item 2): the CUDA steps' device copies of the params and the
+// momentum are written back before the next device takes over, so the run
+// equals the interpreter's.
+TEST_F(CudaCheckpoint, SetDeviceMidTrainingCarriesTheDeviceState) {
+  auto familiar = [](Mlp &m, optim::SGD &opt, int from, int to) {
+    for (int s = from; s < to; ++s) {
+      opt.zero_grad();
+      Tensor loss = nn::cross_entropy(m(Tensor::from(batch_x(s), "x")),
+                                      Tensor::from(batch_y(s), "y"));
+      loss.backward();
+      opt.step();
+      loss.item();
+    }
+  };
+  optim::SGDOptions o{.lr = 0.1, .momentum = 0.9};
+  set_device(Device::interpreter);
+  manual_seed(1);
+  auto ref = make_mlp(small_mlp());
+  optim::SGD ref_opt(ref->parameters(), o);
+  familiar(*ref, ref_opt, 0, 6);
+
+  set_device(Device::cuda);
+  EXPECT_EQ(current_device(), Device::cuda);
+  manual_seed(1);
+  auto got = make_mlp(small_mlp());
+  optim::SGD got_opt(got->parameters(), o);
+  familiar(*got, got_opt, 0, 3);
+#ifdef KILN_HAVE_CPU_RUNTIME
+  set_device(Device::cpu);
+#else
+  set_device(Device::interpreter);
+#endif
+  familiar(*got, got_opt, 3, 6);
+  auto pr = ref->parameters(), pg = got->parameters();
+  ASSERT_EQ(pr.size(), pg.size());
+  for (size_t i = 0; i < pr.size(); ++i)
+    expect_close(std::as_const(*pg[i]).value(), std::as_const(*pr[i]).value(),
+                 pg[i]->name());
 }
 
 } // namespace
