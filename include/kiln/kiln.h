@@ -15,6 +15,7 @@
 #include "frontend/compile.h"
 #include "frontend/dataloader.h"
 #include "frontend/dataset.h"
+#include "frontend/device.h"
 #include "frontend/fashion_mnist.h"
 #include "frontend/layers.h"
 #include "frontend/loss.h"
