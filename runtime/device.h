@@ -15,7 +15,9 @@
 // returning nullptr (and a one-line reason in *why, e.g. "no CUDA driver")
 // when no GPU is usable. device.cpp calls it when kiln_runtime_cuda is built
 // (KILN_HAVE_CUDA_RUNTIME, set by runtime/CMakeLists.txt); link kiln_device
-// to get best_backend().
+// to get best_backend(). kiln_frontend links it: the frontend's default
+// backend is best_backend(), made on first use (frontend/trace.h), and
+// kiln::set_device (frontend/device.h) goes through backend_by_name.
 #pragma once
 
 #include "runtime/backend.h"
