@@ -14,7 +14,7 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features,
          out_features);
   Generator &gen = options.generator ? *options.generator : default_generator();
   double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
-  Array w(Type{options.dtype, {in_features, out_features}});
+  Array w(Type{options.dtype, {out_features, in_features}});
   for (int64_t i = 0; i < w.numel(); ++i)
     w.set(i, gen.uniform(-bound, bound));
   weight = register_parameter("weight", w);
@@ -27,7 +27,7 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features,
 }
 
 Tensor LinearImpl::forward(const Tensor &x) {
-  Tensor y = matmul(x, weight->tensor());
+  Tensor y = matmul(x, transpose(weight->tensor()));
   return bias ? y + bias->tensor() : y;
 }
 

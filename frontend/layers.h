@@ -16,11 +16,14 @@ struct LinearOptions {
   Generator *generator = nullptr;
 };
 
-// y = x @ weight + bias, weight: [in, out], bias: [out].
+// y = x @ weight^T + bias, weight: [out, in], bias: [out].
 //
-// The weight is stored [in, out], the transpose of torch's [out, in], so the
-// forward pass is one matmul with no transpose node in the step graph (and
-// none in its gradient). Initialization is torch's default:
+// The weight is stored [out, in] as in torch.nn.Linear, so a PyTorch
+// state_dict loads as is (load_state_dict). The transpose costs nothing: the
+// execution plan folds it into the GEMM as a transpose flag, and
+// canonicalize turns the weight gradient transpose(x^T dy) into dy^T x, a
+// GEMM with a flag as well, so the step has no transpose kernel.
+// Initialization is torch's default:
 // kaiming_uniform(a = sqrt(5)) reduces to U(-1/sqrt(in), 1/sqrt(in)) for the
 // weight, and the bias uses the same bound.
 class LinearImpl : public Module {

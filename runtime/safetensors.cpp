@@ -47,8 +47,9 @@ struct DtypeInfo {
   std::string_view name;
   size_t size;
 };
-constexpr std::array<DtypeInfo, 4> kDtypes{
-    {{"F64", 8}, {"I64", 8}, {"F32", 4}, {"I32", 4}}};
+constexpr std::array<DtypeInfo, 6> kDtypes{
+    {{"F64", 8}, {"I64", 8}, {"F32", 4}, {"I32", 4}, {"F16", 2}, {"BF16", 2}}};
+constexpr std::string_view kSupported = "F32, F64, F16, BF16, I32, I64";
 
 std::optional<size_t> element_size(std::string_view dtype) {
   for (const DtypeInfo &d : kDtypes)
@@ -179,8 +180,8 @@ Entry parse_entry(const std::string &path, const std::string &name,
   e.tensor.dtype = dtype.get<std::string>();
   std::optional<size_t> elem = element_size(e.tensor.dtype);
   if (!elem)
-    bad(fmt::format("unsupported dtype '{}' (supported: F32, F64, I32, I64)",
-                    escape_for_message(e.tensor.dtype)));
+    bad(fmt::format("unsupported dtype '{}' (supported: {})",
+                    escape_for_message(e.tensor.dtype), kSupported));
 
   const json &shape = v["shape"];
   if (!shape.is_array())
@@ -212,7 +213,67 @@ Entry parse_entry(const std::string &path, const std::string &name,
   return e;
 }
 
+// IEEE binary16 to float, exactly (every half is a float).
+float half_to_float(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0x1f) // inf or NaN (the payload kept)
+    bits = sign | 0x7f800000 | (man << 13);
+  else if (exp != 0) // normal: rebias 15 -> 127
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  else if (man == 0) // +-0
+    bits = sign;
+  else { // subnormal: man * 2^-24, a normal float (exact)
+    float v = static_cast<float>(man) * 0x1p-24f;
+    return sign ? -v : v;
+  }
+  return std::bit_cast<float>(bits);
+}
+
+template <typename T> void widen(const SafeTensor &t, T *out) {
+  size_t n = t.bytes.size() / *element_size(t.dtype);
+  const uint8_t *p = t.bytes.data();
+  if (t.dtype == "F16" || t.dtype == "BF16") {
+    bool bf = t.dtype == "BF16";
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, p + 2 * i, 2);
+      out[i] = static_cast<T>(
+          bf ? std::bit_cast<float>(static_cast<uint32_t>(h) << 16)
+             : half_to_float(h));
+    }
+  } else if (t.dtype == "F32") {
+    for (size_t i = 0; i < n; ++i) {
+      float v;
+      std::memcpy(&v, p + 4 * i, 4);
+      out[i] = static_cast<T>(v);
+    }
+  } else if (t.dtype == "F64") {
+    for (size_t i = 0; i < n; ++i) {
+      double v;
+      std::memcpy(&v, p + 8 * i, 8);
+      out[i] = static_cast<T>(v);
+    }
+  } else {
+    fail("safetensors: tensor of dtype '{}' is not a floating-point tensor",
+         escape_for_message(t.dtype));
+  }
+}
+
 } // namespace
+
+bool is_float_safetensor_dtype(std::string_view dtype) {
+  return dtype == "F32" || dtype == "F64" || dtype == "F16" || dtype == "BF16";
+}
+
+void float_safetensor_elements(const SafeTensor &t, float *out) {
+  widen(t, out);
+}
+
+void float_safetensor_elements(const SafeTensor &t, double *out) {
+  widen(t, out);
+}
 
 void save_safetensors(const std::string &path,
                       const std::map<std::string, SafeTensor> &tensors,
@@ -234,8 +295,8 @@ void save_safetensors(const std::string &path,
     std::optional<size_t> elem = element_size(t.dtype);
     if (!elem)
       fail("{}: cannot save safetensors: tensor '{}' has unsupported dtype "
-           "'{}' (supported: F32, F64, I32, I64)",
-           path, name, t.dtype);
+           "'{}' (supported: {})",
+           path, name, t.dtype, kSupported);
     std::optional<uint64_t> nbytes = checked_nbytes(t.shape, *elem);
     if (!nbytes)
       fail("{}: cannot save safetensors: tensor '{}' has invalid shape {}",

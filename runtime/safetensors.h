@@ -3,12 +3,14 @@
 //   {"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
 //    "__metadata__": {"step": "100"}}
 // padded with spaces, then the tensors' bytes; offsets count from the end of
-// the header. kiln writes and reads F32, F64, I32 and I64 tensors.
+// the header. kiln writes and reads F32, F64, F16, BF16, I32 and I64 tensors
+// (F16 and BF16 as raw bytes; float_safetensor_elements widens them).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln {
@@ -16,7 +18,7 @@ namespace kiln {
 // One tensor's raw little-endian bytes in C order; bytes.size() must be the
 // product of shape times the dtype's size (a 0-d tensor holds one element).
 struct SafeTensor {
-  std::string dtype; // "F32", "F64", "I32", "I64"
+  std::string dtype; // "F32", "F64", "F16", "BF16", "I32", "I64"
   std::vector<int64_t> shape;
   std::vector<uint8_t> bytes;
 };
@@ -40,5 +42,15 @@ void save_safetensors(const std::string &path,
 // section exactly (no overlap, gap or trailing bytes). Any problem throws a
 // kiln::Error naming the path.
 SafeTensorsFile load_safetensors(const std::string &path);
+
+// F32, F64, F16 or BF16.
+bool is_float_safetensor_dtype(std::string_view dtype);
+
+// The elements of a floating-point tensor (is_float_safetensor_dtype),
+// converted to float or double: F16 and BF16 widen exactly, F64 to float
+// rounds to nearest (as torch's Tensor.to does). `out` holds one element per
+// shape entry product. Any other dtype is a kiln::Error.
+void float_safetensor_elements(const SafeTensor &t, float *out);
+void float_safetensor_elements(const SafeTensor &t, double *out);
 
 } // namespace kiln

@@ -150,7 +150,7 @@ TEST_P(CheckpointTest, RoundTripOfParamsAndOptimizerState) {
   ASSERT_NE(changed(params, snapshot(*m2)), "");
   CheckpointMetadata meta = load_checkpoint(file, *m2, opt2.get());
   EXPECT_EQ(meta.at("epoch"), "2");
-  EXPECT_EQ(meta.at("format"), "kiln-checkpoint-1");
+  EXPECT_EQ(meta.at("format"), "kiln-checkpoint-2");
   EXPECT_EQ(changed(params, snapshot(*m2)), "");
   EXPECT_EQ(changed(state, snapshot_state(*opt2)), "");
   // The state slots a fresh optimizer lacked were created with their names.
@@ -427,6 +427,187 @@ TEST_F(BadCheckpoint, NotAKilnCheckpoint) {
 
 TEST_F(BadCheckpoint, MissingFile) {
   expect_load_fails((dir_ / "nowhere.safetensors").string(), "");
+}
+
+// Issue 13: Linear weights are [out, in] (as in PyTorch) from checkpoint
+// format 2 on; a format-1 file (weights [in, out]) is refused with the
+// reason, never loaded transposed.
+TEST_F(BadCheckpoint, SavesFormat2WithOutInWeights) {
+  SafeTensorsFile f = load_safetensors(good_);
+  EXPECT_EQ(f.metadata.at("format"), "kiln-checkpoint-2");
+  EXPECT_EQ(f.tensors.at("model.fc1.weight").shape,
+            (std::vector<int64_t>{10, 12}));
+}
+
+TEST_F(BadCheckpoint, OlderFormatIsRefusedWithTheReason) {
+  std::string p = edited("v1.safetensors", [](SafeTensorsFile &f) {
+    f.metadata["format"] = "kiln-checkpoint-1";
+  });
+  expect_load_fails(p, "checkpoint format kiln-checkpoint-1 is from an older "
+                       "kiln, which stored Linear weights transposed ([in, "
+                       "out]); this kiln stores them [out, in]");
+  // load_state_dict refuses it too.
+  EXPECT_THROW(load_state_dict(p, *target_), Error);
+  EXPECT_EQ(changed(before_, snapshot(*target_)), "");
+}
+
+// load_state_dict: a state_dict by name (PyTorch's names, no "model."), as
+// save_state_dict writes it.
+class StateDict : public BadCheckpoint {
+protected:
+  // model_'s parameters under their own names, each as `dtype`.
+  std::map<std::string, SafeTensor>
+  torch_names(const std::string &prefix = "") {
+    SafeTensorsFile f = load_safetensors(good_);
+    std::map<std::string, SafeTensor> out;
+    for (auto &[name, t] : f.tensors)
+      if (name.rfind("model.", 0) == 0)
+        out[prefix + name.substr(6)] = t;
+    return out;
+  }
+  std::string write_st(const std::string &name,
+                       const std::map<std::string, SafeTensor> &tensors) {
+    std::string p = (dir_ / name).string();
+    save_safetensors(p, tensors, {{"format", "pt"}});
+    return p;
+  }
+  // load_state_dict(p) throws; returns the message after checking that it
+  // names p and that nothing was loaded.
+  std::string load_error(const std::string &p, StateDictOptions o = {}) {
+    std::string msg;
+    try {
+      load_state_dict(p, *target_, o);
+      ADD_FAILURE() << "loading " << p << " succeeded";
+    } catch (const Error &e) {
+      msg = e.what();
+      EXPECT_NE(msg.find(p), std::string::npos) << msg;
+    }
+    EXPECT_EQ(changed(before_, snapshot(*target_)), "")
+        << "a failed load changed parameters";
+    return msg;
+  }
+};
+
+TEST_F(StateDict, LoadsTorchNamesAndKilnCheckpoints) {
+  std::string p = (dir_ / "sd.safetensors").string();
+  save_state_dict(p, *model_);
+  SafeTensorsFile f = load_safetensors(p);
+  EXPECT_EQ(f.metadata.at("format"), "pt");
+  EXPECT_TRUE(f.tensors.count("fc1.weight"));
+  load_state_dict(p, *target_);
+  EXPECT_EQ(changed(snapshot(*model_), snapshot(*target_)), "");
+  // A kiln checkpoint: "model." by itself, the optimizer state skipped.
+  manual_seed(6);
+  target_ = make_mlp(small_mlp());
+  load_state_dict(good_, *target_);
+  EXPECT_EQ(changed(snapshot(*model_), snapshot(*target_)), "");
+}
+
+TEST_F(StateDict, PrefixedNamesLoadWithThePrefixAndHintWithout) {
+  std::string p = write_st("prefixed.safetensors", torch_names("model."));
+  std::string msg = load_error(p);
+  EXPECT_NE(msg.find("6 missing, 6 unexpected, 0 mismatched"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("load with StateDictOptions::prefix = \"model.\""),
+            std::string::npos)
+      << msg;
+  load_state_dict(p, *target_, {.prefix = "model.", .strict = true});
+  EXPECT_EQ(changed(snapshot(*model_), snapshot(*target_)), "");
+}
+
+// One error lists every missing, unexpected and mis-shaped tensor, each
+// with the expected and actual type; a transposed weight says so.
+TEST_F(StateDict, AMismatchListsEveryBadTensorInOneMessage) {
+  auto t = torch_names();
+  ASSERT_EQ(t.erase("fc2.bias"), 1u);
+  ASSERT_EQ(t.erase("fc3.weight"), 1u);
+  t["fc4.weight"] = t.at("fc1.bias");
+  t["extra"] = t.at("fc1.bias");
+  t.at("fc1.weight").shape = {12, 10}; // the old [in, out] layout
+  t.at("fc2.weight").shape = {5, 12};  // 60 elements, as [6, 10]
+  t.at("fc3.bias").dtype = "I32";      // 4 bytes per element, as F32
+  std::string msg = load_error(write_st("bad.safetensors", t));
+  for (const char *want :
+       {"2 missing, 2 unexpected, 3 mismatched", "missing: 'fc2.bias' (f32[6])",
+        "missing: 'fc3.weight' (f32[4,6])", "unexpected: 'extra' (F32[10])",
+        "unexpected: 'fc4.weight' (F32[10])",
+        "mismatched: 'fc1.weight' is F32[12,10], expected f32[10,12] "
+        "(transposed: kiln stores Linear weights [out, in] as PyTorch does)",
+        "mismatched: 'fc2.weight' is F32[5,12], expected f32[6,10]",
+        "mismatched: 'fc3.bias' is I32[4], expected f32[4]"})
+    EXPECT_NE(msg.find(want), std::string::npos) << want << "\n" << msg;
+  // strict = false: missing and unexpected are allowed, mismatches are not.
+  msg = load_error(write_st("bad.safetensors", t),
+                   {.prefix = "", .strict = false});
+  EXPECT_NE(msg.find("0 missing, 0 unexpected, 3 mismatched"),
+            std::string::npos)
+      << msg;
+}
+
+// F16, BF16 and F64 tensors convert to the parameters' f32.
+TEST_F(StateDict, HalfBfloat16AndDoubleConvert) {
+  auto t = torch_names();
+  auto convert = [](SafeTensor &s, const std::string &dtype) {
+    std::vector<float> v(s.bytes.size() / 4);
+    std::memcpy(v.data(), s.bytes.data(), s.bytes.size());
+    s.dtype = dtype;
+    s.bytes.clear();
+    for (float x : v) {
+      uint32_t bits;
+      std::memcpy(&bits, &x, 4);
+      if (dtype == "BF16") { // truncated; the load widens it exactly
+        bits &= 0xffff0000u;
+        s.bytes.push_back(static_cast<uint8_t>(bits >> 16));
+        s.bytes.push_back(static_cast<uint8_t>(bits >> 24));
+      } else {
+        double d = x;
+        const auto *p = reinterpret_cast<const uint8_t *>(&d);
+        s.bytes.insert(s.bytes.end(), p, p + 8);
+      }
+    }
+  };
+  convert(t.at("fc1.weight"), "BF16");
+  convert(t.at("fc2.weight"), "F64");
+  // F16 1.0, -2.0, 0.5, 2^-24 (subnormal), 0, 65504, then 1.0.
+  std::vector<uint16_t> half = {0x3c00, 0xc000, 0x3800, 0x0001, 0x0000, 0x7bff};
+  SafeTensor &b = t.at("fc2.bias");
+  b.dtype = "F16";
+  b.bytes.resize(12);
+  std::memcpy(b.bytes.data(), half.data(), 12);
+  load_state_dict(write_st("mixed.safetensors", t), *target_);
+  const Array &w1 = model_->named_parameters()[0].second->value();
+  auto params = target_->named_parameters();
+  ASSERT_EQ(params[0].first, "fc1.weight");
+  for (int64_t i = 0; i < w1.numel(); ++i) {
+    float x = static_cast<float>(w1.get(i));
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    bits &= 0xffff0000u;
+    float want;
+    std::memcpy(&want, &bits, 4);
+    ASSERT_EQ(params[0].second->value().get(i), want) << i;
+  }
+  ASSERT_EQ(params[2].first, "fc2.weight");
+  EXPECT_EQ(
+      changed({{"w", bytes_of(model_->named_parameters()[2].second->value())}},
+              {{"w", bytes_of(params[2].second->value())}}),
+      "");
+  ASSERT_EQ(params[3].first, "fc2.bias");
+  std::vector<double> want = {1.0, -2.0, 0.5, 0x1p-24, 0.0, 65504.0};
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_EQ(params[3].second->value().get(static_cast<int64_t>(i)), want[i]);
+  // A non-finite value in a converted parameter is an error too.
+  half[1] = 0x7c00; // inf
+  std::memcpy(b.bytes.data(), half.data(), 12);
+  manual_seed(6);
+  target_ = make_mlp(small_mlp());
+  before_ = snapshot(*target_);
+  std::string msg = load_error(write_st("inf.safetensors", t));
+  EXPECT_NE(msg.find("mismatched: 'fc2.bias' holds non-finite values "
+                     "(element 1 is inf)"),
+            std::string::npos)
+      << msg;
 }
 
 } // namespace

@@ -42,8 +42,8 @@ TEST(MlpHidden, BuildsTheLayers) {
   auto model = make_mlp(o);
   auto params = model->parameters();
   ASSERT_EQ(params.size(), 8u); // 4 Linear layers, weight and bias each
-  EXPECT_EQ(params[0]->type().shape, (Shape{784, 64}));
-  EXPECT_EQ(params[6]->type().shape, (Shape{16, 10}));
+  EXPECT_EQ(params[0]->type().shape, (Shape{64, 784})); // Linear: [out, in]
+  EXPECT_EQ(params[6]->type().shape, (Shape{10, 16}));
   EXPECT_EQ(mlp_shape_name(MlpOptions{}), "784-256-128-10");
 }
 

@@ -34,7 +34,7 @@ struct Problem {
   }
 };
 
-// Loss and gradients of mean((x W + b - t)^2), W: [IN, OUT].
+// Loss and gradients of mean((x W^T + b - t)^2), W: [OUT, IN] (Linear).
 double ref_grads(const Problem &p, const Vec &w, const Vec &b, Vec &gw,
                  Vec &gb) {
   gw.assign(IN * OUT, 0);
@@ -44,13 +44,13 @@ double ref_grads(const Problem &p, const Vec &w, const Vec &b, Vec &gw,
     for (int o = 0; o < OUT; ++o) {
       double pred = b[o];
       for (int i = 0; i < IN; ++i)
-        pred += p.x.get(n * IN + i) * w[i * OUT + o];
+        pred += p.x.get(n * IN + i) * w[o * IN + i]; // Linear: [out, in]
       double d = pred - p.t.get(n * OUT + o);
       loss += d * d / (N * OUT);
       double dp = 2 * d / (N * OUT);
       gb[o] += dp;
       for (int i = 0; i < IN; ++i)
-        gw[i * OUT + o] += p.x.get(n * IN + i) * dp;
+        gw[o * IN + i] += p.x.get(n * IN + i) * dp;
     }
   return loss;
 }

@@ -268,9 +268,10 @@ TEST(Step, BuiltinMlpStepGraph) {
   std::string ir = print(p.graph());
   for (const char *want :
        {"graph @step(%x: f32[64,784], %y: i32[64], %lr: f32[], param "
-        "%fc1.weight: f32[784,256]",
-        "%0 = matmul(%x, %fc1.weight) : f32[64,256]",
-        "log_softmax(%7) {axis = -1} : f32[64,10]",
+        "%fc1.weight: f32[256,784]",
+        "%0 = transpose(%fc1.weight) {perm = [1, 0]} : f32[784,256]",
+        "%1 = matmul(%x, %0) : f32[64,256]",
+        "log_softmax(%10) {axis = -1} : f32[64,10]",
         "%fc3.bias_next = sub(%fc3.bias, ", "constant() {value = 0.0005}",
         "constant() {value = 0.9}", "%fc1.weight_next -> %fc1.weight",
         "%fc3.bias.momentum_buffer_next -> %fc3.bias.momentum_buffer\n}"})

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -240,7 +241,53 @@ TEST_F(SafeTensorsTest, KilnReadsWhatPythonWrites) {
           {"scalar", {"F32", {}, bytes_of<float>({2.5f})}},
       });
   EXPECT_EQ(f.metadata, (std::map<std::string, std::string>{{"epoch", "3"}}));
-  expect_load_error(path("f16.safetensors"), "unsupported dtype 'F16'");
+  // F16 loads as raw bytes (1.0 is 0x3c00).
+  SafeTensorsFile h = load_safetensors(path("f16.safetensors"));
+  expect_same_tensors(
+      h.tensors,
+      {{"half", {"F16", {3}, bytes_of<uint16_t>({0x3c00, 0x3c00, 0x3c00})}}});
+}
+
+// F16 and BF16 round-trip as raw bytes and widen exactly to float and
+// double: normals, subnormals, the largest half, +-inf, -0 and NaN.
+TEST_F(SafeTensorsTest, HalfAndBfloat16LoadAndWidenExactly) {
+  std::vector<uint16_t> half = {0x3c00, 0xc000, 0x0001, 0x03ff, 0x8001, 0x7bff,
+                                0x7c00, 0xfc00, 0x8000, 0x3555, 0x7e00};
+  std::vector<double> half_want = {
+      1.0,      -2.0,      0x1p-24, 1023 * 0x1p-24, -0x1p-24, 65504.0,
+      INFINITY, -INFINITY, -0.0,    0.333251953125, NAN};
+  std::vector<uint16_t> bf = {0x3f80, 0xc040, 0x0001, 0x7f80, 0x3eab};
+  std::vector<double> bf_want = {1.0, -3.0, 0x1p-133, INFINITY, 0.333984375};
+  std::string p = path("half.safetensors");
+  save_safetensors(p, {{"h", {"F16", {11}, bytes_of(half)}},
+                       {"b", {"BF16", {5}, bytes_of(bf)}}});
+  SafeTensorsFile f = load_safetensors(p);
+  ASSERT_EQ(f.tensors.at("h").dtype, "F16");
+  ASSERT_EQ(f.tensors.at("b").dtype, "BF16");
+  EXPECT_EQ(f.tensors.at("h").bytes, bytes_of(half));
+  auto check = [](const SafeTensor &t, const std::vector<double> &want) {
+    std::vector<float> f32(want.size());
+    std::vector<double> f64(want.size());
+    float_safetensor_elements(t, f32.data());
+    float_safetensor_elements(t, f64.data());
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (std::isnan(want[i])) {
+        EXPECT_TRUE(std::isnan(f32[i]) && std::isnan(f64[i])) << i;
+        continue;
+      }
+      EXPECT_EQ(f32[i], static_cast<float>(want[i])) << t.dtype << " " << i;
+      EXPECT_EQ(f64[i], want[i]) << t.dtype << " " << i;
+      EXPECT_EQ(std::signbit(f64[i]), std::signbit(want[i])) << i;
+    }
+  };
+  check(f.tensors.at("h"), half_want);
+  check(f.tensors.at("b"), bf_want);
+  EXPECT_TRUE(is_float_safetensor_dtype("BF16"));
+  EXPECT_FALSE(is_float_safetensor_dtype("I32"));
+  std::vector<float> out(1);
+  EXPECT_THROW(float_safetensor_elements({"I32", {1}, bytes_of<int32_t>({1})},
+                                         out.data()),
+               Error);
 }
 
 TEST_F(SafeTensorsTest, MissingOrShortFilesAreReported) {
@@ -331,8 +378,8 @@ TEST_F(SafeTensorsTest, CorruptHeadersAreReported) {
        8, "unexpected field 'x'"},
       {R"({"w": {"dtype": 5, "shape": [2], "data_offsets": [0, 8]}})", 8,
        "dtype 5 is not a string"},
-      {R"({"w": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}})", 4,
-       "unsupported dtype 'F16'"},
+      {R"({"w": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]}})", 2,
+       "unsupported dtype 'U8' (supported: F32, F64, F16, BF16, I32, I64)"},
       {R"({"w": {"dtype": "XYZ", "shape": [2], "data_offsets": [0, 8]}})", 8,
        "unsupported dtype 'XYZ'"},
       {R"({"w": {"dtype": "F32", "shape": "2", "data_offsets": [0, 8]}})", 8,
@@ -479,8 +526,8 @@ protected:
 };
 
 TEST_F(SaveFailureTest, InvalidTensorsAreRefusedBeforeWriting) {
-  expect_save_error({{"w", {"F16", {1}, {0, 0}}}}, {},
-                    "tensor 'w' has unsupported dtype 'F16'");
+  expect_save_error({{"w", {"U8", {1}, {0}}}}, {},
+                    "tensor 'w' has unsupported dtype 'U8'");
   expect_save_error({{"w", {"F32", {2, 3}, std::vector<uint8_t>(20)}}}, {},
                     "tensor 'w' is F32[2,3] (24 bytes) but holds 20 bytes");
   expect_save_error({{"w", {"F32", {-1}, {}}}}, {},
