@@ -12,6 +12,7 @@
 #include "frontend/checkpoint.h"
 #include "frontend/models.h"
 #include "frontend/random.h"
+#include "ir/error.h"
 #include "runtime/safetensors.h"
 
 #include "../support/files.h"
@@ -188,6 +189,25 @@ TEST_F(TorchInterop, TorchTrainedMlpReproducesTorchPredictionsExactly) {
                 test.metadata.at(fmt::format("accuracy_{}", dtype)).c_str(),
                 correct / 400.0, static_cast<long long>(same),
                 test.metadata.at(fmt::format("margin_{}", dtype)).c_str());
+  }
+
+  // Into a model of other widths (20-8-3): one error names every tensor.
+  MlpOptions narrow;
+  narrow.in_features = 20;
+  narrow.hidden = {8};
+  narrow.out_features = 3;
+  auto other = make_mlp(narrow);
+  std::string p = path("model_F32.safetensors");
+  try {
+    load_state_dict(p, *other);
+    ADD_FAILURE() << "a 20-16-3 state_dict loaded into a 20-8-3 model";
+  } catch (const Error &e) {
+    std::string msg = e.what();
+    for (const char *want : {"0 missing, 0 unexpected, 3 mismatched",
+                             "'fc1.weight' is F32[16,20], expected f32[8,20]",
+                             "'fc1.bias' is F32[16], expected f32[8]",
+                             "'fc2.weight' is F32[3,16], expected f32[3,8]"})
+      EXPECT_NE(msg.find(want), std::string::npos) << want << "\n" << msg;
   }
 }
 
