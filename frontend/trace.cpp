@@ -40,7 +40,7 @@ CompileCache &cache() {
 // tries again. Call with c.mu held.
 Backend &backend_locked(CompileCache &c) {
   if (!c.backend)
-    c.backend = best_backend();
+    c.backend = best_backend(/*explain=*/false);
   return *c.backend;
 }
 

@@ -11,9 +11,11 @@
 // per non-aliased output, constants filled at compile time. run() walks the
 // launch list; nothing else is decided here.
 //
-// run() allocates no buffers: the returned non-aliased outputs are the
-// executable's own Arrays, overwritten by the next run() — clone() a result
-// to keep it across runs. Aliased outputs are returned as the input Arrays.
+// run() allocates only the Arrays it returns: each non-aliased output is
+// computed into the executable's own buffer and handed out as a copy (the
+// loss, logits: small), so a result keeps its values after the next run, as
+// on the interpreter and CUDA. Aliased outputs are returned as the input
+// Arrays, updated in place.
 // One executable runs one step at a time (run() is not reentrant); separate
 // executables may run from separate threads (launches take turns on the
 // pool). KILN_NUM_THREADS sets the pool size (default: every core). GEMMs

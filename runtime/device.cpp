@@ -37,7 +37,7 @@ std::unique_ptr<Backend> try_cpu(std::string *why) {
 
 } // namespace
 
-std::unique_ptr<Backend> backend_by_name(std::string_view name) {
+std::unique_ptr<Backend> backend_by_name(std::string_view name, bool explain) {
   std::string why;
   if (name == "interpreter")
     return make_interpreter_backend();
@@ -57,27 +57,28 @@ std::unique_ptr<Backend> backend_by_name(std::string_view name) {
     std::string cpu_why;
     if (auto b = try_cpu(&cpu_why)) {
       static bool said = false; // one line per process
-      if (!said)
+      if (!said && explain)
         std::fprintf(stderr, "kiln: CUDA unavailable (%s); using the CPU\n",
                      why.c_str());
-      said = true;
+      said = said || explain;
       return b;
     }
-    std::fprintf(stderr,
-                 "kiln: CUDA unavailable (%s) and %s; using the reference "
-                 "interpreter\n",
-                 why.c_str(), cpu_why.c_str());
+    if (explain)
+      std::fprintf(stderr,
+                   "kiln: CUDA unavailable (%s) and %s; using the reference "
+                   "interpreter\n",
+                   why.c_str(), cpu_why.c_str());
     return make_interpreter_backend();
   }
   fail("unknown device '{}': expected cpu, cuda, interpreter or best", name);
 }
 
-std::unique_ptr<Backend> best_backend() {
+std::unique_ptr<Backend> best_backend(bool explain) {
   const char *env = std::getenv("KILN_DEVICE");
   if (!env)
-    return backend_by_name("");
+    return backend_by_name("", explain);
   try {
-    return backend_by_name(env);
+    return backend_by_name(env, explain);
   } catch (const Error &e) {
     std::string_view msg = e.what();
     if (msg.starts_with("KILN_DEVICE="))

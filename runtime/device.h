@@ -1,8 +1,8 @@
 // Picking a backend: the GPU when there is one, else the CPU.
 //
 //   KILN_DEVICE unset (or "best"): CUDA when that backend was built and finds
-//       a usable GPU, else the CPU backend (with one line on stderr saying
-//       why not CUDA), else the reference interpreter.
+//       a usable GPU, else the CPU backend (the `kiln` command says why not
+//       CUDA in one line on stderr), else the reference interpreter.
 //   KILN_DEVICE=cpu | cuda | interpreter: that backend, or kiln::Error saying
 //       why it is unavailable.
 //
@@ -28,11 +28,15 @@
 
 namespace kiln {
 
-// The backend KILN_DEVICE asks for (see above).
-std::unique_ptr<Backend> best_backend();
+// The backend KILN_DEVICE asks for (see above). `explain`: say on stderr
+// (once per process) why "best" did not pick CUDA; the `kiln` command does,
+// the library's default device (frontend/trace.h) stays quiet, as PyTorch
+// does (kiln::current_device_name() tells).
+std::unique_ptr<Backend> best_backend(bool explain = true);
 
 // A backend by name: "best", "cpu", "cuda" or "interpreter"; throws
 // kiln::Error when it is unknown or unavailable.
-std::unique_ptr<Backend> backend_by_name(std::string_view name);
+std::unique_ptr<Backend> backend_by_name(std::string_view name,
+                                         bool explain = true);
 
 } // namespace kiln

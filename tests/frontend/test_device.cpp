@@ -198,6 +198,9 @@ TEST(Device, ReadmeExampleRunsOnTheBestDevice) {
   ASSERT_EQ(status, 0) << out;
   EXPECT_NE(out.find("device " + best_device() + ": loss"), std::string::npos)
       << out;
+  // The library's default device is chosen quietly (the `kiln` command says
+  // why it is not CUDA; a library user asks current_device_name()).
+  EXPECT_EQ(out.find("CUDA unavailable"), std::string::npos) << out;
   // An explicit request for a missing device: exit 1 with the reason.
   if (best_device() != "cuda") {
     auto [out2, status2] =
