@@ -3,7 +3,8 @@
 // state and metadata to a safetensors file, loads the weights into a freshly
 // initialised model and checks that both predict exactly the same logits.
 //
-//   checkpoint [PATH]   (default: kiln-example-checkpoint.safetensors in the temp dir)
+//   checkpoint [PATH]   (default: kiln-example-checkpoint.safetensors in the
+//   temp dir)
 #include <kiln/kiln.h>
 
 #include <cstdint>
@@ -16,15 +17,13 @@
 constexpr int64_t kFeatures = 16, kClasses = 4, kBatch = 32;
 
 struct Mlp : kiln::nn::Module {
-  std::shared_ptr<kiln::nn::Linear> fc1, fc2;
+  kiln::nn::Linear fc1{nullptr}, fc2{nullptr};
   Mlp() {
-    fc1 = register_module("fc1",
-                          std::make_shared<kiln::nn::Linear>(kFeatures, 32));
-    fc2 = register_module("fc2",
-                          std::make_shared<kiln::nn::Linear>(32, kClasses));
+    fc1 = register_module("fc1", kiln::nn::Linear(kFeatures, 32));
+    fc2 = register_module("fc2", kiln::nn::Linear(32, kClasses));
   }
   kiln::Tensor forward(const kiln::Tensor &x) override {
-    return (*fc2)(kiln::relu((*fc1)(x)));
+    return fc2(kiln::relu(fc1(x)));
   }
 };
 

@@ -14,15 +14,13 @@
 constexpr int64_t kFeatures = 16, kClasses = 4, kBatch = 32;
 
 struct Mlp : kiln::nn::Module {
-  std::shared_ptr<kiln::nn::Linear> fc1, fc2;
+  kiln::nn::Linear fc1{nullptr}, fc2{nullptr};
   Mlp() {
-    fc1 = register_module("fc1",
-                          std::make_shared<kiln::nn::Linear>(kFeatures, 32));
-    fc2 = register_module("fc2",
-                          std::make_shared<kiln::nn::Linear>(32, kClasses));
+    fc1 = register_module("fc1", kiln::nn::Linear(kFeatures, 32));
+    fc2 = register_module("fc2", kiln::nn::Linear(32, kClasses));
   }
   kiln::Tensor forward(const kiln::Tensor &x) override {
-    return (*fc2)(kiln::relu((*fc1)(x)));
+    return fc2(kiln::relu(fc1(x)));
   }
 };
 

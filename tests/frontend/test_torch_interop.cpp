@@ -28,96 +28,12 @@
 namespace kiln {
 namespace {
 
-// Trains Net (20-16-3, ReLU) with SGD on synthetic data (labels from a noisy
-// linear teacher, fixed seeds), then writes model_{F32,F16,BF16}.safetensors
-// and test.safetensors: the held-out inputs x, labels y, and for each dtype
-// PyTorch's predictions (computed with the weights rounded to that dtype,
-// in f32, which is what kiln computes after widening them) and its accuracy
-// and smallest top-2 logit margin as metadata.
-constexpr const char *kScript = R"PY(
-import json, struct, sys
-import torch
-
-out = sys.argv[1]
-torch.manual_seed(0)
-torch.set_num_threads(1)
-D, H, C = 20, 16, 3
-g = torch.Generator().manual_seed(1)
-teacher = torch.randn(D, C, generator=g)
-
-def data(n):
-    x = torch.randn(n, D, generator=g)
-    y = (x @ teacher + 0.8 * torch.randn(n, C, generator=g)).argmax(1)
-    return x, y
-
-xtr, ytr = data(1024)
-xte, yte = data(400)
-
-class Net(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(D, H)
-        self.fc2 = torch.nn.Linear(H, C)
-
-    def forward(self, x):
-        return self.fc2(torch.relu(self.fc1(x)))
-
-model = Net()
-opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-for step in range(300):
-    i = torch.randint(0, len(xtr), (64,), generator=g)
-    loss = torch.nn.functional.cross_entropy(model(xtr[i]), ytr[i])
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-
-def raw(t, dtype):
-    t = t.detach().contiguous()
-    if dtype == "F32":
-        return t.float().numpy().tobytes()
-    if dtype == "F16":
-        return t.half().numpy().tobytes()
-    if dtype == "BF16":
-        return t.bfloat16().view(torch.int16).numpy().tobytes()
-    if dtype == "I64":
-        return t.long().numpy().tobytes()
-    raise ValueError(dtype)
-
-def save(path, tensors, metadata):
-    header, blobs, off = {}, [], 0
-    for name, (dtype, t) in tensors.items():
-        data = raw(t, dtype)
-        header[name] = {"dtype": dtype, "shape": list(t.shape),
-                        "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = metadata
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-sd = model.state_dict()
-tensors = {"x": ("F32", xte), "y": ("I64", yte)}
-meta = {}
-for dtype, cast in [("F32", torch.float32), ("F16", torch.float16),
-                    ("BF16", torch.bfloat16)]:
-    save(f"{out}/model_{dtype}.safetensors",
-         {k: (dtype, v) for k, v in sd.items()}, {"format": "pt"})
-    m = Net()
-    m.load_state_dict({k: v.to(cast).float() for k, v in sd.items()})
-    with torch.no_grad():
-        logits = m(xte)
-    top2 = logits.topk(2, 1).values
-    pred = logits.argmax(1)
-    tensors[f"pred_{dtype}"] = ("I64", pred)
-    meta[f"accuracy_{dtype}"] = repr((pred == yte).float().mean().item())
-    meta[f"margin_{dtype}"] = repr((top2[:, 0] - top2[:, 1]).min().item())
-save(f"{out}/test.safetensors", tensors, meta)
-)PY";
+// The exporter: examples/pytorch_weights/export_torch_mlp.py (its comment
+// says what it writes). The files it made with torch 1.13.1 are checked in
+// beside it, so the check runs everywhere; where a python3 with torch is
+// found it also runs on a fresh export.
+const std::string kExample =
+    std::string(KILN_SOURCE_DIR) + "/examples/pytorch_weights";
 
 class TorchInterop : public testing::TempDirTest {
 protected:
@@ -131,17 +47,9 @@ std::vector<int64_t> ints(const SafeTensor &t) {
   return v;
 }
 
-TEST_F(TorchInterop, TorchTrainedMlpReproducesTorchPredictionsExactly) {
-  const std::string &py = testing::python_with("torch, numpy");
-  if (py.empty())
-    GTEST_SKIP() << "no python3 with torch and numpy found (tried "
-                    "$KILN_PYTHON, python3, /usr/bin/python3; "
-                    "tools/install-deps.sh --with-torch installs it)";
-  std::string script = path("export.py");
-  testing::write_bytes(script, kScript);
-  std::string cmd = fmt::format("'{}' '{}' '{}'", py, script, dir_.string());
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-
+// kiln's predictions with the weights in `dir` are exactly PyTorch's.
+void expect_torch_predictions(const std::string &dir) {
+  auto path = [&](const std::string &f) { return dir + "/" + f; };
   SafeTensorsFile test = load_safetensors(path("test.safetensors"));
   const SafeTensor &xs = test.tensors.at("x");
   ASSERT_EQ(xs.dtype, "F32");
@@ -190,14 +98,34 @@ TEST_F(TorchInterop, TorchTrainedMlpReproducesTorchPredictionsExactly) {
                 correct / 400.0, static_cast<long long>(same),
                 test.metadata.at(fmt::format("margin_{}", dtype)).c_str());
   }
+}
 
+TEST_F(TorchInterop, CheckedInTorchExportReproducesTorchPredictionsExactly) {
+  expect_torch_predictions(kExample);
+}
+
+TEST_F(TorchInterop, FreshTorchExportReproducesTorchPredictionsExactly) {
+  const std::string &py = testing::python_with("torch, numpy");
+  if (py.empty())
+    GTEST_SKIP() << "no python3 with torch and numpy found (tried "
+                    "$KILN_PYTHON, python3, /usr/bin/python3; "
+                    "tools/install-deps.sh --with-torch installs it); the "
+                    "checked-in export is tested by "
+                    "CheckedInTorchExportReproducesTorchPredictionsExactly";
+  std::string cmd = fmt::format("'{}' '{}/export_torch_mlp.py' '{}'", py,
+                                kExample, dir_.string());
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  expect_torch_predictions(dir_.string());
+}
+
+TEST_F(TorchInterop, AMisshapenStateDictListsEveryBadTensor) {
   // Into a model of other widths (20-8-3): one error names every tensor.
   MlpOptions narrow;
   narrow.in_features = 20;
   narrow.hidden = {8};
   narrow.out_features = 3;
   auto other = make_mlp(narrow);
-  std::string p = path("model_F32.safetensors");
+  std::string p = kExample + "/model_F32.safetensors";
   try {
     load_state_dict(p, *other);
     ADD_FAILURE() << "a 20-16-3 state_dict loaded into a 20-8-3 model";
