@@ -4,7 +4,11 @@
 #pragma once
 
 #include "frontend/module.h"
+#include "frontend/norm.h"
 #include "frontend/random.h"
+
+#include <optional>
+#include <vector>
 
 namespace kiln::nn {
 
@@ -104,5 +108,121 @@ private:
   std::string approximate_;
 };
 KILN_MODULE(GELU);
+
+// ---- normalisation and embedding (issue 12) -------------------------------
+// Composed from existing ops (frontend/norm.h). Parameter and buffer names
+// are PyTorch's state_dict names (weight, bias, running_mean, running_var,
+// num_batches_tracked), so a PyTorch state_dict loads by name
+// (load_state_dict).
+
+struct LayerNormOptions {
+  double eps = 1e-5;
+  // weight (ones) and bias (zeros) of shape normalized_shape.
+  bool elementwise_affine = true;
+  DType dtype = DType::f32;
+};
+
+// torch.nn.LayerNorm: normalises over the last normalized_shape.size() axes.
+class LayerNormImpl : public Module {
+public:
+  explicit LayerNormImpl(std::vector<int64_t> normalized_shape,
+                         LayerNormOptions options = {});
+  Tensor forward(const Tensor &x) override;
+  std::string type_name() const override { return "LayerNorm"; }
+  const std::vector<int64_t> &normalized_shape() const { return shape_; }
+  double eps() const { return eps_; }
+  std::shared_ptr<Parameter> weight, bias; // null without elementwise_affine
+
+private:
+  std::vector<int64_t> shape_;
+  double eps_;
+};
+KILN_MODULE(LayerNorm);
+
+struct BatchNormOptions {
+  double eps = 1e-5;
+  // Weight of the batch statistics in the running ones; std::nullopt: the
+  // cumulative average 1 / num_batches_tracked, as torch's momentum=None.
+  std::optional<double> momentum = 0.1;
+  // weight (ones) and bias (zeros), [C].
+  bool affine = true;
+  // Keep running_mean (zeros), running_var (ones) and num_batches_tracked
+  // (i64 scalar) as buffers, updated in place by each training step and
+  // used in eval(). Without, batch statistics are used in both modes.
+  bool track_running_stats = true;
+  DType dtype = DType::f32;
+};
+
+// torch.nn.BatchNorm1d/2d: training normalises with the batch mean and
+// biased variance over every axis but C and updates the running statistics
+// (running_var with the unbiased variance); eval() normalises with the
+// running ones. train() and eval() record different graphs, so a step
+// compiled in each mode is its own executable (both cached).
+class BatchNormImpl : public Module {
+public:
+  Tensor forward(const Tensor &x) override;
+  int64_t num_features() const { return c_; }
+  const BatchNormOptions &options() const { return options_; }
+  std::shared_ptr<Parameter> weight, bias;           // null without affine
+  std::shared_ptr<Buffer> running_mean, running_var; // null without
+  std::shared_ptr<Buffer> num_batches_tracked;       // track_running_stats
+
+protected:
+  BatchNormImpl(const char *kind, int64_t num_features,
+                BatchNormOptions options);
+  // Throws the error for a wrong input rank or channel count.
+  virtual void check_input(const Tensor &x) const = 0;
+
+  int64_t c_;
+  BatchNormOptions options_;
+};
+
+// Input [N, C] or [N, C, L].
+class BatchNorm1dImpl : public BatchNormImpl {
+public:
+  explicit BatchNorm1dImpl(int64_t num_features, BatchNormOptions options = {})
+      : BatchNormImpl("BatchNorm1d", num_features, options) {}
+  std::string type_name() const override { return "BatchNorm1d"; }
+
+protected:
+  void check_input(const Tensor &x) const override;
+};
+KILN_MODULE(BatchNorm1d);
+
+// Input [N, C, H, W].
+class BatchNorm2dImpl : public BatchNormImpl {
+public:
+  explicit BatchNorm2dImpl(int64_t num_features, BatchNormOptions options = {})
+      : BatchNormImpl("BatchNorm2d", num_features, options) {}
+  std::string type_name() const override { return "BatchNorm2d"; }
+
+protected:
+  void check_input(const Tensor &x) const override;
+};
+KILN_MODULE(BatchNorm2d);
+
+struct EmbeddingOptions {
+  DType dtype = DType::f32;
+  Generator *generator = nullptr; // nullptr: default_generator()
+};
+
+// torch.nn.Embedding: weight [num_embeddings, embedding_dim] drawn from
+// N(0, 1) as torch does; forward maps integer indices [...] to
+// [..., embedding_dim] (frontend/norm.h: one_hot @ weight for now, a gather
+// op is the planned fast path). No padding_idx or max_norm yet.
+class EmbeddingImpl : public Module {
+public:
+  EmbeddingImpl(int64_t num_embeddings, int64_t embedding_dim,
+                EmbeddingOptions options = {});
+  Tensor forward(const Tensor &indices) override;
+  std::string type_name() const override { return "Embedding"; }
+  int64_t num_embeddings() const { return num_; }
+  int64_t embedding_dim() const { return dim_; }
+  std::shared_ptr<Parameter> weight;
+
+private:
+  int64_t num_, dim_;
+};
+KILN_MODULE(Embedding);
 
 } // namespace kiln::nn
