@@ -29,6 +29,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -312,6 +313,35 @@ TEST(NormLayers, ErrorsNameTheModule) {
   Trace::discard_active();
 }
 
+TEST(NormLayers, RunningStatsRoundTripThroughCheckpoints) {
+  Trace::discard_active();
+  nn::BatchNorm2d bn(2, f64_bn());
+  bn(Tensor::from(wave({3, 2, 2, 2}, 0.6, 2, 1))).to_host();
+  Trace::discard_active();
+  auto dir = std::filesystem::temp_directory_path();
+  auto ckpt = (dir / "kiln_test_norm_ckpt.st").string();
+  auto sd = (dir / "kiln_test_norm_sd.safetensors").string();
+  save_checkpoint(ckpt, *bn, nullptr, {});
+  save_state_dict(sd, *bn);
+  for (const std::string &file : {ckpt, sd}) {
+    SCOPED_TRACE(file);
+    nn::BatchNorm2d other(2, f64_bn());
+    if (file == ckpt)
+      load_checkpoint(file, *other, nullptr);
+    else
+      load_state_dict(file, *other);
+    auto a = bn->named_buffers(), b = other->named_buffers();
+    ASSERT_EQ(a.size(), 3u);
+    for (size_t k = 0; k < 3; ++k)
+      for (int64_t i = 0; i < a[k].second->value().numel(); ++i)
+        EXPECT_EQ(a[k].second->value().get(i), b[k].second->value().get(i))
+            << a[k].first;
+    EXPECT_EQ(other->num_batches_tracked->value().get(0), 1.0);
+  }
+  std::filesystem::remove(ckpt);
+  std::filesystem::remove(sd);
+}
+
 // ---- gradients: f64 finite differences on the reference interpreter -------
 
 std::shared_ptr<Parameter> param(std::string name, Array a) {
@@ -504,33 +534,50 @@ TEST(NormLayers, FamiliarLoopMatchesCompiledStep) {
   EXPECT_EQ(net->bn->num_batches_tracked->value().get(0), 3.0);
 }
 
-TEST(NormLayers, CpuBackendMatchesTheInterpreter) {
-  if (!device_available(Device::cpu))
-    GTEST_SKIP() << "no CPU backend in this build";
+// The compiled backends against the interpreter: the CPU backend always, and
+// CUDA where it is available (a GPU, or the emulated device of
+// tests/cudaemu with KILN_CUDA_DRIVER, KILN_NVRTC and KILN_CUBLAS set).
+void expect_backend_matches_interpreter(Device d) {
   for (DType dtype : {DType::f64, DType::f32}) {
     SCOPED_TRACE(dtype_name(dtype));
-    StepResult ref, cpu;
+    StepResult ref, got;
     {
       OnDevice on(Device::interpreter);
       ref = run_steps(dtype);
     }
     {
-      OnDevice on(Device::cpu);
-      cpu = run_steps(dtype);
+      OnDevice on(d);
+      got = run_steps(dtype);
     }
     double tol = dtype == DType::f64 ? 1e-12 : 1e-5;
     for (int k = 0; k < 3; ++k)
-      EXPECT_NEAR(cpu.losses[k], ref.losses[k], tol);
+      EXPECT_NEAR(got.losses[k], ref.losses[k], tol);
     for (int ch = 0; ch < 2; ++ch) {
-      EXPECT_NEAR(cpu.running_mean[ch], ref.running_mean[ch], tol);
-      EXPECT_NEAR(cpu.running_var[ch], ref.running_var[ch], tol);
-      EXPECT_NEAR(cpu.weight[ch], ref.weight[ch], tol);
+      EXPECT_NEAR(got.running_mean[ch], ref.running_mean[ch], tol);
+      EXPECT_NEAR(got.running_var[ch], ref.running_var[ch], tol);
+      EXPECT_NEAR(got.weight[ch], ref.weight[ch], tol);
     }
-    EXPECT_EQ(cpu.batches, 3.0);
-    ASSERT_EQ(cpu.eval_out.size(), ref.eval_out.size());
+    EXPECT_EQ(got.batches, 3.0);
+    ASSERT_EQ(got.eval_out.size(), ref.eval_out.size());
     for (size_t i = 0; i < ref.eval_out.size(); ++i)
-      EXPECT_NEAR(cpu.eval_out[i], ref.eval_out[i], tol);
+      EXPECT_NEAR(got.eval_out[i], ref.eval_out[i], tol);
   }
+}
+
+TEST(NormLayers, CpuBackendMatchesTheInterpreter) {
+  std::string why;
+  if (!device_available(Device::cpu, &why))
+    GTEST_SKIP() << "no CPU backend: " << why;
+  expect_backend_matches_interpreter(Device::cpu);
+}
+
+TEST(NormLayers, CudaBackendMatchesTheInterpreter) {
+  std::string why;
+  if (!device_available(Device::cuda, &why))
+    GTEST_SKIP() << "no CUDA device (" << why
+                 << "); the emulated one of tests/cudaemu runs this test "
+                    "with KILN_CUDA_DRIVER, KILN_NVRTC and KILN_CUBLAS set";
+  expect_backend_matches_interpreter(Device::cuda);
 }
 
 // ---- fusion: the composed ops become few kernels ---------------------------
