@@ -7,6 +7,7 @@
 
 #include "ir/error.h"
 #include "ir/fused_kind.h"
+#include "ir/infer.h"
 #include "ir/scalar_expr.h"
 #include "plan/kernel_plan.h"
 
@@ -281,6 +282,74 @@ CudaKernel emit_layout(const Node &n, const std::string &name) {
         n, name, fmt::format("transpose [{}] {}", fmt::join(perm, ","), what),
         rt.numel(),
         fmt::format("out0[i] = in0[{}];", strided_offset(rt.shape, st, "i")));
+  }
+  case Op::Slice: {
+    // Element i reads the operand at the first selected element plus i's
+    // index scaled by the steps.
+    const Shape &is = n.operands[0]->type.shape;
+    SliceBounds sb = slice_bounds(is, n.attrs);
+    auto in_st = contiguous_strides(is);
+    std::vector<int64_t> st;
+    int64_t base = 0;
+    for (size_t d = 0; d < is.size(); ++d) {
+      st.push_back(in_st[d] * sb.step[d]);
+      base += sb.start[d] * in_st[d];
+    }
+    return simple_kernel(n, name,
+                         fmt::format("slice start [{}] step [{}] {}",
+                                     fmt::join(sb.start, ","),
+                                     fmt::join(sb.step, ","), what),
+                         rt.numel(),
+                         fmt::format("out0[i] = in0[{}LL + {}];", base,
+                                     strided_offset(rt.shape, st, "i")));
+  }
+  case Op::Pad: {
+    // Per axis, from the last: the index in the result less `before`, kept
+    // when it lands on an operand element (a multiple of interior + 1,
+    // within the operand), else the element is the value.
+    const Shape &is = n.operands[0]->type.shape;
+    PadBounds pb = pad_bounds(is, n.attrs);
+    auto in_st = contiguous_strides(is);
+    std::string stmt = "long long r = i, off = 0; bool inside = true;";
+    for (size_t a = is.size(); a-- > 0;) {
+      int64_t q = pb.interior[a] + 1;
+      stmt += fmt::format(
+          "\n    {{ const long long t = r % {}LL - {}LL; r /= {}LL; if (t < 0 "
+          "{}|| t{} >= {}LL) inside = false; else off += t{} * {}LL; }}",
+          pb.out[a], pb.before[a], pb.out[a],
+          q > 1 ? fmt::format("|| t % {}LL != 0 ", q) : "",
+          q > 1 ? fmt::format(" / {}LL", q) : "", is[a],
+          q > 1 ? fmt::format(" / {}LL", q) : "", in_st[a]);
+    }
+    stmt += fmt::format("\n    out0[i] = inside ? in0[off] : ({})({});",
+                        cuda_storage_type(od), literal(od, pb.value));
+    return simple_kernel(n, name,
+                         fmt::format("pad [{}] interior [{}] {}",
+                                     fmt::join(pb.before, ","),
+                                     fmt::join(pb.interior, ","), what),
+                         rt.numel(), stmt);
+  }
+  case Op::Concat: {
+    // Element i is (outer, j, inner) with j along the axis; j picks the
+    // operand, whose own (outer, j - start, inner) element it copies.
+    int axis = normalize_axis(attr_int(n, "axis"), rt.rank());
+    int64_t inner = 1;
+    for (int d = axis + 1; d < rt.rank(); ++d)
+      inner *= rt.shape[d];
+    int64_t len = rt.shape[axis];
+    std::string stmt = fmt::format(
+        "const long long o = i / {}LL, j = (i / {}LL) % {}LL, k = i % {}LL;",
+        len * inner, inner, len, inner);
+    int64_t at = 0;
+    for (size_t k = 0; k < n.operands.size(); ++k) {
+      int64_t nk = n.operands[k]->type.shape[axis];
+      stmt += fmt::format("\n    {}if (j < {}LL) out0[i] = in{}[(o * {}LL + "
+                          "(j - {}LL)) * {}LL + k];",
+                          k ? "else " : "", at + nk, k, nk, at, inner);
+      at += nk;
+    }
+    return simple_kernel(n, name, fmt::format("concat axis {} {}", axis, what),
+                         rt.numel(), stmt);
   }
   case Op::BroadcastTo:
     return simple_kernel(

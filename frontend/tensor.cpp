@@ -370,4 +370,50 @@ Tensor clamp(const Tensor &x, std::optional<double> min,
                 t.builder().op(Op::Clamp, {x.value()}, std::move(attrs)));
 }
 
+Tensor cat(const std::vector<Tensor> &tensors, int64_t axis) {
+  if (tensors.empty())
+    fail("cat expects at least one tensor");
+  std::vector<Value *> vs;
+  for (const Tensor &x : tensors) {
+    same_trace({&tensors[0], &x});
+    vs.push_back(x.value());
+  }
+  Trace &t = open_trace(tensors[0]);
+  return Tensor(tensors[0].trace_ptr(),
+                t.builder().op(Op::Concat, std::move(vs), {{"axis", axis}}));
+}
+
+Tensor slice(const Tensor &x, int64_t axis, int64_t start, int64_t stop,
+             int64_t step) {
+  Trace &t = open_trace(x);
+  const Shape &s = x.value()->type.shape;
+  int r = static_cast<int>(s.size());
+  if (axis < -r || axis >= r)
+    fail("slice axis {} is out of range for rank {}", axis, r);
+  int a = normalize_axis(axis, r);
+  // Every other axis whole; a stop past the end is the end (so that the IR
+  // text shows the size, not INT64_MAX).
+  std::vector<int64_t> starts(r, 0), stops(s.begin(), s.end()), steps(r, 1);
+  starts[a] = start;
+  stops[a] = std::min(stop, s[a]);
+  steps[a] = step;
+  Attrs attrs{{"starts", starts}, {"stops", stops}};
+  if (step != 1)
+    attrs.set("steps", steps);
+  return Tensor(x.trace_ptr(),
+                t.builder().op(Op::Slice, {x.value()}, std::move(attrs)));
+}
+
+Tensor pad(const Tensor &x, std::vector<int64_t> pads, double value) {
+  Trace &t = open_trace(x);
+  Attrs attrs{{"pads", std::move(pads)}};
+  // An integral value is stored as an integer (as clamp's bounds).
+  if (value != 0)
+    attrs.set("value", std::trunc(value) == value && std::fabs(value) < 9.0e15
+                           ? AttrValue(static_cast<int64_t>(value))
+                           : AttrValue(value));
+  return Tensor(x.trace_ptr(),
+                t.builder().op(Op::Pad, {x.value()}, std::move(attrs)));
+}
+
 } // namespace kiln

@@ -12,6 +12,7 @@
 #include "frontend/trace.h"
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -206,5 +207,18 @@ Tensor gelu(const Tensor &x, const std::string &approximate = "none");
 // A NaN stays NaN; min > max gives max everywhere.
 Tensor clamp(const Tensor &x, std::optional<double> min,
              std::optional<double> max = std::nullopt);
+
+// ---- concat, slice, pad (the ops concat, slice, pad of ir/ops.def)
+// ------------------------------------------------------------------
+// torch.cat: tensors of one dtype and equal shapes except along `axis`.
+Tensor cat(const std::vector<Tensor> &tensors, int64_t axis = 0);
+// x[..., start:stop:step, ...] along `axis` with Python's bounds (negative
+// counts from the end, clamped); step >= 1; the slice must not be empty.
+Tensor slice(const Tensor &x, int64_t axis, int64_t start,
+             int64_t stop = std::numeric_limits<int64_t>::max(),
+             int64_t step = 1);
+// Constant padding; pads = [before_0, after_0, before_1, after_1, ...], one
+// pair per axis, each >= 0.
+Tensor pad(const Tensor &x, std::vector<int64_t> pads, double value = 0);
 
 } // namespace kiln

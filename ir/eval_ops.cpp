@@ -176,6 +176,65 @@ void eval_broadcast_to(const Node &n, std::span<const HostTensor *const> in,
   out.push_back(std::move(r));
 }
 
+void eval_concat(const Node &n, std::span<const HostTensor *const> in,
+                 std::vector<HostTensor> &out) {
+  // The result is, for each index of the axes before `axis`, the operands'
+  // contiguous blocks one after the other.
+  const Type &rt = n.result()->type;
+  int axis = normalize_axis(attr_int(n, "axis"), rt.rank());
+  int64_t outer = 1;
+  for (int d = 0; d < axis; ++d)
+    outer *= rt.shape[d];
+  HostTensor r(rt);
+  int64_t pos = 0;
+  for (int64_t o = 0; o < outer; ++o)
+    for (const HostTensor *x : in) {
+      int64_t block = outer ? x->numel() / outer : 0;
+      for (int64_t k = 0; k < block; ++k)
+        r.data[pos++] = x->data[o * block + k];
+    }
+  out.push_back(std::move(r));
+}
+
+void eval_slice(const Node &n, std::span<const HostTensor *const> in,
+                std::vector<HostTensor> &out) {
+  const HostTensor &x = *in[0];
+  SliceBounds sb = slice_bounds(x.type.shape, n.attrs);
+  auto xs = contiguous_strides(x.type.shape);
+  HostTensor r(n.result()->type);
+  for (int64_t i = 0; i < r.numel(); ++i) {
+    int64_t rem = i, off = 0;
+    for (size_t a = sb.out.size(); a-- > 0;) {
+      off += (sb.start[a] + (rem % sb.out[a]) * sb.step[a]) * xs[a];
+      rem /= sb.out[a];
+    }
+    r.data[i] = x.data[off];
+  }
+  out.push_back(std::move(r));
+}
+
+void eval_pad(const Node &n, std::span<const HostTensor *const> in,
+              std::vector<HostTensor> &out) {
+  const HostTensor &x = *in[0];
+  PadBounds pb = pad_bounds(x.type.shape, n.attrs);
+  auto xs = contiguous_strides(x.type.shape);
+  HostTensor r(n.result()->type);
+  for (int64_t i = 0; i < r.numel(); ++i) {
+    int64_t rem = i, off = 0;
+    bool inside = true;
+    for (size_t a = pb.out.size(); a-- > 0;) {
+      int64_t t = rem % pb.out[a] - pb.before[a], q = pb.interior[a] + 1;
+      rem /= pb.out[a];
+      if (t < 0 || t % q != 0 || t / q >= x.type.shape[a])
+        inside = false;
+      else
+        off += (t / q) * xs[a];
+    }
+    r.data[i] = inside ? x.data[off] : pb.value;
+  }
+  out.push_back(std::move(r));
+}
+
 void eval_one_hot(const Node &n, std::span<const HostTensor *const> in,
                   std::vector<HostTensor> &out) {
   int64_t c = n.attrs.get_int("num_classes");

@@ -244,6 +244,126 @@ std::vector<Type> infer_transpose(std::string_view, std::span<const Type> in,
   return one({in[0].dtype, out});
 }
 
+std::vector<Type> infer_concat(std::string_view, std::span<const Type> in,
+                               const Attrs &attrs, std::span<const Type>) {
+  if (in.empty())
+    fail("concat expects at least one operand");
+  const Type &t0 = in[0];
+  if (t0.rank() == 0)
+    fail("concat expects operands of rank >= 1, got {}", t0.str());
+  int64_t raw = attr_int(Op::Concat, attrs, "axis");
+  if (raw < -t0.rank() || raw >= t0.rank())
+    fail("concat axis {} is out of range for rank {}", raw, t0.rank());
+  int axis = normalize_axis(raw, t0.rank());
+  Shape out = t0.shape;
+  for (size_t i = 1; i < in.size(); ++i) {
+    const Type &t = in[i];
+    if (t.dtype != t0.dtype)
+      fail("concat operands must have one dtype, got {} (operand 0) and {} "
+           "(operand {})",
+           t0.str(), t.str(), i);
+    bool same = t.rank() == t0.rank();
+    for (int d = 0; same && d < t0.rank(); ++d)
+      same = d == axis || t.shape[d] == t0.shape[d];
+    if (!same)
+      fail("concat along axis {}: operand {} is {}, operand 0 is {} (shapes "
+           "must match except along the axis)",
+           axis, i, t.str(), t0.str());
+    if (__builtin_add_overflow(out[axis], t.shape[axis], &out[axis]))
+      fail("concat along axis {} overflows the dimension", axis);
+  }
+  return one({t0.dtype, out});
+}
+
+SliceBounds slice_bounds(const Shape &in, const Attrs &attrs) {
+  const auto &starts = attrs.get_ints("starts");
+  const auto &stops = attrs.get_ints("stops");
+  size_t r = in.size();
+  if (starts.size() != r || stops.size() != r)
+    fail("slice of a rank-{} operand needs {} starts and stops, got {} and {}",
+         r, r, starts.size(), stops.size());
+  std::vector<int64_t> steps(r, 1);
+  if (attrs.has("steps")) {
+    steps = attrs.get_ints("steps");
+    if (steps.size() != r)
+      fail("slice of a rank-{} operand needs {} steps, got {}", r, r,
+           steps.size());
+  }
+  auto clamp = [](int64_t v, int64_t n) {
+    if (v < 0)
+      v = v < -n ? 0 : v + n;
+    return std::min(v, n);
+  };
+  SliceBounds s;
+  for (size_t d = 0; d < r; ++d) {
+    int64_t n = in[d];
+    if (steps[d] < 1)
+      fail("slice step {} on axis {} is not supported (steps must be >= 1)",
+           steps[d], d);
+    int64_t b = clamp(starts[d], n), e = clamp(stops[d], n);
+    if (e <= b)
+      fail("slice [{}:{}:{}] of axis {} (size {}) selects no elements",
+           starts[d], stops[d], steps[d], d, n);
+    s.start.push_back(b);
+    s.step.push_back(steps[d]);
+    s.out.push_back((e - b - 1) / steps[d] + 1); // no overflow for big steps
+  }
+  return s;
+}
+
+std::vector<Type> infer_slice(std::string_view, std::span<const Type> in,
+                              const Attrs &attrs, std::span<const Type>) {
+  return one({in[0].dtype, slice_bounds(in[0].shape, attrs).out});
+}
+
+PadBounds pad_bounds(const Shape &in, const Attrs &attrs) {
+  const auto &pads = attrs.get_ints("pads");
+  size_t r = in.size();
+  if (pads.size() != 2 * r)
+    fail("pad of a rank-{} operand needs {} pads [before_0, after_0, ...], "
+         "got {}",
+         r, 2 * r, pads.size());
+  std::vector<int64_t> interior(r, 0);
+  if (attrs.has("interior")) {
+    interior = attrs.get_ints("interior");
+    if (interior.size() != r)
+      fail("pad of a rank-{} operand needs an interior entry per axis, got "
+           "{}",
+           r, interior.size());
+  }
+  PadBounds p;
+  p.value = attrs.has("value") ? attrs.get_float("value") : 0.0;
+  for (size_t d = 0; d < r; ++d) {
+    int64_t b = pads[2 * d], a = pads[2 * d + 1], i = interior[d];
+    if (b < 0 || a < 0 || i < 0)
+      fail("pad amounts must be >= 0, got pads [{}] interior [{}]",
+           fmt::join(pads, ", "), fmt::join(interior, ", "));
+    p.before.push_back(b);
+    p.after.push_back(a);
+    p.interior.push_back(i);
+    int64_t size = 0;
+    if (__builtin_mul_overflow(std::max<int64_t>(in[d] - 1, 0), i, &size) ||
+        __builtin_add_overflow(size, in[d], &size) ||
+        __builtin_add_overflow(size, b, &size) ||
+        __builtin_add_overflow(size, a, &size))
+      fail("pad of axis {} (size {}) by [{}, {}] interior {} overflows", d,
+           in[d], b, a, i);
+    p.out.push_back(size);
+  }
+  return p;
+}
+
+std::vector<Type> infer_pad(std::string_view, std::span<const Type> in,
+                            const Attrs &attrs, std::span<const Type>) {
+  PadBounds p = pad_bounds(in[0].shape, attrs);
+  if (!is_float(in[0].dtype) &&
+      (p.value != std::trunc(p.value) ||
+       (in[0].dtype == DType::boolean && p.value != 0 && p.value != 1)))
+    fail("pad value {} is not representable in {}", p.value,
+         dtype_name(in[0].dtype));
+  return one({in[0].dtype, p.out});
+}
+
 std::vector<Type> infer_reshape(std::string_view, std::span<const Type> in,
                                 const Attrs &attrs, std::span<const Type>) {
   // One entry may be -1 (torch's reshape/view): the size that keeps the

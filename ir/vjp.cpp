@@ -284,4 +284,69 @@ std::vector<Value *> vjp_broadcast_to(Builder &b, const Node &n,
   return {b.sum_to(g[0], in(n, 0)->type.shape)};
 }
 
+std::vector<Value *> vjp_concat(Builder &b, const Node &n,
+                                std::span<Value *const> g) {
+  // Operand i's gradient is its stretch of the result's gradient.
+  std::vector<Value *> r(n.operands.size(), nullptr);
+  if (!is_float(out(n)->type.dtype))
+    return r;
+  const Shape &os = out(n)->type.shape;
+  int axis = normalize_axis(attr_int(n, "axis"), static_cast<int>(os.size()));
+  int64_t at = 0;
+  for (size_t i = 0; i < n.operands.size(); ++i) {
+    std::vector<int64_t> starts(os.size(), 0), stops = os;
+    int64_t len = in(n, static_cast<int>(i))->type.shape[axis];
+    starts[axis] = at;
+    stops[axis] = at + len;
+    at += len;
+    r[i] = b.op(Op::Slice, {g[0]}, {{"starts", starts}, {"stops", stops}});
+  }
+  return r;
+}
+
+std::vector<Value *> vjp_slice(Builder &b, const Node &n,
+                               std::span<Value *const> g) {
+  // The gradient goes back where the elements came from, zeros elsewhere:
+  // a pad, with step - 1 zeros between neighbours for a strided slice.
+  if (!is_float(in(n, 0)->type.dtype))
+    return {nullptr};
+  const Shape &is = in(n, 0)->type.shape;
+  SliceBounds sb = slice_bounds(is, n.attrs);
+  std::vector<int64_t> pads, interior;
+  bool strided = false;
+  for (size_t d = 0; d < is.size(); ++d) {
+    int64_t last = sb.start[d] + (sb.out[d] - 1) * sb.step[d];
+    pads.push_back(sb.start[d]);
+    pads.push_back(is[d] - last - 1);
+    interior.push_back(sb.step[d] - 1);
+    strided = strided || sb.step[d] > 1;
+  }
+  Attrs a{{"pads", pads}};
+  if (strided)
+    a.set("interior", interior);
+  return {b.op(Op::Pad, {g[0]}, std::move(a))};
+}
+
+std::vector<Value *> vjp_pad(Builder &b, const Node &n,
+                             std::span<Value *const> g) {
+  // The operand's elements are a (strided) slice of the result.
+  if (!is_float(in(n, 0)->type.dtype))
+    return {nullptr};
+  const Shape &is = in(n, 0)->type.shape;
+  PadBounds pb = pad_bounds(is, n.attrs);
+  std::vector<int64_t> starts, stops, steps;
+  bool strided = false;
+  for (size_t d = 0; d < is.size(); ++d) {
+    int64_t step = pb.interior[d] + 1;
+    starts.push_back(pb.before[d]);
+    stops.push_back(pb.before[d] + (is[d] - 1) * step + 1);
+    steps.push_back(step);
+    strided = strided || step > 1;
+  }
+  Attrs a{{"starts", starts}, {"stops", stops}};
+  if (strided)
+    a.set("steps", steps);
+  return {b.op(Op::Slice, {g[0]}, std::move(a))};
+}
+
 } // namespace kiln

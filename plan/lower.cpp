@@ -111,7 +111,8 @@ void describe_work(const Node &n, Launch &l) {
 
 // Ops a target renders as one kernel of their own (not wrapped as fused).
 bool standalone_kernel(Op op) {
-  return op == Op::Transpose || op == Op::OneHot || op == Op::RandomUniform;
+  return op == Op::Transpose || op == Op::OneHot || op == Op::RandomUniform ||
+         op == Op::Concat || op == Op::Slice || op == Op::Pad;
 }
 
 // Ops that become one-node fused kernels.

@@ -147,6 +147,29 @@ std::function<void(void *const *)> CpuExecutable::kernel_fn(const Launch &l) {
       host_transpose(in, perm, p[0], p[1], pool_);
     };
   }
+  if (n.op == Op::Concat) {
+    std::vector<Type> ins;
+    for (const Value *v : n.operands)
+      ins.push_back(v->type);
+    int axis = normalize_axis(attr_int(n, "axis"), ins[0].rank());
+    return [ins, axis](void *const *p) {
+      std::vector<const void *> srcs(p, p + ins.size());
+      host_concat(ins, axis, srcs, p[ins.size()]);
+    };
+  }
+  if (n.op == Op::Slice) {
+    Type in = n.operands[0]->type;
+    SliceBounds sb = slice_bounds(in.shape, n.attrs);
+    return [in, sb, this](void *const *p) {
+      host_slice(in, sb, p[0], p[1], pool_);
+    };
+  }
+  if (n.op == Op::Pad) {
+    Type in = n.operands[0]->type;
+    PadBounds pb = pad_bounds(in.shape, n.attrs);
+    return
+        [in, pb, this](void *const *p) { host_pad(in, pb, p[0], p[1], pool_); };
+  }
   if (n.op == Op::OneHot) {
     Type in = n.operands[0]->type, out = n.result()->type;
     return [in, out](void *const *p) { host_one_hot(in, out, p[0], p[1]); };

@@ -107,6 +107,30 @@ void transpose_t(const Shape &out, const std::vector<int64_t> &src_st,
                     });
 }
 
+// dst[offset of index (i_0, ..., i_n) by dst_st] = src[i] for contiguous
+// src of shape `in` (pad's copy into its strided places).
+template <typename T>
+void scatter_t(const Shape &in, const std::vector<int64_t> &dst_st,
+               const T *src, T *dst, ThreadPool &pool) {
+  int r = static_cast<int>(in.size());
+  int64_t inner = r ? in[r - 1] : 1;
+  int64_t rows = inner ? numel(in) / inner : 0;
+  int64_t ist = r ? dst_st[r - 1] : 0;
+  pool.parallel_for(rows, std::max<int64_t>(1, 16384 / (inner + 1)),
+                    [&](int64_t b, int64_t e) {
+                      for (int64_t row = b; row < e; ++row) {
+                        int64_t rem = row, off = 0;
+                        for (int a = r - 2; a >= 0; --a) {
+                          off += (rem % in[a]) * dst_st[a];
+                          rem /= in[a];
+                        }
+                        const T *s = src + row * inner;
+                        for (int64_t j = 0; j < inner; ++j)
+                          dst[off + j * ist] = s[j];
+                      }
+                    });
+}
+
 void store(DType d, void *p, int64_t i, double v) {
   v = round_to(d, v);
   switch (d) {
@@ -165,6 +189,71 @@ void host_transpose(const Type &in, const std::vector<int64_t> &perm,
   default:
     return transpose_t(out, st, static_cast<const uint64_t *>(src),
                        static_cast<uint64_t *>(dst), pool);
+  }
+}
+
+void host_concat(const std::vector<Type> &ins, int axis,
+                 const std::vector<const void *> &srcs, void *dst) {
+  // For each index of the axes before `axis`, one contiguous block of
+  // each operand, in operand order.
+  int64_t outer = 1;
+  for (int d = 0; d < axis; ++d)
+    outer *= ins[0].shape[d];
+  auto *d = static_cast<uint8_t *>(dst);
+  for (int64_t o = 0; o < outer; ++o)
+    for (size_t k = 0; k < ins.size(); ++k) {
+      size_t block = outer ? ins[k].bytes() / static_cast<size_t>(outer) : 0;
+      std::memcpy(d, static_cast<const uint8_t *>(srcs[k]) + o * block, block);
+      d += block;
+    }
+}
+
+void host_slice(const Type &in, const SliceBounds &sb, const void *src,
+                void *dst, ThreadPool &pool) {
+  // A strided view of src copied out: the transpose loop with strides
+  // scaled by the steps, from the first selected element.
+  auto cs = contiguous_strides(in.shape);
+  std::vector<int64_t> st;
+  int64_t base = 0;
+  for (size_t d = 0; d < cs.size(); ++d) {
+    st.push_back(cs[d] * sb.step[d]);
+    base += sb.start[d] * cs[d];
+  }
+  switch (dtype_size(in.dtype)) {
+  case 1:
+    return transpose_t(sb.out, st, static_cast<const uint8_t *>(src) + base,
+                       static_cast<uint8_t *>(dst), pool);
+  case 4:
+    return transpose_t(sb.out, st, static_cast<const uint32_t *>(src) + base,
+                       static_cast<uint32_t *>(dst), pool);
+  default:
+    return transpose_t(sb.out, st, static_cast<const uint64_t *>(src) + base,
+                       static_cast<uint64_t *>(dst), pool);
+  }
+}
+
+void host_pad(const Type &in, const PadBounds &pb, const void *src, void *dst,
+              ThreadPool &pool) {
+  // Fill with the value, then copy src's elements to their places: rows
+  // of src go to rows of dst (strided by interior + 1).
+  host_fill({in.dtype, pb.out}, pb.value, dst);
+  auto ds = contiguous_strides(pb.out);
+  std::vector<int64_t> st;
+  int64_t base = 0;
+  for (size_t d = 0; d < ds.size(); ++d) {
+    st.push_back(ds[d] * (pb.interior[d] + 1));
+    base += pb.before[d] * ds[d];
+  }
+  switch (dtype_size(in.dtype)) {
+  case 1:
+    return scatter_t(in.shape, st, static_cast<const uint8_t *>(src),
+                     static_cast<uint8_t *>(dst) + base, pool);
+  case 4:
+    return scatter_t(in.shape, st, static_cast<const uint32_t *>(src),
+                     static_cast<uint32_t *>(dst) + base, pool);
+  default:
+    return scatter_t(in.shape, st, static_cast<const uint64_t *>(src),
+                     static_cast<uint64_t *>(dst) + base, pool);
   }
 }
 

@@ -2,6 +2,7 @@
 // OpenBLAS's CBLAS, layout copies, one_hot, Philox random numbers and fills.
 #pragma once
 
+#include "ir/infer.h"
 #include "ir/types.h"
 #include "plan/plan.h"
 #include "runtime/cpu_thread_pool.h"
@@ -31,6 +32,15 @@ void set_blas_threads(int n);
 // dst = transpose(src, perm) for src of type `in`.
 void host_transpose(const Type &in, const std::vector<int64_t> &perm,
                     const void *src, void *dst, ThreadPool &pool);
+// dst = concat(srcs, axis) for operands of types `ins`.
+void host_concat(const std::vector<Type> &ins, int axis,
+                 const std::vector<const void *> &srcs, void *dst);
+// dst = slice(src) for src of type `in` (ir/infer.h, SliceBounds).
+void host_slice(const Type &in, const SliceBounds &sb, const void *src,
+                void *dst, ThreadPool &pool);
+// dst = pad(src) for src of type `in` (ir/infer.h, PadBounds).
+void host_pad(const Type &in, const PadBounds &pb, const void *src, void *dst,
+              ThreadPool &pool);
 // dst[..., c] = (labels[...] == c); throws kiln::Error on a label out of
 // range, so it runs on the calling thread.
 void host_one_hot(const Type &labels, const Type &out, const void *src,

@@ -130,6 +130,48 @@ inline std::vector<NamedGraph> standalone_op_graphs() {
   add(try_graph("broadcast_to", [](Graph &g, Builder &b) {
     return b.broadcast_to(g.add_input("x", {DType::f32, {1, 7}}), {5, 3, 7});
   }));
+  // concat (variadic, every axis), slice (bounds, steps), pad (edges,
+  // value, interior), in several dtypes.
+  for (DType dt : {DType::f32, DType::f64, DType::i32, DType::boolean})
+    for (int64_t axis : {0, 1, -1})
+      add(try_graph(fmt::format("concat_{}_axis{}", dtype_name(dt), axis),
+                    [&](Graph &g, Builder &b) {
+                      Shape s0 = {3, 4, 5}, s1 = s0, s2 = s0;
+                      int a = normalize_axis(axis, 3);
+                      s1[a] = 1;
+                      s2[a] = 7;
+                      return b.op(Op::Concat,
+                                  {g.add_input("a", {dt, s0}),
+                                   g.add_input("b", {dt, s1}),
+                                   g.add_input("c", {dt, s2})},
+                                  {{"axis", axis}});
+                    }));
+  add(try_graph("slice_f32", [](Graph &g, Builder &b) {
+    return b.op(Op::Slice, {g.add_input("x", {DType::f32, {9, 40}})},
+                {{"starts", std::vector<int64_t>{2, -33}},
+                 {"stops", std::vector<int64_t>{100, 39}}});
+  }));
+  add(try_graph("slice_i64_strided", [](Graph &g, Builder &b) {
+    return b.op(Op::Slice, {g.add_input("x", {DType::i64, {5, 6, 7}})},
+                {{"starts", std::vector<int64_t>{0, 1, -7}},
+                 {"stops", std::vector<int64_t>{5, 6, 7}},
+                 {"steps", std::vector<int64_t>{2, 3, 1}}});
+  }));
+  add(try_graph("pad_f32", [](Graph &g, Builder &b) {
+    return b.op(Op::Pad, {g.add_input("x", {DType::f32, {6, 33}})},
+                {{"pads", std::vector<int64_t>{1, 2, 0, 5}}});
+  }));
+  add(try_graph("pad_f64_value_interior", [](Graph &g, Builder &b) {
+    return b.op(Op::Pad, {g.add_input("x", {DType::f64, {3, 4, 5}})},
+                {{"pads", std::vector<int64_t>{0, 1, 2, 0, 1, 1}},
+                 {"value", -1.5},
+                 {"interior", std::vector<int64_t>{1, 0, 2}}});
+  }));
+  add(try_graph("pad_bool", [](Graph &g, Builder &b) {
+    return b.op(
+        Op::Pad, {g.add_input("x", {DType::boolean, {4, 3}})},
+        {{"pads", std::vector<int64_t>{1, 1, 1, 1}}, {"value", int64_t{1}}});
+  }));
   add(try_graph("one_hot_i32", [](Graph &g, Builder &b) {
     return b.one_hot(g.add_input("y", {DType::i32, {64}}), 10);
   }));

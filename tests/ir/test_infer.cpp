@@ -88,6 +88,24 @@ std::vector<Example> examples() {
        {{"shape", std::vector<int64_t>{2, 3}}},
        {},
        {f32({2, 3})}},
+      {Op::Concat,
+       {f32({2, 3}), f32({2, 5}), f32({2, 1})},
+       {{"axis", int64_t{-1}}},
+       {},
+       {f32({2, 9})}},
+      {Op::Slice,
+       {i64({4, 10})},
+       {{"starts", std::vector<int64_t>{-3, 1}},
+        {"stops", std::vector<int64_t>{100, -1}},
+        {"steps", std::vector<int64_t>{2, 3}}},
+       {},
+       {i64({2, 3})}},
+      {Op::Pad,
+       {f64({2, 3})},
+       {{"pads", std::vector<int64_t>{1, 0, 2, 3}},
+        {"interior", std::vector<int64_t>{0, 2}}},
+       {},
+       {f64({3, 12})}},
       {Op::Iota, {}, {{"axis", int64_t{1}}}, {i32({2, 3})}, {i32({2, 3})}},
       {Op::OneHot,
        {i32({4})},
@@ -128,6 +146,37 @@ TEST(Infer, EveryOpHasAValidExample) {
   for (int i = 0; i < kNumOps; ++i)
     EXPECT_TRUE(seen.count(static_cast<Op>(i)))
         << "no inference example for op " << op_name(static_cast<Op>(i));
+}
+
+TEST(Infer, ConcatSlicePadErrors) {
+  using V = std::vector<int64_t>;
+  EXPECT_EQ(infer_error(Op::Concat, {f32({2, 3})}, {{"axis", int64_t{-3}}}),
+            "concat axis -3 is out of range for rank 2");
+  EXPECT_EQ(infer_error(Op::Concat, {f32({})}),
+            "concat expects operands of rank >= 1, got f32[]");
+  EXPECT_EQ(infer_error(Op::Concat, {f32({2, 3}), f32({2, 3, 1})}),
+            "concat along axis 0: operand 1 is f32[2,3,1], operand 0 is "
+            "f32[2,3] (shapes must match except along the axis)");
+  EXPECT_EQ(infer_error(Op::Concat, {f32({2}), f64({2})}),
+            "concat operands must have one dtype, got f32[2] (operand 0) and "
+            "f64[2] (operand 1)");
+  EXPECT_EQ(infer_error(Op::Slice, {f32({2, 3})},
+                        {{"starts", V{0}}, {"stops", V{1}}}),
+            "slice of a rank-2 operand needs 2 starts and stops, got 1 and 1");
+  EXPECT_EQ(infer_error(Op::Slice, {f32({4})},
+                        {{"starts", V{0}}, {"stops", V{4}}, {"steps", V{-1}}}),
+            "slice step -1 on axis 0 is not supported (steps must be >= 1)");
+  EXPECT_EQ(
+      infer_error(Op::Slice, {f32({4})}, {{"starts", V{-1}}, {"stops", V{-2}}}),
+      "slice [-1:-2:1] of axis 0 (size 4) selects no elements");
+  EXPECT_EQ(infer_error(Op::Pad, {f32({4})}, {{"pads", V{1, -2}}}),
+            "pad amounts must be >= 0, got pads [1, -2] interior [0]");
+  EXPECT_EQ(infer_error(Op::Pad, {f32({4})},
+                        {{"pads", V{1, 2}}, {"interior", V{1, 1}}}),
+            "pad of a rank-1 operand needs an interior entry per axis, got 2");
+  EXPECT_EQ(infer_error(Op::Pad, {boolean({4})},
+                        {{"pads", V{1, 2}}, {"value", int64_t{2}}}),
+            "pad value 2 is not representable in bool");
 }
 
 TEST(Infer, ExplicitlyTypedOpsNeedADeclaredType) {

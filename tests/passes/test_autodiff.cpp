@@ -180,6 +180,44 @@ std::vector<GradCase> cases() {
        [](Graph &g, Builder &b) {
          return b.broadcast_to(g.add_input("x", f64({3, 1})), {2, 3, 4});
        }},
+      {"concat_three", Op::Concat,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Concat,
+                     {g.add_input("a", f64({2, 3})),
+                      g.add_input("b", f64({2, 1})),
+                      g.add_input("c", f64({2, 2}))},
+                     {{"axis", int64_t{-1}}});
+       }},
+      {"concat_axis0_reused", Op::Concat,
+       [](Graph &g, Builder &b) {
+         Value *a = g.add_input("a", f64({1, 3}));
+         return b.op(Op::Concat, {a, g.add_input("b", f64({2, 3})), a});
+       }},
+      {"slice_bounds", Op::Slice,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Slice, {g.add_input("x", f64({3, 5}))},
+                     {{"starts", std::vector<int64_t>{1, -4}},
+                      {"stops", std::vector<int64_t>{100, 4}}});
+       }},
+      {"slice_strided", Op::Slice,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Slice, {g.add_input("x", f64({4, 7}))},
+                     {{"starts", std::vector<int64_t>{0, 1}},
+                      {"stops", std::vector<int64_t>{4, 7}},
+                      {"steps", std::vector<int64_t>{3, 2}}});
+       }},
+      {"pad_edges", Op::Pad,
+       [](Graph &g, Builder &b) {
+         return b.op(
+             Op::Pad, {g.add_input("x", f64({2, 3}))},
+             {{"pads", std::vector<int64_t>{1, 0, 2, 1}}, {"value", 0.5}});
+       }},
+      {"pad_interior", Op::Pad,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Pad, {g.add_input("x", f64({2, 3}))},
+                     {{"pads", std::vector<int64_t>{0, 1, 1, 0}},
+                      {"interior", std::vector<int64_t>{2, 1}}});
+       }},
   };
   return c;
 }

@@ -311,6 +311,42 @@ TEST(CpuOps, LayoutOps) {
   check_against_interpreter(g, in, "layout ops");
 }
 
+TEST(CpuOps, ConcatSlicePad) {
+  // Host loops (runtime/cpu_host_ops.cpp) against the interpreter: concat
+  // along each axis with unequal parts, slices with negative and clamped
+  // bounds and steps, pads with a value and interior padding, in the
+  // element sizes 1, 4 and 8.
+  Graph g;
+  Value *x = g.add_input("x", {DType::f32, {3, 5, 7}});
+  Value *y = g.add_input("y", {DType::f32, {3, 2, 7}});
+  Value *i = g.add_input("i", {DType::i64, {4, 6}});
+  Value *c = g.add_input("c", {DType::boolean, {2, 3}});
+  Builder b(g);
+  using V = std::vector<int64_t>;
+  g.add_output(b.op(Op::Concat, {x, y, x}, {{"axis", int64_t{1}}}));
+  g.add_output(b.op(Op::Concat, {x, x}, {{"axis", int64_t{-1}}}));
+  g.add_output(b.op(Op::Concat, {i, i, i}));
+  g.add_output(b.op(Op::Concat, {c, c}, {{"axis", int64_t{1}}}));
+  g.add_output(
+      b.op(Op::Slice, {x}, {{"starts", V{1, -4, 0}}, {"stops", V{3, 100, 7}}}));
+  g.add_output(b.op(
+      Op::Slice, {x},
+      {{"starts", V{0, 1, -6}}, {"stops", V{3, 5, 7}}, {"steps", V{2, 3, 4}}}));
+  g.add_output(
+      b.op(Op::Slice, {i},
+           {{"starts", V{3, 0}}, {"stops", V{4, 6}}, {"steps", V{1, 5}}}));
+  g.add_output(b.op(Op::Pad, {x}, {{"pads", V{1, 0, 0, 2, 3, 1}}}));
+  g.add_output(b.op(Op::Pad, {x},
+                    {{"pads", V{0, 1, 1, 0, 0, 0}},
+                     {"value", -2.5},
+                     {"interior", V{1, 0, 2}}}));
+  g.add_output(
+      b.op(Op::Pad, {i}, {{"pads", V{1, 1, 0, 2}}, {"value", int64_t{9}}}));
+  g.add_output(
+      b.op(Op::Pad, {c}, {{"pads", V{1, 1, 1, 1}}, {"value", int64_t{1}}}));
+  check_against_interpreter(g, random_inputs(g, 11), "concat slice pad");
+}
+
 TEST(CpuOps, OneHotRejectsOutOfRangeLabels) {
   Graph g;
   Value *l = g.add_input("l", {DType::i64, {3}});
