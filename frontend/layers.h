@@ -1,6 +1,8 @@
-// The standard layers: Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten. Each
-// is a holder (nn::Linear, frontend/module.h) of its module class
-// (nn::LinearImpl): `nn::Linear fc(784, 256); Tensor y = fc(x);`.
+// The standard layers: Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten, GELU,
+// and LayerNorm, BatchNorm1d, BatchNorm2d, Embedding (frontend/norm.h has
+// their functional forms). Each is a holder (nn::Linear, frontend/module.h) of
+// its module class (nn::LinearImpl): `nn::Linear fc(784, 256); Tensor y =
+// fc(x);`.
 #pragma once
 
 #include "frontend/module.h"
@@ -127,6 +129,10 @@ class LayerNormImpl : public Module {
 public:
   explicit LayerNormImpl(std::vector<int64_t> normalized_shape,
                          LayerNormOptions options = {});
+  // nn::LayerNorm(512): the last axis alone.
+  explicit LayerNormImpl(int64_t normalized_shape,
+                         LayerNormOptions options = {})
+      : LayerNormImpl(std::vector<int64_t>{normalized_shape}, options) {}
   Tensor forward(const Tensor &x) override;
   std::string type_name() const override { return "LayerNorm"; }
   const std::vector<int64_t> &normalized_shape() const { return shape_; }

@@ -129,6 +129,9 @@ TEST(NormLayers, LayerNormMatchesHandFormula) {
   // Without affine: mean 0, variance v / (v + eps) per row.
   nn::LayerNorm plain(std::vector<int64_t>{4}, ln_f64(false));
   EXPECT_TRUE(plain->parameters().empty());
+  nn::LayerNorm last(5); // torch's LayerNorm(5)
+  EXPECT_EQ(last->normalized_shape(), (std::vector<int64_t>{5}));
+  EXPECT_EQ(last->weight->type(), (Type{DType::f32, {5}}));
   Array z = plain(Tensor::from(x)).to_host();
   for (int64_t r = 0; r < 6; ++r) {
     double m = 0, v = 0;
