@@ -21,6 +21,7 @@
 #include "frontend/loss.h"
 #include "frontend/lr_scheduler.h"
 #include "frontend/module.h"
+#include "frontend/norm.h"
 #include "frontend/optim.h"
 #include "frontend/parameter.h"
 #include "frontend/random.h"
