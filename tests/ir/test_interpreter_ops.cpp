@@ -290,6 +290,37 @@ TEST(InterpI64, ExactThroughAFusedBody) {
 
 // A tensor larger than the machine is refused up front, naming it and its
 // size, before any allocation (which would abort under ASan).
+TEST(InterpLayout, ConcatSlicePad) {
+  using V = std::vector<int64_t>;
+  Fixture f;
+  // x = [[0 1 2] [3 4 5]]
+  Value *x = f.in(f64({2, 3}), {0, 1, 2, 3, 4, 5});
+  Value *y = f.in(f64({2, 1}), {10, 11});
+  expect_near(
+      f.run(f.b.op(Op::Concat, {x, y, x}, {{"axis", int64_t{-1}}})).data,
+      {0, 1, 2, 10, 0, 1, 2, 3, 4, 5, 11, 3, 4, 5});
+  expect_near(f.run(f.b.op(Op::Concat, {y, y})).data, {10, 11, 10, 11});
+  // x[-1:, ::2] and x[0:100, -2:-1]
+  expect_near(
+      f.run(f.b.op(
+                Op::Slice, {x},
+                {{"starts", V{-1, 0}}, {"stops", V{2, 3}}, {"steps", V{1, 2}}}))
+          .data,
+      {3, 5});
+  expect_near(f.run(f.b.op(Op::Slice, {x},
+                           {{"starts", V{0, -2}}, {"stops", V{100, -1}}}))
+                  .data,
+              {1, 4});
+  // One row before, one column after, a zero between columns.
+  expect_near(
+      f.run(f.b.op(Op::Pad, {x},
+                   {{"pads", V{1, 0, 0, 1}},
+                    {"value", -1.0},
+                    {"interior", V{0, 1}}}))
+          .data,
+      {-1, -1, -1, -1, -1, -1, 0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1});
+}
+
 TEST(InterpErrors, HugeTensorNamesTheValueAndSize) {
   Graph g;
   Builder b(g);
