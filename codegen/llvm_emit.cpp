@@ -9,10 +9,10 @@
 // its extra outputs are stored as the accumulation pass visits each point.
 #include "codegen/llvm_emit.h"
 
-#include "plan/kernel_plan.h"
 #include "codegen/llvm_scalar.h"
 #include "ir/error.h"
 #include "ir/scalar_expr.h"
+#include "plan/kernel_plan.h"
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>

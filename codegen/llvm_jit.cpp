@@ -6,8 +6,8 @@
 // that LLVM calls back into; errors become kiln::Error only in our frames.
 #include "codegen/llvm_emit.h"
 #include "codegen/llvm_kernel.h"
-#include "plan/kernel_plan.h"
 #include "ir/error.h"
+#include "plan/kernel_plan.h"
 
 #include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>

@@ -17,8 +17,8 @@ std::string_view fused_kind_name(FusedKind k) {
 }
 
 std::optional<FusedKind> parse_fused_kind(std::string_view name) {
-  for (FusedKind k : {FusedKind::elementwise, FusedKind::reduction,
-                      FusedKind::multi_tensor})
+  for (FusedKind k :
+       {FusedKind::elementwise, FusedKind::reduction, FusedKind::multi_tensor})
     if (name == fused_kind_name(k))
       return k;
   return std::nullopt;

@@ -93,7 +93,6 @@ bool is_plain_reduction(Op op) {
   return op == Op::Sum || op == Op::Mean || op == Op::Amax;
 }
 
-
 struct Group {
   bool reduction = false;
   bool dead = false; // merged into another group
@@ -498,8 +497,7 @@ private:
             it = scalars.emplace(key, b.constant(v, {t.dtype, {}})).first;
           map[m->result()] = it->second;
         } else if (m->op == Op::Iota) {
-          map[m->result()] =
-              b.iota(t, static_cast<int>(attr_int(*m, "axis")));
+          map[m->result()] = b.iota(t, static_cast<int>(attr_int(*m, "axis")));
         } else {
           map[m->result()] = get(m->operands[0]);
         }

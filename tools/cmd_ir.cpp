@@ -141,8 +141,7 @@ std::string lower(const Graph &traced, const Stage &stage,
          stage.name, stage.lower == Lower::plan ? "a launch list" : "source");
   if (stage.lower == Lower::plan && target != "cuda" && target != "cpu" &&
       target != "llvm")
-    fail("unknown --target '{}' for --stage plan (targets: cpu, cuda)",
-         target);
+    fail("unknown --target '{}' for --stage plan (targets: cpu, cuda)", target);
   if (stage.lower == Lower::none)
     return dot ? graph_to_dot(traced) : print(traced);
   if (stage.lower == Lower::kernels && target != "cuda" && target != "llvm")

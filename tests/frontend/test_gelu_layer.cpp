@@ -35,8 +35,9 @@ TEST(GeluLayer, UnknownFormIsAnError) {
     nn::GELU g("fast");
     FAIL() << "expected an error";
   } catch (const Error &e) {
-    EXPECT_STREQ(e.what(),
-                 "GELU: approximate must be \"none\" or \"tanh\", got \"fast\"");
+    EXPECT_STREQ(
+        e.what(),
+        "GELU: approximate must be \"none\" or \"tanh\", got \"fast\"");
   }
 }
 

@@ -9,9 +9,9 @@
 #include "frontend/optim.h"
 #include "frontend/random.h"
 #include "ir/interpreter.h"
+#include "passes/pass_manager.h"
 #include "plan/kernel_summary.h"
 #include "plan/memory_plan.h"
-#include "passes/pass_manager.h"
 
 #include <gtest/gtest.h>
 
