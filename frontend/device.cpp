@@ -25,6 +25,20 @@ Device parse_device(std::string_view name) {
   fail("unknown device '{}': expected cpu, cuda or interpreter", name);
 }
 
+namespace {
+
+// backend_by_name words its errors for KILN_DEVICE ("KILN_DEVICE=cuda: no
+// usable CUDA device: ..."); a request made in code drops that prefix.
+std::string without_env_prefix(const Error &e) {
+  std::string_view msg = e.what();
+  if (auto eq = msg.find(": ");
+      msg.starts_with("KILN_DEVICE=") && eq != std::string_view::npos)
+    msg.remove_prefix(eq + 2);
+  return std::string(msg);
+}
+
+} // namespace
+
 bool device_available(Device d, std::string *why) {
   // Making the backend is the only honest test (a GPU may be present with no
   // driver, or the driver without NVRTC); it is cheap next to compiling.
@@ -33,7 +47,7 @@ bool device_available(Device d, std::string *why) {
     return true;
   } catch (const Error &e) {
     if (why)
-      *why = e.what();
+      *why = without_env_prefix(e);
     return false;
   }
 }
@@ -43,12 +57,7 @@ void set_device(Device d) {
   try {
     b = backend_by_name(device_name(d));
   } catch (const Error &e) {
-    // backend_by_name words it for KILN_DEVICE ("KILN_DEVICE=cuda: ...").
-    std::string_view msg = e.what();
-    if (auto eq = msg.find(": ");
-        msg.starts_with("KILN_DEVICE=") && eq != std::string_view::npos)
-      msg.remove_prefix(eq + 2);
-    fail("set_device({}): {}", device_name(d), msg);
+    fail("set_device({}): {}", device_name(d), without_env_prefix(e));
   }
   set_default_backend(std::move(b));
 }
