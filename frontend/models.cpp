@@ -39,6 +39,36 @@ std::shared_ptr<Mlp> make_mlp(const MlpOptions &options) {
   return std::make_shared<Mlp>(options);
 }
 
+Cnn::Cnn(const CnnOptions &o) {
+  nn::Conv2dOptions co{
+      .padding = 1, .dtype = o.dtype, .generator = o.generator};
+  nn::LinearOptions lo{.dtype = o.dtype, .generator = o.generator};
+  nn::BatchNormOptions bo{.dtype = o.dtype};
+  conv1_ = register_module("conv1", nn::Conv2d(1, 32, 3, co));
+  bn1_ = register_module("bn1", nn::BatchNorm2d(32, bo));
+  conv2_ = register_module("conv2", nn::Conv2d(32, 64, 3, co));
+  bn2_ = register_module("bn2", nn::BatchNorm2d(64, bo));
+  pool_ = register_module("pool", nn::MaxPool2d(2));
+  fc1_ = register_module("fc1", nn::Linear(64 * 7 * 7, 128, lo));
+  fc2_ = register_module("fc2", nn::Linear(128, 10, lo));
+  if (o.dropout > 0)
+    dropout_ = register_module("dropout", nn::Dropout(o.dropout));
+}
+
+Tensor Cnn::forward(const Tensor &x) {
+  Tensor h = x.rank() == 2 ? reshape(x, {x.shape()[0], 1, 28, 28}) : x;
+  h = pool_(relu(bn1_(conv1_(h))));
+  h = pool_(relu(bn2_(conv2_(h))));
+  h = relu(fc1_(flatten(h, 1)));
+  if (dropout_)
+    h = dropout_(h);
+  return fc2_(h);
+}
+
+std::shared_ptr<Cnn> make_cnn(const CnnOptions &options) {
+  return std::make_shared<Cnn>(options);
+}
+
 std::vector<int64_t> parse_mlp_hidden(std::string_view text) {
   std::vector<int64_t> widths;
   size_t start = 0;

@@ -1,6 +1,7 @@
 // Built-in models, shared by `kiln ir`, `kiln train` and the tests.
 #pragma once
 
+#include "frontend/conv.h"
 #include "frontend/layers.h"
 #include "frontend/module.h"
 
@@ -43,6 +44,32 @@ std::vector<int64_t> parse_mlp_hidden(std::string_view text);
 
 // The layer widths joined with '-', e.g. "784-256-128-10".
 std::string mlp_shape_name(const MlpOptions &options);
+
+struct CnnOptions {
+  double dropout = 0.5; // before the last linear layer; 0: none
+  DType dtype = DType::f32;
+  Generator *generator = nullptr; // nullptr: default_generator()
+};
+
+// The built-in Fashion-MNIST CNN (issue 12's design): conv1 1->32 3x3 pad 1,
+// bn1, ReLU, 2x2 max-pool; conv2 32->64 3x3 pad 1, bn2, ReLU, 2x2 max-pool;
+// flatten; fc1 64*7*7->128, ReLU, dropout; fc2 128->10 (logits). Takes
+// [N, 784] (reshaped to [N, 1, 28, 28]) or [N, 1, 28, 28].
+class Cnn : public nn::Module {
+public:
+  explicit Cnn(const CnnOptions &options = {});
+  Tensor forward(const Tensor &x) override;
+  std::string type_name() const override { return "Cnn"; }
+
+private:
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  nn::MaxPool2d pool_{nullptr};
+  nn::Linear fc1_{nullptr}, fc2_{nullptr};
+  nn::Dropout dropout_{nullptr};
+};
+
+std::shared_ptr<Cnn> make_cnn(const CnnOptions &options = {});
 
 // The built-in training recipe that `kiln ir` prints and `kiln train` uses:
 // SGD with momentum 0.9 and weight decay 5e-4, cross-entropy loss.

@@ -130,7 +130,9 @@ BuiltinModel make_builtin(const std::string &name, int64_t batch) {
             {DType::f32, {batch, o.in_features}},
             {DType::i32, {batch}}};
   }
-  fail("unknown model '{}' (models: mlp)", name);
+  if (name == "cnn")
+    return {make_cnn(), {DType::f32, {batch, 784}}, {DType::i32, {batch}}};
+  fail("unknown model '{}' (models: mlp, cnn)", name);
 }
 
 // The text of `g` after the stage's passes (DOT with `dot`).
@@ -229,7 +231,7 @@ void add_ir_command(CLI::App &app) {
   cmd->add_option("file", args->file,
                   "a .kir file ('-' for stdin) instead of the built-in model");
   CLI::Option *model =
-      cmd->add_option("--model", args->model, "built-in model: mlp")
+      cmd->add_option("--model", args->model, "built-in model: mlp or cnn")
           ->capture_default_str();
   cmd->add_option("--stage", args->stage, "how far to go:" + stages);
   CLI::Option *batch =

@@ -78,8 +78,9 @@ struct TrainArgs {
   int patience = 0; // 0: no early stopping
   double l2 = 0;    // adds l2 * sum(w^2) to the loss
   std::string hidden = "256,128";
-  bool profile = false; // profile the first epoch's steps
-  std::string trace;    // with profile: the Chrome trace file
+  std::string model = "mlp"; // mlp or cnn
+  bool profile = false;      // profile the first epoch's steps
+  std::string trace;         // with profile: the Chrome trace file
 };
 
 using Clock = std::chrono::steady_clock;
@@ -285,14 +286,19 @@ void train(const TrainArgs &a) {
     fail("--l2 must be 0 or more, got {}", a.l2);
   if (a.val_split < -1)
     fail("--val-split must be 0 or more, got {}", a.val_split);
+  if (a.model != "mlp" && a.model != "cnn")
+    fail("--model must be mlp or cnn, got '{}'", a.model);
+  const bool cnn = a.model == "cnn";
   MlpOptions mlp{.hidden = parse_mlp_hidden(a.hidden), .dropout = a.dropout};
   check_checkpoint_folder(a.checkpoint);
   set_default_backend(a.device.empty() ? best_backend()
                                        : backend_by_name(a.device));
-  fmt::print("kiln train: MLP {} on Fashion-MNIST, {} "
+  fmt::print("kiln train: {} on Fashion-MNIST, {} "
              "(batch {}, lr {}, {} schedule, {} epochs), backend {}\n",
-             mlp_shape_name(mlp), a.optimizer, a.batch_size, a.lr, a.schedule,
-             a.epochs, default_backend().name());
+             cnn ? std::string("CNN conv32-conv64-128-10")
+                 : "MLP " + mlp_shape_name(mlp),
+             a.optimizer, a.batch_size, a.lr, a.schedule, a.epochs,
+             default_backend().name());
   if (!a.dump_ir.empty()) {
     std::filesystem::create_directories(a.dump_ir);
     set_compile_options({.dump_dir = a.dump_ir});
@@ -300,7 +306,11 @@ void train(const TrainArgs &a) {
 
   // The checkpoint first: a bad one fails before the data set is read.
   manual_seed(static_cast<uint64_t>(a.seed));
-  auto model = make_mlp(mlp);
+  std::shared_ptr<nn::Module> model;
+  if (cnn)
+    model = make_cnn();
+  else
+    model = make_mlp(mlp);
   auto opt = make_optimizer(a, *model);
   int first_epoch = 0;
   CheckpointMetadata meta; // the resumed checkpoint's
@@ -517,6 +527,7 @@ void train(const TrainArgs &a) {
     if (!a.checkpoint.empty() && (a.patience == 0 || improved)) {
       CheckpointMetadata out = {{"epoch", std::to_string(epoch + 1)},
                                 {"lr", fmt::format("{}", a.lr)},
+                                {"model", a.model},
                                 {"hidden", a.hidden},
                                 {"val_split", split_desc}};
       if (measure_test)
@@ -574,7 +585,7 @@ void train(const TrainArgs &a) {
 void add_train_command(CLI::App &app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App *cmd = app.add_subcommand(
-      "train", "train the built-in MLP on Fashion-MNIST (the main job)");
+      "train", "train the built-in MLP or CNN on Fashion-MNIST (the main job)");
   cmd->add_option("--epochs", args->epochs, "passes over the training set")
       ->capture_default_str();
   cmd->add_option("--batch-size", args->batch_size, "examples per step")
@@ -598,12 +609,13 @@ void add_train_command(CLI::App &app) {
   cmd->add_option("--device", args->device,
                   "best, cpu, cuda or interpreter (default: KILN_DEVICE, "
                   "else best)");
-  cmd->add_option(
-         "--checkpoint", args->checkpoint,
-         "safetensors file written after every epoch (with --patience: "
-         "after each epoch that improves the validation loss); '' "
-         "to skip")
-      ->capture_default_str();
+  CLI::Option *checkpoint_opt =
+      cmd->add_option(
+             "--checkpoint", args->checkpoint,
+             "safetensors file written after every epoch (with --patience: "
+             "after each epoch that improves the validation loss); '' "
+             "to skip")
+          ->capture_default_str();
   CLI::Option *metrics_opt =
       cmd->add_option("--metrics", args->metrics,
                       "per-epoch metrics CSV (default: beside the checkpoint, "
@@ -637,6 +649,10 @@ void add_train_command(CLI::App &app) {
                   "add X * sum(w^2) over every parameter (biases included) "
                   "to the loss; with plain SGD the same as --weight-decay 2X")
       ->capture_default_str();
+  cmd->add_option("--model", args->model,
+                  "the built-in model: mlp or cnn (the checkpoint's default "
+                  "name follows it: kiln-cnn.safetensors)")
+      ->capture_default_str();
   cmd->add_option("--hidden", args->hidden,
                   "hidden layer widths, comma-separated")
       ->capture_default_str();
@@ -646,8 +662,11 @@ void add_train_command(CLI::App &app) {
   cmd->add_option("--trace", args->trace,
                   "with --profile: the trace file (default: "
                   "kiln-train.trace.json)");
-  cmd->callback([args, metrics_opt] {
+  cmd->callback([args, metrics_opt, checkpoint_opt] {
     args->metrics_given = metrics_opt->count() > 0;
+    // The checkpoint's default name follows the model.
+    if (args->model == "cnn" && checkpoint_opt->count() == 0)
+      args->checkpoint = "kiln-cnn.safetensors";
     train(*args);
   });
 }

@@ -13,6 +13,7 @@
 
 #include "frontend/checkpoint.h"
 #include "frontend/compile.h"
+#include "frontend/conv.h"
 #include "frontend/dataloader.h"
 #include "frontend/dataset.h"
 #include "frontend/device.h"
