@@ -32,8 +32,7 @@ class Emitter : private ScalarIr {
 public:
   Emitter(llvm::Module &m, const Node &n) : ScalarIr(m, *n.body), n_(n) {}
 
-  void emit(const std::string &name) {
-    KernelPlan plan = plan_kernel(n_);
+  void emit(const KernelPlan &plan, const std::string &name) {
     auto *ptr = llvm::PointerType::getUnqual(c_);
     auto *fty = llvm::FunctionType::get(
         b_.getVoidTy(), {ptr, b_.getInt64Ty(), b_.getInt64Ty()}, false);
@@ -514,8 +513,9 @@ private:
 
 } // namespace
 
-void emit_kernel(llvm::Module &m, const Node &fused, const std::string &name) {
-  Emitter(m, fused).emit(name);
+void emit_kernel(llvm::Module &m, const Node &fused, const KernelPlan &plan,
+                 const std::string &name) {
+  Emitter(m, fused).emit(plan, name);
 }
 
 } // namespace kiln

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ir/graph.h"
+#include "plan/kernel_plan.h"
 
 #include <string>
 
@@ -14,6 +15,9 @@ namespace kiln {
 
 // Appends to `m` the function `name` implementing the fused node `fused`.
 // Throws kiln::Error when the node breaks the fused-node contract.
-void emit_kernel(llvm::Module &m, const Node &fused, const std::string &name);
+// Emits `fused` as function `name`, rendering its loop plan `plan`
+// (plan_kernel(fused), usually the execution plan's).
+void emit_kernel(llvm::Module &m, const Node &fused, const KernelPlan &plan,
+                 const std::string &name);
 
 } // namespace kiln

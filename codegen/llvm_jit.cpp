@@ -118,7 +118,13 @@ LlvmCompiler::LlvmCompiler() = default;
 LlvmCompiler::~LlvmCompiler() = default;
 
 int LlvmCompiler::add(const Node &fused) {
-  entries_.push_back({&fused, describe_kernel(fused)});
+  return add(fused, std::make_shared<const KernelPlan>(plan_kernel(fused)));
+}
+
+int LlvmCompiler::add(const Node &fused,
+                      std::shared_ptr<const KernelPlan> plan) {
+  LlvmKernelInfo info = describe_kernel(fused, *plan);
+  entries_.push_back({&fused, std::move(plan), std::move(info)});
   return static_cast<int>(entries_.size()) - 1;
 }
 
@@ -136,7 +142,7 @@ void LlvmCompiler::compile() {
     if (pending.count(e.info.key))
       continue;
     std::string name = fmt::format("kiln_kernel_{}", s.next_name++);
-    emit_kernel(*m, *e.node, name);
+    emit_kernel(*m, *e.node, *e.plan, name);
     pending[e.info.key] = name;
   }
   compiled_ = static_cast<int>(pending.size());
@@ -166,7 +172,7 @@ std::string llvm_kernel_ir(const Node &fused, bool optimized) {
   std::lock_guard<std::mutex> lock(s.mu); // the TargetMachine is shared
   llvm::LLVMContext ctx;
   auto m = new_module(ctx, s);
-  emit_kernel(*m, fused, "kernel");
+  emit_kernel(*m, fused, plan_kernel(fused), "kernel");
   verify(*m);
   if (optimized) {
     set_target_attrs(*m, *s.tm);
@@ -190,7 +196,10 @@ bool is_llvm_kernel_op(const Node &n) {
 }
 
 LlvmKernelInfo describe_kernel(const Node &n) {
-  KernelPlan p = plan_kernel(n);
+  return describe_kernel(n, plan_kernel(n));
+}
+
+LlvmKernelInfo describe_kernel(const Node &n, const KernelPlan &p) {
   LlvmKernelInfo info;
   info.key = kernel_key(n);
   info.work = p.work;

@@ -54,6 +54,8 @@ bool is_llvm_kernel_op(const Node &n);
 // The launch facts of a fused node; throws kiln::Error when the node breaks
 // the fused-node contract.
 LlvmKernelInfo describe_kernel(const Node &fused);
+// The same from the node's loop plan (plan_kernel(fused)), planned already.
+LlvmKernelInfo describe_kernel(const Node &fused, const KernelPlan &plan);
 
 // Collects the kernels of one executable and compiles them together: the
 // ones not already in the process cache go into one LLVM module, optimized
@@ -68,6 +70,9 @@ public:
   // Registers a fused node (which must stay alive until compile()); returns
   // its kernel index. Throws kiln::Error on a contract violation.
   int add(const Node &fused);
+  // The same with the node's loop plan (the execution plan's), so the
+  // kernel is not planned again; `plan` must stay alive until compile().
+  int add(const Node &fused, std::shared_ptr<const KernelPlan> plan);
   // Compiles every registered kernel; throws kiln::Error on failure.
   void compile();
   int size() const { return static_cast<int>(entries_.size()); }
@@ -79,6 +84,7 @@ public:
 private:
   struct Entry {
     const Node *node;
+    std::shared_ptr<const KernelPlan> plan;
     LlvmKernelInfo info;
     KernelFn fn = nullptr;
   };

@@ -127,7 +127,7 @@ private:
 std::function<void(void *const *)> CpuExecutable::kernel_fn(const Launch &l) {
   const Node &n = *l.kernel;
   if (l.fused) {
-    int idx = compiler_.add(n);
+    int idx = compiler_.add(n, l.loop); // the plan's loop plan, not a new one
     const auto &info = compiler_.info(idx);
     int64_t work = info.work;
     int64_t grain = std::max<int64_t>(
