@@ -85,50 +85,52 @@ void run_gemm(const GemmDesc &g, const void *a, const void *b, void *c,
 
 namespace {
 
+// Copies between a contiguous array of `shape` and a strided one (element
+// strides `st`), row by row on the pool: gather (dst contiguous, src
+// strided: transpose, slice) or scatter (src contiguous, dst strided: pad).
 template <typename T>
-void transpose_t(const Shape &out, const std::vector<int64_t> &src_st,
-                 const T *src, T *dst, ThreadPool &pool) {
-  int r = static_cast<int>(out.size());
-  int64_t inner = r ? out[r - 1] : 1;
-  int64_t rows = inner ? numel(out) / inner : 0;
-  int64_t ist = r ? src_st[r - 1] : 0;
+void strided_copy(const Shape &shape, const std::vector<int64_t> &st,
+                  const T *src, T *dst, bool scatter, ThreadPool &pool) {
+  int r = static_cast<int>(shape.size());
+  int64_t inner = r ? shape[r - 1] : 1;
+  int64_t rows = inner ? numel(shape) / inner : 0;
+  int64_t ist = r ? st[r - 1] : 0;
   pool.parallel_for(rows, std::max<int64_t>(1, 16384 / (inner + 1)),
                     [&](int64_t b, int64_t e) {
                       for (int64_t row = b; row < e; ++row) {
                         int64_t rem = row, off = 0;
                         for (int a = r - 2; a >= 0; --a) {
-                          off += (rem % out[a]) * src_st[a];
-                          rem /= out[a];
+                          off += (rem % shape[a]) * st[a];
+                          rem /= shape[a];
                         }
-                        T *d = dst + row * inner;
-                        for (int64_t j = 0; j < inner; ++j)
-                          d[j] = src[off + j * ist];
+                        if (scatter) {
+                          const T *c = src + row * inner;
+                          for (int64_t j = 0; j < inner; ++j)
+                            dst[off + j * ist] = c[j];
+                        } else {
+                          T *c = dst + row * inner;
+                          for (int64_t j = 0; j < inner; ++j)
+                            c[j] = src[off + j * ist];
+                        }
                       }
                     });
 }
 
-// dst[offset of index (i_0, ..., i_n) by dst_st] = src[i] for contiguous
-// src of shape `in` (pad's copy into its strided places).
-template <typename T>
-void scatter_t(const Shape &in, const std::vector<int64_t> &dst_st,
-               const T *src, T *dst, ThreadPool &pool) {
-  int r = static_cast<int>(in.size());
-  int64_t inner = r ? in[r - 1] : 1;
-  int64_t rows = inner ? numel(in) / inner : 0;
-  int64_t ist = r ? dst_st[r - 1] : 0;
-  pool.parallel_for(rows, std::max<int64_t>(1, 16384 / (inner + 1)),
-                    [&](int64_t b, int64_t e) {
-                      for (int64_t row = b; row < e; ++row) {
-                        int64_t rem = row, off = 0;
-                        for (int a = r - 2; a >= 0; --a) {
-                          off += (rem % in[a]) * dst_st[a];
-                          rem /= in[a];
-                        }
-                        const T *s = src + row * inner;
-                        for (int64_t j = 0; j < inner; ++j)
-                          dst[off + j * ist] = s[j];
-                      }
-                    });
+// strided_copy on elements of `size` bytes.
+void strided_copy_bytes(size_t size, const Shape &shape,
+                        const std::vector<int64_t> &st, const void *src,
+                        void *dst, bool scatter, ThreadPool &pool) {
+  switch (size) {
+  case 1:
+    return strided_copy(shape, st, static_cast<const uint8_t *>(src),
+                        static_cast<uint8_t *>(dst), scatter, pool);
+  case 4:
+    return strided_copy(shape, st, static_cast<const uint32_t *>(src),
+                        static_cast<uint32_t *>(dst), scatter, pool);
+  default:
+    return strided_copy(shape, st, static_cast<const uint64_t *>(src),
+                        static_cast<uint64_t *>(dst), scatter, pool);
+  }
 }
 
 void store(DType d, void *p, int64_t i, double v) {
@@ -179,17 +181,8 @@ void host_transpose(const Type &in, const std::vector<int64_t> &perm,
     out.push_back(in.shape[p]);
     st.push_back(cs[p]);
   }
-  switch (dtype_size(in.dtype)) {
-  case 1:
-    return transpose_t(out, st, static_cast<const uint8_t *>(src),
-                       static_cast<uint8_t *>(dst), pool);
-  case 4:
-    return transpose_t(out, st, static_cast<const uint32_t *>(src),
-                       static_cast<uint32_t *>(dst), pool);
-  default:
-    return transpose_t(out, st, static_cast<const uint64_t *>(src),
-                       static_cast<uint64_t *>(dst), pool);
-  }
+  strided_copy_bytes(dtype_size(in.dtype), out, st, src, dst,
+                     /*scatter=*/false, pool);
 }
 
 void host_concat(const std::vector<Type> &ins, int axis,
@@ -219,17 +212,10 @@ void host_slice(const Type &in, const SliceBounds &sb, const void *src,
     st.push_back(cs[d] * sb.step[d]);
     base += sb.start[d] * cs[d];
   }
-  switch (dtype_size(in.dtype)) {
-  case 1:
-    return transpose_t(sb.out, st, static_cast<const uint8_t *>(src) + base,
-                       static_cast<uint8_t *>(dst), pool);
-  case 4:
-    return transpose_t(sb.out, st, static_cast<const uint32_t *>(src) + base,
-                       static_cast<uint32_t *>(dst), pool);
-  default:
-    return transpose_t(sb.out, st, static_cast<const uint64_t *>(src) + base,
-                       static_cast<uint64_t *>(dst), pool);
-  }
+  strided_copy_bytes(dtype_size(in.dtype), sb.out, st,
+                     static_cast<const std::byte *>(src) +
+                         base * static_cast<int64_t>(dtype_size(in.dtype)),
+                     dst, /*scatter=*/false, pool);
 }
 
 void host_pad(const Type &in, const PadBounds &pb, const void *src, void *dst,
@@ -244,17 +230,10 @@ void host_pad(const Type &in, const PadBounds &pb, const void *src, void *dst,
     st.push_back(ds[d] * (pb.interior[d] + 1));
     base += pb.before[d] * ds[d];
   }
-  switch (dtype_size(in.dtype)) {
-  case 1:
-    return scatter_t(in.shape, st, static_cast<const uint8_t *>(src),
-                     static_cast<uint8_t *>(dst) + base, pool);
-  case 4:
-    return scatter_t(in.shape, st, static_cast<const uint32_t *>(src),
-                     static_cast<uint32_t *>(dst) + base, pool);
-  default:
-    return scatter_t(in.shape, st, static_cast<const uint64_t *>(src),
-                     static_cast<uint64_t *>(dst) + base, pool);
-  }
+  strided_copy_bytes(dtype_size(in.dtype), in.shape, st, src,
+                     static_cast<std::byte *>(dst) +
+                         base * static_cast<int64_t>(dtype_size(in.dtype)),
+                     /*scatter=*/true, pool);
 }
 
 void host_one_hot(const Type &labels, const Type &out, const void *src,
