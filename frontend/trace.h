@@ -218,8 +218,8 @@ void mark_host_modified(const Array &a);
 struct CompileOptions {
   // Pass pipeline text (passes/pass_manager.h); memory planning is left to
   // the backend, which plans its own arena.
-  std::string pipeline = "canonicalize,cse,dce,fuse-elementwise,"
-                         "fuse-optimizer,dce";
+  std::string pipeline = "decompose-windows,canonicalize,cse,dce,"
+                         "fuse-elementwise,fuse-optimizer,dce";
   // When set, the IR after each pass is written here (as KILN_DUMP does).
   std::string dump_dir;
 };

@@ -4,6 +4,7 @@
 #include "passes/canonicalize.h"
 #include "passes/cse.h"
 #include "passes/dce.h"
+#include "passes/decompose_windows.h"
 #include "passes/fuse_elementwise.h"
 #include "passes/fuse_optimizer.h"
 #include "passes/memory_plan_pass.h"

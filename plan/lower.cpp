@@ -112,7 +112,9 @@ void describe_work(const Node &n, Launch &l) {
 // Ops a target renders as one kernel of their own (not wrapped as fused).
 bool standalone_kernel(Op op) {
   return op == Op::Transpose || op == Op::OneHot || op == Op::RandomUniform ||
-         op == Op::Concat || op == Op::Slice || op == Op::Pad;
+         op == Op::Concat || op == Op::Slice || op == Op::Pad ||
+         op == Op::Im2col || op == Op::Col2im || op == Op::MaxPool2d ||
+         op == Op::MaxPool2dGrad || op == Op::Gather || op == Op::ScatterAdd;
 }
 
 // Ops that become one-node fused kernels.
@@ -178,8 +180,12 @@ ExecutionPlan lower(const Graph &g) {
     } else if (standalone_kernel(n.op)) {
       l.kernel = &n;
     } else {
-      fail_at_node(n, fmt::format("lower: op {} has no kernel on any target",
-                                  op_name(n.op)));
+      fail_at_node(n,
+                   fmt::format("lower: op {} has no kernel on any target{}",
+                               op_name(n.op),
+                               n.op == Op::Conv2d || n.op == Op::AvgPool2d
+                                   ? " (the decompose-windows pass rewrites it)"
+                                   : ""));
     }
     for (const Value *v : n.operands)
       l.args.push_back(at(v));

@@ -157,8 +157,9 @@ std::string lower(const Graph &traced, const Stage &stage,
   opts.verify_each = true;
   opts.read_env = false;
   PassManager pm(opts);
-  pm.add_pipeline(stage.lower == Lower::optimized ? "canonicalize,cse,dce"
-                                                  : default_pipeline());
+  pm.add_pipeline(stage.lower == Lower::optimized
+                      ? "decompose-windows,canonicalize,cse,dce"
+                      : default_pipeline());
   pm.run(*g);
   if (dot)
     return graph_to_dot(*g);
