@@ -18,8 +18,10 @@ template <typename... A>
   fail("{}", scope.empty() ? msg : scope + ": " + msg);
 }
 
-// Output size of one spatial axis; throws when the (dilated) kernel does not
-// fit in the padded input.
+// Checks that the (dilated) kernel fits one spatial axis of the padded
+// input, with the module's scope in the error (the op's shape inference
+// checks it too, without the input's type); returns the output size. Throws
+// when the (dilated) kernel does not fit in the padded input.
 int64_t out_size(const Tensor &x, const char *op, const char *axis, int64_t in,
                  int64_t k, int64_t stride, int64_t pad, int64_t dil) {
   int64_t span = dil * (k - 1) + 1;
@@ -39,22 +41,23 @@ void check_positive(const Tensor &x, const char *op, const char *what, Size2 v,
                 v.w);
 }
 
-// The kh*kw taps of xp along axes (ah, aw): tap (i, j) is
-// xp[..., i*dil.h :: stride.h][..., j*dil.w :: stride.w] with ho x wo
-// elements, in row-major tap order.
-std::vector<Tensor> taps(const Tensor &xp, int ah, int aw, Size2 k,
-                         Size2 stride, Size2 dil, int64_t ho, int64_t wo) {
-  std::vector<Tensor> out;
-  out.reserve(static_cast<size_t>(k.h * k.w));
-  for (int64_t i = 0; i < k.h; ++i) {
-    int64_t h0 = i * dil.h;
-    Tensor r = slice(xp, ah, h0, h0 + (ho - 1) * stride.h + 1, stride.h);
-    for (int64_t j = 0; j < k.w; ++j) {
-      int64_t w0 = j * dil.w;
-      out.push_back(slice(r, aw, w0, w0 + (wo - 1) * stride.w + 1, stride.w));
-    }
-  }
-  return out;
+// The IR attributes of a window op: each pair only when it is not the
+// op's default.
+void set_pair(Attrs &a, const char *name, Size2 v, int64_t dflt) {
+  if (v.h != dflt || v.w != dflt)
+    a.set(name, std::vector<int64_t>{v.h, v.w});
+}
+
+Tensor window_op(Op op, std::vector<const Tensor *> in, Attrs attrs) {
+  for (const Tensor *t : in)
+    if (t->trace_ptr() != in[0]->trace_ptr())
+      fail("{}: tensors from different traces cannot be combined", op_name(op));
+  in[0]->trace().check_open();
+  std::vector<Value *> vs;
+  for (const Tensor *t : in)
+    vs.push_back(t->value());
+  return Tensor(in[0]->trace_ptr(), in[0]->trace().builder().op(
+                                        op, std::move(vs), std::move(attrs)));
 }
 
 Tensor pool(const Tensor &x, Size2 kernel, Size2 stride, Size2 padding,
@@ -78,20 +81,12 @@ Tensor pool(const Tensor &x, Size2 kernel, Size2 stride, Size2 padding,
                 "{}: padding ({}, {}) must be at most half the kernel ({}, {})",
                 op, padding.h, padding.w, kernel.h, kernel.w);
   const Shape &s = x.shape();
-  int64_t ho =
-      out_size(x, op, "height", s[2], kernel.h, stride.h, padding.h, 1);
-  int64_t wo = out_size(x, op, "width", s[3], kernel.w, stride.w, padding.w, 1);
-  Tensor xp = x;
-  if (padding.h > 0 || padding.w > 0)
-    xp = pad(x, {0, 0, 0, 0, padding.h, padding.h, padding.w, padding.w},
-             is_max ? -std::numeric_limits<double>::infinity() : 0.0);
-  std::vector<Tensor> t = taps(xp, 2, 3, kernel, stride, 1, ho, wo);
-  Tensor acc = t[0];
-  for (size_t i = 1; i < t.size(); ++i)
-    acc = is_max ? maximum(acc, t[i]) : acc + t[i];
-  if (!is_max && t.size() > 1)
-    acc = acc / static_cast<double>(t.size());
-  return acc;
+  out_size(x, op, "height", s[2], kernel.h, stride.h, padding.h, 1);
+  out_size(x, op, "width", s[3], kernel.w, stride.w, padding.w, 1);
+  Attrs a{{"kernel", std::vector<int64_t>{kernel.h, kernel.w}},
+          {"stride", std::vector<int64_t>{stride.h, stride.w}}};
+  set_pair(a, "padding", padding, 0);
+  return window_op(is_max ? Op::MaxPool2d : Op::AvgPool2d, {&x}, std::move(a));
 }
 
 } // namespace
@@ -115,7 +110,7 @@ Tensor conv2d(const Tensor &x, const Tensor &weight, const Tensor &bias,
   check_positive(x, "conv2d", "padding", p.padding, 0);
   check_positive(x, "conv2d", "dilation", p.dilation, 1);
   const Shape &s = x.shape(), &ws = weight.shape();
-  const int64_t n = s[0], c = s[1], o = ws[0], cg = ws[1];
+  const int64_t c = s[1], o = ws[0], cg = ws[1];
   const int64_t g = p.groups;
   if (g < 1)
     scoped_fail(x, "conv2d: groups must be >= 1, got {}", g);
@@ -133,35 +128,21 @@ Tensor conv2d(const Tensor &x, const Tensor &weight, const Tensor &bias,
     scoped_fail(x, "conv2d: bias is {}, expected [{}] for weight {}",
                 bias.type().str(), o, weight.type().str());
   const Size2 k(ws[2], ws[3]);
-  int64_t ho = out_size(x, "conv2d", "height", s[2], k.h, p.stride.h,
-                        p.padding.h, p.dilation.h);
-  int64_t wo = out_size(x, "conv2d", "width", s[3], k.w, p.stride.w,
-                        p.padding.w, p.dilation.w);
+  out_size(x, "conv2d", "height", s[2], k.h, p.stride.h, p.padding.h,
+           p.dilation.h);
+  out_size(x, "conv2d", "width", s[3], k.w, p.stride.w, p.padding.w,
+           p.dilation.w);
 
-  // Channels last once, so every tap is [N, Ho, Wo, C] and the patches of a
-  // group are one concat along the last axis.
-  Tensor xl = permute(x, {0, 2, 3, 1});
-  if (p.padding.h > 0 || p.padding.w > 0)
-    xl = pad(xl,
-             {0, 0, p.padding.h, p.padding.h, p.padding.w, p.padding.w, 0, 0});
-  // The weight as [O, kh*kw*C/groups] in the same (tap, channel) order.
-  Tensor wl = reshape(permute(weight, {0, 2, 3, 1}), {o, k.h * k.w * cg});
-  std::vector<Tensor> t = taps(xl, 1, 2, k, p.stride, p.dilation, ho, wo);
-  const int64_t rows = n * ho * wo, og = o / g;
-  std::vector<Tensor> outs;
-  for (int64_t gi = 0; gi < g; ++gi) {
-    std::vector<Tensor> gt;
-    for (const Tensor &tap : t)
-      gt.push_back(g == 1 ? tap : slice(tap, 3, gi * cg, (gi + 1) * cg));
-    Tensor patches =
-        reshape(gt.size() == 1 ? gt[0] : cat(gt, 3), {rows, k.h * k.w * cg});
-    Tensor wg = g == 1 ? wl : slice(wl, 0, gi * og, (gi + 1) * og);
-    outs.push_back(matmul(patches, transpose(wg)));
-  }
-  Tensor y = outs.size() == 1 ? outs[0] : cat(outs, 1); // [rows, O]
+  Attrs a;
+  set_pair(a, "stride", p.stride, 1);
+  set_pair(a, "padding", p.padding, 0);
+  set_pair(a, "dilation", p.dilation, 1);
+  if (g != 1)
+    a.set("groups", g);
+  Tensor y = window_op(Op::Conv2d, {&x, &weight}, std::move(a));
   if (bias.defined())
-    y = y + bias;
-  return permute(reshape(y, {n, ho, wo, o}), {0, 3, 1, 2});
+    y = y + reshape(bias, {o, 1, 1});
+  return y;
 }
 
 Tensor max_pool2d(const Tensor &x, Size2 kernel, Size2 stride, Size2 padding) {

@@ -1,18 +1,9 @@
-// Convolution and pooling (issue 12), composed in the frontend from ops the
-// IR already has, so autodiff, the interpreter and every backend take them
-// with no new op:
-//
-// - conv2d is im2col: the input is padded and turned channels-last once, each
-//   of the kh*kw kernel taps is a strided slice [N, Ho, Wo, C], the taps are
-//   concatenated into patches [N*Ho*Wo, kh*kw*C], and one GEMM with the
-//   weight [O, kh*kw*C] gives the output (per group with groups > 1, the
-//   groups concatenated).
-// - max_pool2d is the elementwise maximum of the kh*kw strided slices of the
-//   input padded with -inf; avg_pool2d is their sum over kh*kw (torch's
-//   count_include_pad=True, ceil_mode=False).
-//
-// A dedicated conv2d op with a library kernel (oneDNN / implicit GEMM) is the
-// planned fast path; these give the same values and gradients meanwhile.
+// Convolution and pooling: torch.nn.functional's conv2d, max_pool2d and
+// avg_pool2d as the IR ops of the same names (ir/ops.def), and the layers
+// Conv2d, MaxPool2d, AvgPool2d. The frontend checks shapes first so that a
+// mistake is reported with the module's path ("conv2 (Conv2d): ...") while
+// the model is traced, before any step runs. The passes decompose conv2d
+// into im2col + batched GEMM (passes/decompose_windows.cpp).
 //
 //   Tensor y = conv2d(x, w, b, {.stride = {2, 2}, .padding = {1, 1}});
 //   nn::Conv2d conv(1, 32, 3, {.padding = 1});

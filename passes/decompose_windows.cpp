@@ -28,6 +28,9 @@ bool run_decompose_windows(Graph &g) {
   if (todo.empty())
     return false;
   Builder b(g);
+  std::unordered_set<const Node *> old;
+  for (const auto &n : g.nodes())
+    old.insert(n.get());
   for (Node *n : todo) {
     b.set_insert_point(n);
     Window2d w = window_of(*n);
@@ -47,6 +50,12 @@ bool run_decompose_windows(Graph &g) {
       Value *cols = b.op(Op::Im2col, {x}, std::move(a)); // [N, C, taps, L]
       y = b.reshape(b.mean(cols, {2}), n->result()->type.shape);
     }
+    // The replacement keeps the node's name and location, so the plan and
+    // errors still point at the conv2d the user wrote.
+    y->name = n->result()->name;
+    for (const auto &m : g.nodes())
+      if (old.insert(m.get()).second)
+        m->loc = n->loc;
     g.replace_all_uses(n->result(), y);
   }
   std::unordered_set<const Node *> gone(todo.begin(), todo.end());
