@@ -364,6 +364,17 @@ out = {
   'max': F.max_pool2d(x, 3, 2, 1),
   'avg': F.avg_pool2d(x, (2, 3), (1, 2), (1, 1)),
 }
+# Gradients: conv2d's input and weight, and max-pool over overlapping windows
+# of values rounded to halves, so that windows hold ties (torch sends a
+# window's gradient to its first maximum).
+xc, wc = x.clone().requires_grad_(), w.clone().requires_grad_()
+y = F.conv2d(xc, wc, b, stride=(2, 1), padding=(1, 2), dilation=(2, 1),
+             groups=2)
+(y * wave(tuple(y.shape), 0.9)).sum().backward()
+out['conv_dx'], out['conv_dw'] = xc.grad, wc.grad
+xt = (torch.round(x * 2) / 2).requires_grad_()
+(F.max_pool2d(xt, 3, 2, 1) * wave((2, 4, 4, 4), 0.5)).sum().backward()
+out['max_dx'] = xt.grad
 with open(sys.argv[1] + '/ref.txt', 'w') as f:
     for k, v in out.items():
         f.write(k + ' ' + ' '.join(repr(t) for t in v.flatten().tolist())
@@ -396,33 +407,66 @@ TEST_F(ConvTorch, MatchesTorch) {
     while (ls >> v)
       ref[name].push_back(v);
   }
-  ASSERT_EQ(ref.size(), 4u);
+  ASSERT_EQ(ref.size(), 7u);
   Array x = wave({2, 4, 7, 8}, 0.3, 2.0);
-  Trace::discard_active();
-  std::map<std::string, Array> got;
-  got["conv"] =
-      conv2d(Tensor::from(x), Tensor::from(wave({6, 2, 3, 2}, 0.8, 0.5)),
-             Tensor::from(wave({6}, 1.7)),
-             {.stride = {2, 1},
-              .padding = {1, 2},
-              .dilation = {2, 1},
-              .groups = 2})
-          .to_host();
-  Trace::discard_active();
-  got["conv1"] = conv2d(Tensor::from(x), Tensor::from(wave({3, 4, 3, 3}, 0.1)),
-                        {}, {.padding = 1})
-                     .to_host();
-  Trace::discard_active();
-  got["max"] = max_pool2d(Tensor::from(x), 3, 2, 1).to_host();
-  Trace::discard_active();
-  got["avg"] = avg_pool2d(Tensor::from(x), {2, 3}, {1, 2}, 1).to_host();
-  Trace::discard_active();
-  for (const auto &[name, want] : ref) {
-    SCOPED_TRACE(name);
-    const Array &a = got.at(name);
-    ASSERT_EQ(static_cast<size_t>(a.numel()), want.size());
-    for (size_t i = 0; i < want.size(); ++i)
-      ASSERT_NEAR(a.get(static_cast<int64_t>(i)), want[i], 1e-10) << i;
+  for (Device d : {Device::interpreter, Device::cpu}) {
+    SCOPED_TRACE(d == Device::cpu ? "cpu" : "interpreter");
+    if (!device_available(d))
+      continue; // the cpu is missing only in builds without LLVM
+    OnDevice on(d);
+    Trace::discard_active();
+    std::map<std::string, Array> got;
+    got["conv"] =
+        conv2d(Tensor::from(x), Tensor::from(wave({6, 2, 3, 2}, 0.8, 0.5)),
+               Tensor::from(wave({6}, 1.7)),
+               {.stride = {2, 1},
+                .padding = {1, 2},
+                .dilation = {2, 1},
+                .groups = 2})
+            .to_host();
+    Trace::discard_active();
+    got["conv1"] =
+        conv2d(Tensor::from(x), Tensor::from(wave({3, 4, 3, 3}, 0.1)), {},
+               {.padding = 1})
+            .to_host();
+    Trace::discard_active();
+    got["max"] = max_pool2d(Tensor::from(x), 3, 2, 1).to_host();
+    Trace::discard_active();
+    got["avg"] = avg_pool2d(Tensor::from(x), {2, 3}, {1, 2}, 1).to_host();
+    Trace::discard_active();
+    {
+      auto xp = param("x", x), wp = param("w", wave({6, 2, 3, 2}, 0.8, 0.5));
+      Tensor y =
+          conv2d(xp->tensor(), wp->tensor(), Tensor::from(wave({6}, 1.7)),
+                 {.stride = {2, 1},
+                  .padding = {1, 2},
+                  .dilation = {2, 1},
+                  .groups = 2});
+      sum(y * Tensor::from(wave(y.shape(), 0.9))).backward();
+      std::vector<Array> g = realize({xp->grad(), wp->grad()});
+      got["conv_dx"] = g[0];
+      got["conv_dw"] = g[1];
+    }
+    {
+      Array xt = x.clone();
+      for (int64_t i = 0; i < xt.numel(); ++i)
+        xt.set(i, std::nearbyint(xt.get(i) * 2) / 2);
+      auto xp = param("x", xt);
+      sum(max_pool2d(xp->tensor(), 3, 2, 1) *
+          Tensor::from(wave({2, 4, 4, 4}, 0.5)))
+          .backward();
+      got["max_dx"] = realize({xp->grad()})[0];
+    }
+    for (const auto &[name, want] : ref) {
+      SCOPED_TRACE(name);
+      const Array &a = got.at(name);
+      ASSERT_EQ(static_cast<size_t>(a.numel()), want.size());
+      for (size_t i = 0; i < want.size(); ++i)
+        ASSERT_NEAR(a.get(static_cast<int64_t>(i)), want[i],
+                    (d == Device::cpu ? 1e-5 : 1e-10) *
+                        (1 + std::fabs(want[i])))
+            << i;
+    }
   }
 }
 
