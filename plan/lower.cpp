@@ -4,6 +4,7 @@
 #include "plan/plan.h"
 
 #include "ir/error.h"
+#include "ir/gather.h"
 
 #include <fmt/format.h>
 
@@ -133,12 +134,23 @@ int ExecutionPlan::count(LaunchKind k) const {
 
 void add_label_ranges(Graph &g) {
   for (const auto &n : g.nodes()) {
-    if (n->op != Op::OneHot)
+    // one_hot's labels lie in [0, num_classes), gather's and scatter_add's
+    // indices in [0, the size of the axis they index).
+    int64_t hi = 0;
+    Value *labels = nullptr;
+    if (n->op == Op::OneHot) {
+      labels = n->operands[0];
+      hi = n->attrs.get_int("num_classes");
+    } else if (n->op == Op::Gather || n->op == Op::ScatterAdd) {
+      labels = n->operands[n->op == Op::Gather ? 1 : 0];
+      hi = gather_geometry(*n).len;
+    } else {
       continue;
-    int i = g.input_index(n->operands[0]);
+    }
+    int i = g.input_index(labels);
     if (i < 0 || g.inputs()[i].kind != InputKind::data)
       continue;
-    InputRange r{0, n->attrs.get_int("num_classes")};
+    InputRange r{0, hi};
     if (const auto &old = g.inputs()[i].range)
       r = {std::max(old->lo, r.lo), std::min(old->hi, r.hi)};
     g.set_input_range(i, r);

@@ -6,6 +6,7 @@
 #include "ir/error.h"
 #include "ir/profile.h"
 #include "plan/plan.h"
+#include "runtime/cpu_gather_ops.h"
 #include "runtime/cpu_host_ops.h"
 #include "runtime/cpu_thread_pool.h"
 
@@ -38,8 +39,10 @@ struct CpuLaunch {
 class CpuExecutable : public Executable {
 public:
   CpuExecutable(const Graph &g, std::shared_ptr<ThreadPool> pool)
-      : g_(g.clone()), plan_(lower(*g_)), keep_pool_(std::move(pool)),
-        pool_(*keep_pool_) {
+      // The ranges of one_hot labels and gather indices that are data
+      // inputs: a bad one is an error before the step runs (check_inputs).
+      : g_(g.clone()), plan_((add_label_ranges(*g_), lower(*g_))),
+        keep_pool_(std::move(pool)), pool_(*keep_pool_) {
     build();
   }
 
@@ -173,6 +176,19 @@ std::function<void(void *const *)> CpuExecutable::kernel_fn(const Launch &l) {
   if (n.op == Op::OneHot) {
     Type in = n.operands[0]->type, out = n.result()->type;
     return [in, out](void *const *p) { host_one_hot(in, out, p[0], p[1]); };
+  }
+  if (n.op == Op::Gather || n.op == Op::ScatterAdd) {
+    // runtime/cpu_gather_ops.h; args: operands, then the result.
+    bool gather = n.op == Op::Gather;
+    GatherGeometry g = gather_geometry(n);
+    DType d = n.result()->type.dtype;
+    Shape is = n.operands[gather ? 1 : 0]->type.shape;
+    return [gather, g, d, is, this](void *const *p) {
+      if (gather)
+        host_gather(g, d, is, p[0], p[1], p[2], pool_);
+      else
+        host_scatter_add(g, d, is, p[0], p[1], p[2], pool_);
+    };
   }
   if (n.op == Op::RandomUniform) {
     DType sd = n.operands[0]->type.dtype, od = n.operands[1]->type.dtype;
