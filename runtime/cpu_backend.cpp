@@ -9,6 +9,7 @@
 #include "runtime/cpu_gather_ops.h"
 #include "runtime/cpu_host_ops.h"
 #include "runtime/cpu_thread_pool.h"
+#include "runtime/cpu_window_ops.h"
 
 #include <fmt/format.h>
 
@@ -172,6 +173,23 @@ std::function<void(void *const *)> CpuExecutable::kernel_fn(const Launch &l) {
     PadBounds pb = pad_bounds(in.shape, n.attrs);
     return
         [in, pb, this](void *const *p) { host_pad(in, pb, p[0], p[1], pool_); };
+  }
+  if (n.op == Op::Im2col || n.op == Op::Col2im || n.op == Op::MaxPool2d ||
+      n.op == Op::MaxPool2dGrad) {
+    // runtime/cpu_window_ops.h; args: operands, then the result.
+    Op op = n.op;
+    DType d = n.result()->type.dtype;
+    Window2d w = window_of(n);
+    return [op, d, w, this](void *const *p) {
+      if (op == Op::Im2col)
+        host_im2col(d, w, p[0], p[1], pool_);
+      else if (op == Op::Col2im)
+        host_col2im(d, w, p[0], p[1], pool_);
+      else if (op == Op::MaxPool2d)
+        host_max_pool2d(d, w, p[0], p[1], pool_);
+      else
+        host_max_pool2d_grad(d, w, p[0], p[1], p[2], pool_);
+    };
   }
   if (n.op == Op::OneHot) {
     Type in = n.operands[0]->type, out = n.result()->type;
