@@ -32,17 +32,23 @@ const PeerResult *PeerResults::best(const std::string &name) const {
   return b;
 }
 
-PeerResults run_torch_peer(int iters) {
+PeerResults run_torch_peer(int iters, const std::string &section) {
+  return run_peer("kiln_torch_peer", fmt::format("{} {}", iters, section),
+                  "kiln_torch_peer was not built (install libtorch-dev: bash "
+                  "tools/install-deps.sh --with-torch, then rebuild)");
+}
+
+PeerResults run_peer(const std::string &binary, const std::string &args,
+                     const std::string &missing) {
   PeerResults out;
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  auto peer = self.parent_path() / "kiln_torch_peer";
+  auto peer = self.parent_path() / binary;
   if (ec || !std::filesystem::exists(peer)) {
-    out.why_missing = "kiln_torch_peer was not built (install libtorch-dev: "
-                      "bash tools/install-deps.sh --with-torch, then rebuild)";
+    out.why_missing = missing;
     return out;
   }
-  std::string cmd = fmt::format("'{}' {}", peer.string(), iters);
+  std::string cmd = fmt::format("'{}' {}", peer.string(), args);
   FILE *p = popen(cmd.c_str(), "r");
   if (!p) {
     out.why_missing = "could not start " + peer.string();

@@ -32,11 +32,19 @@ struct PeerResults {
   const PeerResult *best(const std::string &name) const;
 };
 
-// Runs the peer binary next to this executable (kiln_torch_peer) with
-// `iters`, or returns why it could not.
-PeerResults run_torch_peer(int iters);
+// Runs the program `binary` next to this executable with `args` (a shell
+// word list) and reads its lines, or returns why it could not (`missing`
+// when it was not built).
+PeerResults run_peer(const std::string &binary, const std::string &args,
+                     const std::string &missing);
+// kiln_torch_peer with `iters` and a section: "mlp" (the MLP step, chain,
+// SGD) or "cnn" (the CNN step and conv2d alone).
+PeerResults run_torch_peer(int iters, const std::string &section = "mlp");
 
 void bench_train_step(const PeerResults &peer, int iters);
+// `kiln bench --cnn` (bench/bench_cnn.cpp): the CNN step and conv2d alone
+// against LibTorch and oneDNN.
+void bench_cnn(int iters);
 
 // Compile time against MLP depth (bench/bench_compile.cpp).
 struct CompileDepthRow {

@@ -12,6 +12,8 @@
 //
 //   kiln_bench [--sizes 1000000,16000000] [--reps N] [--depths 2,8,32,128]
 //   kiln_bench --compile-depth 2,8,32,128   (only the compile-time table)
+//   kiln_bench --cnn [--reps N]  (only the CNN step and conv2d alone against
+//                                 LibTorch and oneDNN, bench/bench_cnn.cpp)
 //   kiln_bench --help
 // Options are parsed with CLI11; a malformed value is a message and exit 2.
 #include "bench/bench_common.h"
@@ -153,6 +155,7 @@ int run(int argc, char **argv) {
   std::vector<int> depths = {2, 8, 32, 128};
   std::vector<int> compile_depths;
   int reps = 0, depth_one = 0;
+  bool cnn = false;
   CLI::App app{"kiln bench: kernel fusion and training-step benchmarks, "
                "printed as markdown tables (see BENCHMARKS.md)"};
   app.name("kiln bench");
@@ -174,6 +177,9 @@ int run(int argc, char **argv) {
                  "print only the compile-time table, for these depths")
       ->delimiter(',')
       ->check(positive);
+  app.add_flag("--cnn", cnn,
+               "print only the CNN tables: the CNN training step and conv2d "
+               "forward + backward alone, against LibTorch and oneDNN");
   // Internal: one depth in a fresh process (bench_compile.cpp).
   app.add_option("--compile-depth-one", depth_one)->check(positive)->group("");
   try {
@@ -185,6 +191,10 @@ int run(int argc, char **argv) {
     return compile_depth_one(depth_one);
   if (!compile_depths.empty()) {
     bench_compile_depth(compile_depths);
+    return 0;
+  }
+  if (cnn) {
+    bench_cnn(reps > 0 ? reps : 40);
     return 0;
   }
   PeerResults peer = run_torch_peer(reps > 0 ? reps : 200);

@@ -4,7 +4,8 @@
 // update against a hand-written loop and LibTorch, the MLP training step
 // against LibTorch, its compile time, and compile time against MLP depth
 // (see BENCHMARKS.md). `kiln bench --compile-depth 2,8,32,128` prints only
-// the last table.
+// the last table; `kiln bench --cnn` only the CNN step and conv2d alone
+// against LibTorch and oneDNN.
 #include "ir/error.h"
 #include "tools/commands.h"
 
@@ -26,7 +27,8 @@ void add_bench_command(CLI::App &app) {
   cmd->set_help_flag();
   cmd->footer("Arguments are passed to kiln_bench: --sizes N,M --reps N "
               "--depths L,L (or --compile-depth L,L for the compile-time "
-              "table alone)");
+              "table alone, --cnn for the CNN step and conv2d tables "
+              "alone)");
   cmd->callback([cmd] {
     std::error_code ec;
     auto self = std::filesystem::read_symlink("/proc/self/exe", ec);

@@ -5,7 +5,9 @@
 #
 # Usage: tools/install-deps.sh [--with-torch]
 #   --with-torch  also install libtorch-dev and python3-torch (optional
-#                 cross-checks against PyTorch)
+#                 cross-checks against PyTorch) and libdnnl-dev (oneDNN):
+#                 the benchmark peers kiln_torch_peer and kiln_conv_onednn
+#                 that `kiln bench` compares against (kiln never links them)
 set -euo pipefail
 
 packages=(
@@ -18,13 +20,13 @@ packages=(
   clang-format shellcheck ccache pkg-config
   graphviz
 )
-torch_packages=(libtorch-dev python3-torch)
+torch_packages=(libtorch-dev python3-torch libdnnl-dev)
 
 for arg in "$@"; do
   case "$arg" in
   --with-torch) packages+=("${torch_packages[@]}") ;;
   -h | --help)
-    sed -n '2,8p' "$0"
+    sed -n '2,10p' "$0"
     exit 0
     ;;
   *)
