@@ -296,6 +296,10 @@ private:
     return b_.CreateAlloca(b_.getDoubleTy(), i64(n), name);
   }
 
+  struct RPoint {
+    LValue *outer = nullptr, *inner = nullptr;
+  };
+
   void emit_reduction(const ReductionPlan &r, LValue *begin, LValue *end) {
     const Node &red = *body_.nodes()[r.reduce_node];
     const kiln::Value *x = red.operands[0];
@@ -317,6 +321,19 @@ private:
     LValue *outp = argp_[nin];
     bool softmax = r.op == Op::Softmax || r.op == Op::LogSoftmax;
     bool tiled = r.tile > 1;
+    // A reduced point: `outer` the linear index over the reduced axes, or
+    // with split_r over all but the last, whose index is `inner`.
+    const bool split_r = r.r_axes.size() >= 2;
+    std::vector<int> r_outer(r.r_axes.begin(), r.r_axes.end() - 1);
+    auto r_offset = [&](RPoint p, const std::vector<int64_t> &st) {
+      if (!p.inner)
+        return group_offset(p.outer, r.r_axes, r.dims, st);
+      LValue *off = group_offset(p.outer, r_outer, r.dims, st);
+      int64_t s_last = st[r.r_axes.back()];
+      return s_last == 0
+                 ? off
+                 : b_.CreateAdd(off, b_.CreateMul(p.inner, i64(s_last)));
+    };
 
     LValue *acc = alloca_f64(r.tile, "acc");
     LValue *sum = softmax ? alloca_f64(r.tile, "sum") : nullptr;
@@ -344,12 +361,11 @@ private:
       // The prologue's value at reduced index ri and tile column c, as
       // double; with `write_extras`, also stores the extra outputs there
       // (done by the one pass that visits every point once).
-      auto value = [&](LValue *ri, LValue *c, bool write_extras) {
+      auto value = [&](RPoint ri, LValue *c, bool write_extras) {
         Env env;
         LValue *ci = b_.CreateAdd(c0, c);
         auto at = [&](LValue *base0, const std::vector<int64_t> &st) {
-          LValue *off =
-              b_.CreateAdd(base0, group_offset(ri, r.r_axes, r.dims, st));
+          LValue *off = b_.CreateAdd(base0, r_offset(ri, st));
           if (tiled)
             off = b_.CreateAdd(off, group_offset(ci, r.i_axes, r.dims, st));
           return off;
@@ -377,11 +393,10 @@ private:
         }
         return as_w(to_work(env.at(x), x->type.dtype, dbl), dbl);
       };
-      auto out_index = [&](LValue *ri, LValue *c) {
+      auto out_index = [&](RPoint ri, LValue *c) {
         LValue *off = obase;
-        if (ri)
-          off = b_.CreateAdd(off,
-                             group_offset(ri, r.r_axes, r.dims, r.out_strides));
+        if (ri.outer)
+          off = b_.CreateAdd(off, r_offset(ri, r.out_strides));
         if (tiled)
           off = b_.CreateAdd(off, group_offset(b_.CreateAdd(c0, c), r.i_axes,
                                                r.dims, r.out_strides));
@@ -398,22 +413,50 @@ private:
             },
             "c");
       };
-      // for r: for c: fn(r, c), over the work item's points.
-      auto each_point = [&](const std::function<void(LValue *, LValue *)> &fn) {
+      // for r: for c: fn(r, c), over the work item's points. With two or
+      // more reduced axes the last one is a loop of its own, so that its
+      // offsets are a multiply-add (no division per point) and a
+      // contiguous inner axis vectorizes: batch norm's statistics reduce
+      // [N, C, H*W] over N and H*W.
+      auto each_point = [&](const std::function<void(RPoint, LValue *)> &fn) {
+        if (!split_r) {
+          loop(
+              i64(0), i64(r.r_total),
+              [&](LValue *ri) {
+                loop(
+                    i64(0), cn,
+                    [&](LValue *c) {
+                      fn({ri, nullptr}, c);
+                    },
+                    "c");
+              },
+              "r");
+          return;
+        }
+        int64_t last = r.dims[r.r_axes.back()];
         loop(
-            i64(0), i64(r.r_total),
-            [&](LValue *ri) {
+            i64(0), i64(r.r_total / last),
+            [&](LValue *ro) {
               loop(
-                  i64(0), cn, [&](LValue *c) { fn(ri, c); }, "c");
+                  i64(0), i64(last),
+                  [&](LValue *rj) {
+                    loop(
+                        i64(0), cn,
+                        [&](LValue *c) {
+                          fn({ro, rj}, c);
+                        },
+                        "c");
+                  },
+                  "rj");
             },
-            "r");
+            "ro");
       };
       // for r: for c: arr[c] = combine(arr[c], value(r, c))
       auto accumulate =
           [&](LValue *arr,
               const std::function<LValue *(LValue *, LValue *, LValue *)> &comb,
               bool write_extras) {
-            each_point([&](LValue *ri, LValue *c) {
+            each_point([&](RPoint ri, LValue *c) {
               LValue *p = slot(arr, c);
               LValue *v = value(ri, c, write_extras);
               b_.CreateStore(comb(b_.CreateLoad(dbl, p), v, c), p);
@@ -460,7 +503,7 @@ private:
               Env env;
               env[red.result()] = from_work(v, red.result()->type.dtype);
               eval_body(r.epilogue, env);
-              store(out_dtype, outp, out_index(nullptr, c),
+              store(out_dtype, outp, out_index({}, c),
                     convert_reg(env.at(y), y->type.dtype, out_dtype));
             },
             "c");
@@ -490,7 +533,7 @@ private:
                              p);
             },
             "c");
-      each_point([&](LValue *ri, LValue *c) {
+      each_point([&](RPoint ri, LValue *c) {
         LValue *m = b_.CreateLoad(dbl, slot(acc, c));
         LValue *s = b_.CreateLoad(dbl, slot(sum, c));
         LValue *z = b_.CreateFSub(value(ri, c, false), m);
