@@ -165,11 +165,19 @@ EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t embedding_dim,
     if (i + 1 < w.numel())
       w.set(i + 1, r * std::sin(two_pi * u2));
   }
+  if (options.padding_idx) {
+    int64_t p = *options.padding_idx;
+    if (p < -num_ || p >= num_)
+      fail("Embedding({}, {}): padding_idx {} is out of range", num_, dim_, p);
+    padding_idx_ = p < 0 ? p + num_ : p;
+    for (int64_t d = 0; d < dim_; ++d)
+      w.set(*padding_idx_ * dim_ + d, 0.0);
+  }
   weight = register_parameter("weight", w);
 }
 
 Tensor EmbeddingImpl::forward(const Tensor &indices) {
-  return embedding(indices, weight->tensor());
+  return embedding(indices, weight->tensor(), padding_idx_);
 }
 
 } // namespace kiln::nn

@@ -210,12 +210,15 @@ KILN_MODULE(BatchNorm2d);
 struct EmbeddingOptions {
   DType dtype = DType::f32;
   Generator *generator = nullptr; // nullptr: default_generator()
+  // torch's padding_idx (negative from the end): that row starts at zero
+  // and gets no gradient (frontend/norm.h, embedding).
+  std::optional<int64_t> padding_idx;
 };
 
 // torch.nn.Embedding: weight [num_embeddings, embedding_dim] drawn from
 // N(0, 1) as torch does; forward maps integer indices [...] to
-// [..., embedding_dim] (frontend/norm.h: one_hot @ weight for now, a gather
-// op is the planned fast path). No padding_idx or max_norm yet.
+// [..., embedding_dim] with a gather (frontend/norm.h, embedding). No
+// max_norm yet.
 class EmbeddingImpl : public Module {
 public:
   EmbeddingImpl(int64_t num_embeddings, int64_t embedding_dim,
@@ -228,6 +231,7 @@ public:
 
 private:
   int64_t num_, dim_;
+  std::optional<int64_t> padding_idx_;
 };
 KILN_MODULE(Embedding);
 

@@ -133,7 +133,8 @@ Tensor batch_norm(const Tensor &x, Buffer *running_mean, Buffer *running_var,
   return y;
 }
 
-Tensor embedding(const Tensor &indices, const Tensor &weight) {
+Tensor embedding(const Tensor &indices, const Tensor &weight,
+                 std::optional<int64_t> padding_idx) {
   if (!indices.defined() || !weight.defined())
     fail("embedding: undefined input");
   if (weight.rank() != 2)
@@ -144,13 +145,21 @@ Tensor embedding(const Tensor &indices, const Tensor &weight) {
   if (indices.dtype() != DType::i32 && indices.dtype() != DType::i64)
     scoped_fail(indices, "embedding: indices must be i32 or i64, got {}",
                 indices.type().str());
-  const int64_t v = weight.shape()[0], dim = weight.shape()[1];
-  // The planned fast path is a gather op with a scatter-add VJP; until it
-  // lands, one_hot @ weight gives the same rows and gradient.
-  Tensor oh = one_hot(reshape(indices, {indices.numel()}), v, weight.dtype());
-  Shape out = indices.shape();
-  out.push_back(dim);
-  return reshape(matmul(oh, weight), out);
+  Tensor rows = gather(weight, indices, 0);
+  if (!padding_idx)
+    return rows;
+  const int64_t v = weight.shape()[0];
+  int64_t pad = *padding_idx < 0 ? *padding_idx + v : *padding_idx;
+  if (pad < 0 || pad >= v)
+    scoped_fail(weight,
+                "embedding: padding_idx {} is out of range for {} embeddings",
+                *padding_idx, v);
+  // where's gradient for the zeros branch is dropped: no gradient reaches
+  // the padding row from those positions.
+  Shape ks = indices.shape();
+  ks.push_back(1);
+  Tensor keep = reshape(ne(indices, scalar_like(indices, pad)), ks);
+  return where(keep, rows, scalar_like(rows, 0));
 }
 
 } // namespace kiln

@@ -46,14 +46,17 @@ Tensor batch_norm(const Tensor &x, Buffer *running_mean, Buffer *running_var,
                   const Tensor &momentum, double eps = 1e-5);
 
 // torch.nn.functional.embedding: rows of weight ([num_embeddings, dim]) at
-// the integer indices ([...] -> [..., dim]).
+// the integer indices ([...] -> [..., dim]): a gather along axis 0, whose
+// gradient is a scatter_add of dy into weight's rows. An index outside
+// [0, num_embeddings) is an error when the step runs (before it, when the
+// indices are a data input of the step).
 //
-// For now this is one_hot(indices) @ weight: exact (one 1 per row), its
-// gradient is the scatter-add onehot^T @ dy through matmul's VJP, and it
-// fuses, but costs num_embeddings multiply-adds per element. A gather op
-// (with a scatter-add VJP) is the planned fast path. An index outside
-// [0, num_embeddings) gives a row of zeros (one_hot's behaviour), not an
-// error, since the indices are only known when the step runs.
-Tensor embedding(const Tensor &indices, const Tensor &weight);
+// padding_idx (negative counts from the end, as torch): positions holding
+// that index get no gradient into its row. Unlike torch, they read zeros
+// rather than the row itself (kiln has no detach to keep the value and drop
+// the gradient); nn::Embedding initialises the row to zero and it gets no
+// gradient, so the two agree unless the row is written by hand.
+Tensor embedding(const Tensor &indices, const Tensor &weight,
+                 std::optional<int64_t> padding_idx = std::nullopt);
 
 } // namespace kiln

@@ -404,6 +404,18 @@ Tensor slice(const Tensor &x, int64_t axis, int64_t start, int64_t stop,
                 t.builder().op(Op::Slice, {x.value()}, std::move(attrs)));
 }
 
+Tensor gather(const Tensor &x, const Tensor &indices, int64_t axis) {
+  const auto &t = same_trace({&x, &indices});
+  return Tensor(t, t->builder().op(Op::Gather, {x.value(), indices.value()},
+                                   {{"axis", axis}}));
+}
+
+Tensor index_select(const Tensor &x, int64_t axis, const Tensor &indices) {
+  if (indices.defined() && indices.rank() != 1)
+    fail("index_select: indices must be 1-D, got {}", indices.type().str());
+  return gather(x, indices, axis);
+}
+
 Tensor pad(const Tensor &x, std::vector<int64_t> pads, double value) {
   Trace &t = open_trace(x);
   Attrs attrs{{"pads", std::move(pads)}};

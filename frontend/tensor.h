@@ -221,4 +221,14 @@ Tensor slice(const Tensor &x, int64_t axis, int64_t start,
 // pair per axis, each >= 0.
 Tensor pad(const Tensor &x, std::vector<int64_t> pads, double value = 0);
 
+// ---- gather (the op gather of ir/ops.def) ---------------------------------
+// numpy.take(x, indices, axis): integer (i32/i64) indices of any shape pick
+// slices of x along `axis` (negative counts from the end); the result is
+// x.shape[:axis] + indices.shape + x.shape[axis+1:]. The gradient for x is
+// a scatter_add; an index outside [0, x.shape[axis]) is an error when the
+// step runs.
+Tensor gather(const Tensor &x, const Tensor &indices, int64_t axis = 0);
+// torch.index_select(x, axis, indices): gather with 1-D indices.
+Tensor index_select(const Tensor &x, int64_t axis, const Tensor &indices);
+
 } // namespace kiln
