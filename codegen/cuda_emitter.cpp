@@ -7,6 +7,7 @@
 
 #include "ir/error.h"
 #include "ir/fused_kind.h"
+#include "ir/gather.h"
 #include "ir/infer.h"
 #include "ir/scalar_expr.h"
 #include "plan/kernel_plan.h"
@@ -356,6 +357,49 @@ CudaKernel emit_layout(const Node &n, const std::string &name) {
         n, name, what, rt.numel(),
         fmt::format("out0[i] = in0[{}];",
                     bcast_offset(n.operands[0]->type.shape, rt.shape, "i")));
+  case Op::Gather:
+  case Op::ScatterAdd: {
+    // ir/gather.h's [outer, len, inner] view. gather: one thread per result
+    // element [outer, count, inner] copies its row's element. scatter_add
+    // without atomics, in gather form: one thread per result element
+    // [outer, len, inner] sums, in index order, the updates whose index
+    // names its row: O(size * indices) work, fine for embedding-sized
+    // tables (a sort or atomics would be the path for big ones).
+    // An index outside [0, len) reads 0 (gather) or adds nowhere
+    // (scatter_add); when the indices are a data input of the graph,
+    // add_label_ranges (plan/lower.cpp) gives it that range and
+    // check_inputs rejects a bad index before the step runs.
+    GatherGeometry g = gather_geometry(n);
+    const std::string idx =
+        n.op == Op::Gather ? "(long long)in1[j]" : "(long long)in0[j]";
+    std::string stmt;
+    if (n.op == Op::Gather) {
+      stmt = fmt::format(
+          "const long long k = i % {inner}LL, j = (i / {inner}LL) % "
+          "{count}LL, o = i / {ci}LL;\n"
+          "    const long long r = {idx};\n"
+          "    out0[i] = r >= 0 && r < {len}LL ? in0[(o * {len}LL + r) * "
+          "{inner}LL + k] : ({T})0;",
+          fmt::arg("inner", g.inner), fmt::arg("count", g.count),
+          fmt::arg("ci", g.count * g.inner), fmt::arg("idx", idx),
+          fmt::arg("len", g.len), fmt::arg("T", cuda_storage_type(od)));
+    } else {
+      stmt = fmt::format(
+          "const long long k = i % {inner}LL, r = (i / {inner}LL) % {len}LL, "
+          "o = i / {li}LL;\n"
+          "    {R} acc = ({R})0;\n"
+          "    for (long long j = 0; j < {count}LL; ++j)\n"
+          "      if ({idx} == r) acc += in1[(o * {count}LL + j) * {inner}LL + "
+          "k];\n"
+          "    out0[i] = acc;",
+          fmt::arg("inner", g.inner), fmt::arg("len", g.len),
+          fmt::arg("li", g.len * g.inner), fmt::arg("R", reg_type(od)),
+          fmt::arg("count", g.count), fmt::arg("idx", idx));
+    }
+    return simple_kernel(
+        n, name, fmt::format("{} axis {} {}", op_name(n.op), g.axis, what),
+        rt.numel(), stmt);
+  }
   case Op::OneHot: {
     int64_t c = n.attrs.get_int("num_classes");
     // Out-of-range labels (the interpreter throws) give an all-zero row.

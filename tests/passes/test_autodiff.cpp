@@ -218,6 +218,21 @@ std::vector<GradCase> cases() {
                      {{"pads", std::vector<int64_t>{0, 1, 1, 0}},
                       {"interior", std::vector<int64_t>{2, 1}}});
        }},
+      // Indices in [0, 3) (gradcheck_inputs), some repeated.
+      {"gather_axis1", Op::Gather,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Gather,
+                     {g.add_input("x", f64({2, 4, 3})),
+                      g.add_input("i", {DType::i64, {2, 3}})},
+                     {{"axis", int64_t{1}}});
+       }},
+      {"scatter_add_axis0", Op::ScatterAdd,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::ScatterAdd,
+                     {g.add_input("i", {DType::i32, {5}}),
+                      g.add_input("u", f64({5, 2}))},
+                     {{"size", int64_t{4}}});
+       }},
   };
   return c;
 }
