@@ -10,11 +10,13 @@
 #include "ir/gather.h"
 #include "ir/infer.h"
 #include "ir/scalar_expr.h"
+#include "ir/window.h"
 #include "plan/kernel_plan.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <numeric>
 
@@ -351,6 +353,141 @@ CudaKernel emit_layout(const Node &n, const std::string &name) {
     }
     return simple_kernel(n, name, fmt::format("concat axis {} {}", axis, what),
                          rt.numel(), stmt);
+  }
+  case Op::Im2col:
+  case Op::Col2im:
+  case Op::MaxPool2d:
+  case Op::MaxPool2dGrad: {
+    // The 2-D window ops (ir/window.h; semantics: ir/window_ops.cpp), one
+    // thread per result element, each a gather: no atomics, so every
+    // element is written once and sums run in the interpreter's order.
+    Window2d g = window_of(n);
+    const std::string T(cuda_storage_type(od));
+    const std::string geo = fmt::format(
+        "kernel {}x{} stride {}x{} padding {}x{} dilation {}x{} groups {}",
+        g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups);
+    // The arg-max of window (oy, ox) of plane `p`: the first maximum, or
+    // the last NaN (found < 0: a window of padding only).
+    auto argmax = [&](const std::string &p) {
+      return fmt::format(
+          "long long found = -1; {T} bv = ({T})0;\n"
+          "    for (long long ki = 0; ki < {kh}LL; ++ki) {{\n"
+          "      const long long yy = oy * {sh}LL - {ph}LL + ki * {dh}LL;\n"
+          "      if (yy < 0 || yy >= {h}LL) continue;\n"
+          "      for (long long kj = 0; kj < {kw}LL; ++kj) {{\n"
+          "        const long long xx = ox * {sw}LL - {pw}LL + kj * {dw}LL;\n"
+          "        if (xx < 0 || xx >= {w}LL) continue;\n"
+          "        const {T} v = {p}[yy * {w}LL + xx];\n"
+          "        if (found < 0 || v > bv || v != v) {{ found = yy * {w}LL + "
+          "xx; bv = v; }}\n"
+          "      }}\n"
+          "    }}",
+          fmt::arg("T", T), fmt::arg("kh", g.kh), fmt::arg("kw", g.kw),
+          fmt::arg("sh", g.sh), fmt::arg("sw", g.sw), fmt::arg("ph", g.ph),
+          fmt::arg("pw", g.pw), fmt::arg("dh", g.dh), fmt::arg("dw", g.dw),
+          fmt::arg("h", g.h), fmt::arg("w", g.w), fmt::arg("p", p));
+    };
+    const int64_t hw = g.h * g.w, L = g.cols(), K = g.rows();
+    std::string stmt;
+    if (n.op == Op::Im2col) {
+      // Element (image, group, row (c, ki, kj), window (oy, ox)) copies the
+      // input element it reads, or 0 in the padding.
+      stmt = fmt::format(
+          "const long long l = i % {L}LL, r = (i / {L}LL) % {K}LL, ng = i / "
+          "{KL}LL;\n"
+          "    const long long oy = l / {wo}LL, ox = l % {wo}LL;\n"
+          "    const long long ki = (r % {taps}LL) / {kw}LL, kj = r % {kw}LL;\n"
+          "    const long long yy = oy * {sh}LL - {ph}LL + ki * {dh}LL;\n"
+          "    const long long xx = ox * {sw}LL - {pw}LL + kj * {dw}LL;\n"
+          "    const long long ch = (ng % {G}LL) * {cg}LL + r / {taps}LL;\n"
+          "    out0[i] = yy >= 0 && yy < {h}LL && xx >= 0 && xx < {w}LL ? "
+          "in0[((ng / {G}LL) * {C}LL + ch) * {hw}LL + yy * {w}LL + xx] : "
+          "({T})0;",
+          fmt::arg("L", L), fmt::arg("K", K), fmt::arg("KL", K * L),
+          fmt::arg("wo", g.wo), fmt::arg("taps", g.taps()),
+          fmt::arg("kw", g.kw), fmt::arg("sh", g.sh), fmt::arg("sw", g.sw),
+          fmt::arg("ph", g.ph), fmt::arg("pw", g.pw), fmt::arg("dh", g.dh),
+          fmt::arg("dw", g.dw), fmt::arg("G", g.groups), fmt::arg("cg", g.cg()),
+          fmt::arg("C", g.c), fmt::arg("h", g.h), fmt::arg("w", g.w),
+          fmt::arg("hw", hw), fmt::arg("T", T));
+    } else if (n.op == Op::Col2im) {
+      // Image element (image, channel, y, x): the sum over the taps
+      // (ki, kj) of the window that tap reads it from, if any: row
+      // oy = (y + ph - ki*dh) / sh when that divides and is in range.
+      stmt = fmt::format(
+          "const long long xx = i % {w}LL, yy = (i / {w}LL) % {h}LL, ch = (i "
+          "/ {hw}LL) % {C}LL, img = i / ({hw}LL * {C}LL);\n"
+          "    const {T} *src = in0 + ((img * {G}LL + ch / {cg}LL) * {K}LL + "
+          "(ch % {cg}LL) * {taps}LL) * {L}LL;\n"
+          "    {T} acc = ({T})0;\n"
+          "    for (long long ki = 0; ki < {kh}LL; ++ki) {{\n"
+          "      const long long ty = yy + {ph}LL - ki * {dh}LL;\n"
+          "      if (ty < 0 || ty % {sh}LL != 0 || ty / {sh}LL >= {ho}LL) "
+          "continue;\n"
+          "      for (long long kj = 0; kj < {kw}LL; ++kj) {{\n"
+          "        const long long tx = xx + {pw}LL - kj * {dw}LL;\n"
+          "        if (tx < 0 || tx % {sw}LL != 0 || tx / {sw}LL >= {wo}LL) "
+          "continue;\n"
+          "        acc += src[(ki * {kw}LL + kj) * {L}LL + (ty / {sh}LL) * "
+          "{wo}LL + tx / {sw}LL];\n"
+          "      }}\n"
+          "    }}\n"
+          "    out0[i] = acc;",
+          fmt::arg("w", g.w), fmt::arg("h", g.h), fmt::arg("hw", hw),
+          fmt::arg("C", g.c), fmt::arg("T", T), fmt::arg("G", g.groups),
+          fmt::arg("cg", g.cg()), fmt::arg("K", K), fmt::arg("taps", g.taps()),
+          fmt::arg("L", L), fmt::arg("kh", g.kh), fmt::arg("kw", g.kw),
+          fmt::arg("ph", g.ph), fmt::arg("pw", g.pw), fmt::arg("dh", g.dh),
+          fmt::arg("dw", g.dw), fmt::arg("sh", g.sh), fmt::arg("sw", g.sw),
+          fmt::arg("ho", g.ho), fmt::arg("wo", g.wo));
+    } else if (n.op == Op::MaxPool2d) {
+      stmt = fmt::format(
+          "const long long ox = i % {wo}LL, oy = (i / {wo}LL) % {ho}LL;\n"
+          "    const {T} *p = in0 + (i / {howo}LL) * {hw}LL;\n"
+          "    {argmax}\n"
+          "    out0[i] = found < 0 ? {ninf} : bv;",
+          fmt::arg("wo", g.wo), fmt::arg("ho", g.ho),
+          fmt::arg("howo", g.ho * g.wo), fmt::arg("hw", hw), fmt::arg("T", T),
+          fmt::arg("argmax", argmax("p")),
+          fmt::arg("ninf",
+                   literal(od, -std::numeric_limits<double>::infinity())));
+    } else {
+      // Input element (image, channel, y, x): the sum of dy over the
+      // windows that contain it and whose arg-max (recomputed, as above)
+      // it is, in window order.
+      stmt = fmt::format(
+          "const long long xx0 = i % {w}LL, yy0 = (i / {w}LL) % {h}LL, plane "
+          "= i / {hw}LL;\n"
+          "    const {T} *p = in0 + plane * {hw}LL;\n"
+          "    const {T} *d = in1 + plane * {howo}LL;\n"
+          "    const long long me = yy0 * {w}LL + xx0;\n"
+          "    {T} acc = ({T})0;\n"
+          // Windows oy with oy*sh - ph <= y0 <= oy*sh - ph + span.
+          "    const long long ay = yy0 + {ph}LL - {spanh}LL, ax = xx0 + "
+          "{pw}LL - {spanw}LL;\n"
+          "    const long long oy0 = ay <= 0 ? 0 : (ay + {sh}LL - 1) / {sh}LL, "
+          "ox0 = ax <= 0 ? 0 : (ax + {sw}LL - 1) / {sw}LL;\n"
+          "    long long oy1 = (yy0 + {ph}LL) / {sh}LL, ox1 = (xx0 + {pw}LL) / "
+          "{sw}LL;\n"
+          "    if (oy1 >= {ho}LL) oy1 = {ho}LL - 1;\n"
+          "    if (ox1 >= {wo}LL) ox1 = {wo}LL - 1;\n"
+          "    for (long long oy = oy0; oy <= oy1; ++oy) {{\n"
+          "      for (long long ox = ox0; ox <= ox1; ++ox) {{\n"
+          "    {argmax}\n"
+          "        if (found == me) acc += d[oy * {wo}LL + ox];\n"
+          "      }}\n"
+          "    }}\n"
+          "    out0[i] = acc;",
+          fmt::arg("w", g.w), fmt::arg("h", g.h), fmt::arg("hw", hw),
+          fmt::arg("T", T), fmt::arg("howo", g.ho * g.wo), fmt::arg("ho", g.ho),
+          fmt::arg("wo", g.wo), fmt::arg("sh", g.sh), fmt::arg("sw", g.sw),
+          fmt::arg("ph", g.ph), fmt::arg("pw", g.pw),
+          fmt::arg("spanh", (g.kh - 1) * g.dh),
+          fmt::arg("spanw", (g.kw - 1) * g.dw),
+          fmt::arg("argmax", argmax("p")));
+    }
+    return simple_kernel(n, name, fmt::format("{} {}", geo, what), rt.numel(),
+                         stmt);
   }
   case Op::BroadcastTo:
     return simple_kernel(

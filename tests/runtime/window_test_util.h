@@ -108,9 +108,40 @@ inline std::unique_ptr<Graph> max_pool_graph(const WindowCase &k) {
   return gr;
 }
 
-// Uniform values in [-2, 2) for every input; with `ties`, the first
-// input's values are multiples of 0.5 in [-1, 1] (so most pooling windows
-// hold equal maxima) and, with `nans`, about one in six of them is NaN
+// Every case in one graph (one translation unit on the CUDA backend): per
+// case, im2col and col2im, or (a pool case) max_pool2d and its gradient,
+// with that case's inputs named by its index.
+inline std::unique_ptr<Graph>
+window_cases_graph(const std::vector<WindowCase> &cases,
+                   const std::string &name) {
+  auto gr = std::make_unique<Graph>(name);
+  Builder b(*gr);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const WindowCase &k = cases[i];
+    Window2d g = k.geometry();
+    Value *x =
+        gr->add_input(fmt::format("x{}", i), {k.dtype, {k.n, k.c, k.h, k.w}});
+    if (k.pool) {
+      Value *dy = gr->add_input(fmt::format("dy{}", i),
+                                {k.dtype, {k.n, k.c, g.ho, g.wo}});
+      gr->add_output(b.op(Op::MaxPool2d, {x}, k.attrs(false)));
+      gr->add_output(b.op(Op::MaxPool2dGrad, {x, dy}, k.attrs(false)));
+    } else {
+      Value *cols =
+          gr->add_input(fmt::format("cols{}", i),
+                        {k.dtype, {k.n, k.groups, g.rows(), g.cols()}});
+      gr->add_output(b.op(Op::Im2col, {x}, k.attrs(true)));
+      Attrs a = k.attrs(false);
+      a.set("size", std::vector<int64_t>{k.h, k.w});
+      gr->add_output(b.op(Op::Col2im, {cols}, std::move(a)));
+    }
+  }
+  return gr;
+}
+
+// Uniform values in [-2, 2) for every input; with `ties`, the images'
+// (inputs named x...) values are multiples of 0.5 in [-1, 1] (so most pooling
+// windows hold equal maxima) and, with `nans`, about one in six of them is NaN
 // (windows with one NaN and with several).
 inline std::vector<Array> window_inputs(const Graph &g, uint32_t seed,
                                         bool ties, bool nans) {
@@ -121,9 +152,10 @@ inline std::vector<Array> window_inputs(const Graph &g, uint32_t seed,
     Array a(g.inputs()[i].value->type);
     for (int64_t e = 0; e < a.numel(); ++e) {
       double v = u(rng);
-      if (i == 0 && ties)
+      const bool image = g.inputs()[i].value->name[0] == 'x';
+      if (image && ties)
         v = std::round(v) / 2;
-      if (i == 0 && nans && rng() % 6 == 0)
+      if (image && nans && rng() % 6 == 0)
         v = std::numeric_limits<double>::quiet_NaN();
       a.set(e, v);
     }
