@@ -135,7 +135,7 @@ double gemms_alone_ms(const Graph &traced, ThreadPool &pool, int iters) {
 }
 
 void bench_cnn_step(const PeerResults &torch, int iters) {
-  std::printf("\n### CNN training step (conv32-conv64-128-10 with batch norm, "
+  std::printf("### CNN training step (conv32-conv64-128-10 with batch norm, "
               "max-pool, dropout; forward, cross-entropy, backward, SGD "
               "momentum 0.9 + weight decay 5e-4), f32; kiln and LibTorch "
               "each at their best thread setting\n\n");
@@ -303,7 +303,7 @@ void bench_cnn(int iters) {
                "kiln_conv_onednn was not built (install libdnnl-dev: bash "
                "tools/install-deps.sh --with-torch, then rebuild)");
   std::printf("## kiln bench --cnn (CPU: %d cores; kiln at 1 and 2 "
-              "threads)\n",
+              "threads)\n\n",
               ThreadPool::global().size());
   if (!torch.why_missing.empty())
     std::printf("LibTorch rows missing: %s\n\n", torch.why_missing.c_str());
