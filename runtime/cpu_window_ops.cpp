@@ -56,15 +56,30 @@ void im2col(const Window2d &g, const T *x, T *cols, ThreadPool &pool) {
             std::fill(out + oy.lo * g.wo, out + oy.hi * g.wo, T(0));
             continue;
           }
+          if (g.sw == 1 && g.sh == 1 && g.wo == g.w) {
+            // Unit strides, windows as wide as the image ("same" padding,
+            // the CNN's): column (oy, ox) is image element (oy, ox) shifted
+            // by one flat offset, so rows oy.lo..oy.hi are one block copy,
+            // and only the |xoff| columns per row that wrapped into the
+            // next or previous image row become padding. Column k reads image
+            // element k + shift; the copy stays in the image (what it leaves
+            // out is in the wrapped columns).
+            const int64_t shift = (i * g.dh - g.ph) * g.w + xoff;
+            const int64_t first = std::max(oy.lo * g.wo, -shift),
+                          last = std::min(oy.hi * g.wo, g.h * g.w - shift);
+            if (last > first)
+              std::memcpy(out + first, plane + first + shift,
+                          static_cast<size_t>(last - first) * sizeof(T));
+            for (int64_t wy = oy.lo; wy < oy.hi; ++wy) {
+              T *row = out + wy * g.wo;
+              std::fill(row, row + ox.lo, T(0));
+              std::fill(row + ox.hi, row + g.wo, T(0));
+            }
+            continue;
+          }
           // src: the image element of window (oy.lo, ox.lo).
           const T *src = plane + (oy.lo * g.sh - g.ph + i * g.dh) * g.w +
                          ox.lo * g.sw + xoff;
-          if (g.sw == 1 && g.sh == 1 && cnt == g.w && g.wo == g.w) {
-            // Whole image rows in a row of windows: one block copy.
-            std::memcpy(out + oy.lo * g.wo, src,
-                        static_cast<size_t>((oy.hi - oy.lo) * g.w) * sizeof(T));
-            continue;
-          }
           for (int64_t wy = oy.lo; wy < oy.hi; ++wy, src += g.sh * g.w) {
             T *__restrict row = out + wy * g.wo;
             for (int64_t t = 0; t < ox.lo; ++t)
