@@ -308,7 +308,7 @@ void train(const TrainArgs &a) {
   manual_seed(static_cast<uint64_t>(a.seed));
   std::shared_ptr<nn::Module> model;
   if (cnn)
-    model = make_cnn();
+    model = make_cnn({.dropout = a.dropout});
   else
     model = make_mlp(mlp);
   auto opt = make_optimizer(a, *model);
@@ -599,8 +599,10 @@ void add_train_command(CLI::App &app) {
   cmd->add_option("--weight-decay", args->weight_decay,
                   "weight decay (decoupled for adamw)")
       ->capture_default_str();
-  cmd->add_option("--dropout", args->dropout, "dropout after each hidden layer")
-      ->capture_default_str();
+  auto *dropout_opt = cmd->add_option(
+      "--dropout", args->dropout,
+      "dropout probability: the MLP's after each hidden layer (default 0), "
+      "the CNN's before its last layer (default 0.5)");
   cmd->add_option("--schedule", args->schedule,
                   "learning-rate schedule: cosine (per step) or none")
       ->capture_default_str();
@@ -653,17 +655,23 @@ void add_train_command(CLI::App &app) {
                   "the built-in model: mlp or cnn (the checkpoint's default "
                   "name follows it: kiln-cnn.safetensors)")
       ->capture_default_str();
-  cmd->add_option("--hidden", args->hidden,
-                  "hidden layer widths, comma-separated")
-      ->capture_default_str();
+  auto *hidden_opt =
+      cmd->add_option("--hidden", args->hidden,
+                      "the MLP's hidden layer widths, comma-separated");
+  hidden_opt->capture_default_str();
   cmd->add_flag("--profile", args->profile,
                 "profile the first epoch: a per-launch table of its last "
                 "step, compile phases apart, and a Chrome trace");
   cmd->add_option("--trace", args->trace,
                   "with --profile: the trace file (default: "
                   "kiln-train.trace.json)");
-  cmd->callback([args, metrics_opt, checkpoint_opt] {
+  cmd->callback([args, metrics_opt, checkpoint_opt, dropout_opt, hidden_opt] {
     args->metrics_given = metrics_opt->count() > 0;
+    if (dropout_opt->count() == 0)
+      args->dropout = args->model == "cnn" ? CnnOptions{}.dropout : 0.0;
+    if (args->model == "cnn" && hidden_opt->count() > 0)
+      fail("--hidden sets the MLP's layer widths; the CNN's are fixed "
+           "(frontend/models.h)");
     // The checkpoint's default name follows the model.
     if (args->model == "cnn" && checkpoint_opt->count() == 0)
       args->checkpoint = "kiln-cnn.safetensors";
