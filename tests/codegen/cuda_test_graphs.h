@@ -178,6 +178,30 @@ inline std::vector<NamedGraph> standalone_op_graphs() {
   add(try_graph("one_hot_i64_f64", [](Graph &g, Builder &b) {
     return b.one_hot(g.add_input("y", {DType::i64, {4, 5}}), 3, DType::f64);
   }));
+  // gather and scatter_add: the CUDA tests' integer inputs lie in [1, 3],
+  // so every indexed axis has 4 or more entries and indices repeat.
+  add(try_graph("gather_f32_axis0", [](Graph &g, Builder &b) {
+    return b.op(Op::Gather, {g.add_input("x", {DType::f32, {6, 33}}),
+                             g.add_input("i", {DType::i64, {5, 2}})});
+  }));
+  add(try_graph("gather_f64_axis1_i32", [](Graph &g, Builder &b) {
+    return b.op(Op::Gather,
+                {g.add_input("x", {DType::f64, {3, 4, 5}}),
+                 g.add_input("i", {DType::i32, {7}})},
+                {{"axis", int64_t{1}}});
+  }));
+  add(try_graph("scatter_add_f32", [](Graph &g, Builder &b) {
+    return b.op(Op::ScatterAdd,
+                {g.add_input("i", {DType::i32, {9}}),
+                 g.add_input("u", {DType::f32, {9, 17}})},
+                {{"size", int64_t{5}}});
+  }));
+  add(try_graph("scatter_add_f64_axis1", [](Graph &g, Builder &b) {
+    return b.op(Op::ScatterAdd,
+                {g.add_input("i", {DType::i64, {2, 3}}),
+                 g.add_input("u", {DType::f64, {4, 2, 3, 3}})},
+                {{"axis", int64_t{1}}, {"size", int64_t{4}}});
+  }));
   add(try_graph("constant_fill", [](Graph &, Builder &b) {
     return b.constant(0.25, {DType::f32, {17, 3}});
   }));
