@@ -3,8 +3,11 @@
 #include "ir/error.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 namespace kiln {
 namespace {
@@ -139,43 +142,150 @@ void col2im(const Window2d &g, const T *cols, T *x, ThreadPool &pool) {
       });
 }
 
+// The in-image taps of every window row and column, computed once per
+// launch rather than per window (two divisions each).
+struct PoolTaps {
+  std::vector<Range> rows, cols;
+  explicit PoolTaps(const Window2d &g) {
+    for (int64_t oy = 0; oy < g.ho; ++oy)
+      rows.push_back(valid(oy * g.sh - g.ph, g.dh, g.h, g.kh));
+    for (int64_t ox = 0; ox < g.wo; ++ox)
+      cols.push_back(valid(ox * g.sw - g.pw, g.dw, g.w, g.kw));
+    // The windows with every column tap in the image: one range, as the
+    // taps' ranges move right with ox.
+    full = {g.wo, g.wo};
+    for (int64_t ox = 0; ox < g.wo; ++ox)
+      if (cols[ox].lo == 0 && cols[ox].hi == g.kw) {
+        full.lo = std::min(full.lo, ox);
+        full.hi = ox + 1;
+      }
+    full.hi = std::max(full.hi, full.lo);
+  }
+  Range full;
+};
+
 // The arg-max of window (oy, ox) in one plane, as an offset into it, or -1
 // for a window of padding only: the first maximum in (i, j) order, or the
 // last NaN (ir/window_ops.cpp, window_argmax).
 template <typename T>
-int64_t plane_argmax(const Window2d &g, const T *plane, int64_t oy,
-                     int64_t ox) {
-  const Range ti = valid(oy * g.sh - g.ph, g.dh, g.h, g.kh);
-  const Range tj = valid(ox * g.sw - g.pw, g.dw, g.w, g.kw);
-  int64_t best = -1;
-  T bv = T(0);
+[[gnu::always_inline]] inline int64_t
+plane_argmax(const Window2d &g, const PoolTaps &taps, const T *plane,
+             int64_t oy, int64_t ox) {
+  const Range ti = taps.rows[oy], tj = taps.cols[ox];
+  if (ti.lo == ti.hi || tj.lo == tj.hi)
+    return -1;
+  const int64_t x0 = ox * g.sw - g.pw, y0 = oy * g.sh - g.ph;
+  int64_t best = (y0 + ti.lo * g.dh) * g.w + x0 + tj.lo * g.dw;
+  T bv = plane[best];
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  // Selects rather than branches: on real data whether a tap wins is a
+  // coin toss, and a mispredicted branch costs more than the window.
   for (int64_t i = ti.lo; i < ti.hi; ++i) {
-    const int64_t row = (oy * g.sh - g.ph + i * g.dh) * g.w;
+    const int64_t row = (y0 + i * g.dh) * g.w + x0;
     for (int64_t j = tj.lo; j < tj.hi; ++j) {
-      const int64_t at = row + ox * g.sw - g.pw + j * g.dw;
+      const int64_t at = row + j * g.dw;
       const T v = plane[at];
-      if (best < 0 || v > bv || v != v) {
-        best = at;
-        bv = v;
-      }
+      const bool take = (v > bv) | (v != v);
+      // Blends through the bits: GCC turns a floating-point ?: into a branch.
+      const Bits mask = Bits(0) - Bits(take);
+      best = (best & ~int64_t(mask)) | (at & int64_t(mask));
+      bv = std::bit_cast<T>((std::bit_cast<Bits>(bv) & ~mask) |
+                            (std::bit_cast<Bits>(v) & mask));
     }
   }
   return best;
 }
 
+// The interior windows [a, b) of row oy (every tap in the image), all
+// windows of the row at once, tap by tap, so that the loop over windows
+// (stride SW, 0: g.sw) vectorizes: the same selections as plane_argmax
+// in the same tap order, hence the same arg-max.
+template <int SW, typename T, typename I>
+void interior_argmax(const Window2d &g, const T *plane, int64_t oy, int64_t a,
+                     int64_t b, I *__restrict bi, T *__restrict bv) {
+  const int64_t sw = SW ? SW : g.sw, y0 = oy * g.sh - g.ph;
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const int64_t off = (y0 + i * g.dh) * g.w - g.pw + j * g.dw;
+      const T *__restrict r = plane + off;
+      if (i == 0 && j == 0) {
+        for (int64_t ox = a; ox < b; ++ox) {
+          bi[ox] = static_cast<I>(off + ox * sw);
+          bv[ox] = r[ox * sw];
+        }
+        continue;
+      }
+      for (int64_t ox = a; ox < b; ++ox) {
+        const T v = r[ox * sw];
+        const bool take = (v > bv[ox]) | (v != v);
+        bv[ox] = take ? v : bv[ox];
+        bi[ox] = take ? static_cast<I>(off + ox * sw) : bi[ox];
+      }
+    }
+}
+
+// The arg-max offsets (bi, -1: padding only) and maxima (bv, -inf) of the
+// windows of row oy.
+template <typename T, typename I>
+void row_argmax(const Window2d &g, const PoolTaps &taps, const T *plane,
+                int64_t oy, I *bi, T *bv) {
+  int64_t a = taps.full.lo, b = taps.full.hi;
+  const Range ti = taps.rows[oy];
+  if (ti.lo != 0 || ti.hi != g.kh)
+    a = b = 0;
+  for (int64_t ox = 0; ox < g.wo; ++ox) {
+    if (ox == a && a < b)
+      ox = b;
+    if (ox >= g.wo)
+      break;
+    int64_t at = plane_argmax(g, taps, plane, oy, ox);
+    bi[ox] = static_cast<I>(at);
+    bv[ox] = at < 0 ? -std::numeric_limits<T>::infinity() : plane[at];
+  }
+  if (a >= b)
+    return;
+  if (g.sw == 1)
+    interior_argmax<1>(g, plane, oy, a, b, bi, bv);
+  else if (g.sw == 2)
+    interior_argmax<2>(g, plane, oy, a, b, bi, bv);
+  else
+    interior_argmax<0>(g, plane, oy, a, b, bi, bv);
+}
+
+// Per plane, row by row: the arg-max offsets (int32 where the plane fits,
+// so that they share vector lanes with f32 values) to `fn(oy, bi, bv)`.
+template <typename T, typename Fn>
+void for_each_pool_row(const Window2d &g, const PoolTaps &taps, const T *plane,
+                       std::vector<int64_t> &wide, std::vector<T> &bv, Fn fn) {
+  using Narrow = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  if (g.h * g.w < (int64_t{1} << 31)) {
+    Narrow *bi = reinterpret_cast<Narrow *>(wide.data());
+    for (int64_t oy = 0; oy < g.ho; ++oy) {
+      row_argmax(g, taps, plane, oy, bi, bv.data());
+      fn(oy, bi, bv.data());
+    }
+  } else {
+    for (int64_t oy = 0; oy < g.ho; ++oy) {
+      row_argmax(g, taps, plane, oy, wide.data(), bv.data());
+      fn(oy, wide.data(), bv.data());
+    }
+  }
+}
+
 template <typename T>
 void max_pool2d(const Window2d &g, const T *x, T *y, ThreadPool &pool) {
   const int64_t hw = g.h * g.w, out = g.ho * g.wo;
+  const PoolTaps taps(g);
   pool.parallel_for(
       g.n * g.c, grain_for(out * g.taps()), [&](int64_t b, int64_t e) {
+        std::vector<int64_t> bi(static_cast<size_t>(g.wo));
+        std::vector<T> bv(static_cast<size_t>(g.wo));
         for (int64_t item = b; item < e; ++item) {
-          const T *plane = x + item * hw;
           T *dst = y + item * out;
-          for (int64_t oy = 0; oy < g.ho; ++oy)
-            for (int64_t ox = 0; ox < g.wo; ++ox) {
-              int64_t a = plane_argmax(g, plane, oy, ox);
-              *dst++ = a < 0 ? -std::numeric_limits<T>::infinity() : plane[a];
-            }
+          for_each_pool_row(g, taps, x + item * hw, bi, bv,
+                            [&](int64_t oy, const auto *, const T *v) {
+                              std::copy(v, v + g.wo, dst + oy * g.wo);
+                            });
         }
       });
 }
@@ -186,21 +296,24 @@ void max_pool2d_grad(const Window2d &g, const T *x, const T *dy, T *dx,
   // A window's arg-max is in its own plane: one item per plane scatters
   // that plane's dy without races, in the interpreter's window order.
   const int64_t hw = g.h * g.w, out = g.ho * g.wo;
-  pool.parallel_for(g.n * g.c, grain_for(out * g.taps() + hw),
-                    [&](int64_t b, int64_t e) {
-                      for (int64_t item = b; item < e; ++item) {
-                        const T *plane = x + item * hw;
-                        const T *d = dy + item * out;
-                        T *grad = dx + item * hw;
-                        std::fill(grad, grad + hw, T(0));
-                        for (int64_t oy = 0; oy < g.ho; ++oy)
-                          for (int64_t ox = 0; ox < g.wo; ++ox, ++d) {
-                            int64_t a = plane_argmax(g, plane, oy, ox);
-                            if (a >= 0)
-                              grad[a] += *d;
-                          }
-                      }
-                    });
+  const PoolTaps taps(g);
+  pool.parallel_for(
+      g.n * g.c, grain_for(out * g.taps() + hw), [&](int64_t b, int64_t e) {
+        std::vector<int64_t> bi(static_cast<size_t>(g.wo));
+        std::vector<T> bv(static_cast<size_t>(g.wo));
+        for (int64_t item = b; item < e; ++item) {
+          const T *d = dy + item * out;
+          T *grad = dx + item * hw;
+          std::fill(grad, grad + hw, T(0));
+          for_each_pool_row(g, taps, x + item * hw, bi, bv,
+                            [&](int64_t oy, const auto *at, const T *) {
+                              const T *row = d + oy * g.wo;
+                              for (int64_t ox = 0; ox < g.wo; ++ox)
+                                if (at[ox] >= 0)
+                                  grad[at[ox]] += row[ox];
+                            });
+        }
+      });
 }
 
 // Calls fn(T{}) with T the C++ type of float dtype `d`.

@@ -252,5 +252,46 @@ TEST(CpuWindowOps, DISABLED_Im2colCol2imThroughputOnTheCnnShapes) {
   }
 }
 
+// The same for the CNN's 2x2 max-pools (after conv1: f32[64,32,28,28],
+// after conv2: f32[64,64,14,14]): x read, y (forward) or dy read and dx
+// written (gradient).
+TEST(CpuWindowOps, DISABLED_MaxPoolThroughputOnTheCnnShapes) {
+  ThreadPool &pool = ThreadPool::global();
+  for (auto [c, hw] : {std::pair<int64_t, int64_t>{32, 28}, {64, 14}}) {
+    WindowCase k{DType::f32, 64, c, hw, hw, 2, 2, 2, 2, 0, 0, 1, 1, 1, true};
+    Window2d g = k.geometry();
+    std::vector<float> x(static_cast<size_t>(g.n * g.c * g.h * g.w));
+    std::mt19937 rng(1);
+    for (float &v : x)
+      v = static_cast<float>(rng() % 1000);
+    std::vector<float> y(static_cast<size_t>(g.n * g.c * g.ho * g.wo)), dx(x);
+    auto best = [&](auto fn) {
+      fn();
+      double b = 1e9, total = 0;
+      while (total < 1.0) {
+        auto t0 = std::chrono::steady_clock::now();
+        fn();
+        double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                .count();
+        b = std::min(b, s);
+        total += s;
+      }
+      return b;
+    };
+    double tf =
+        best([&] { host_max_pool2d(DType::f32, g, x.data(), y.data(), pool); });
+    double tb = best([&] {
+      host_max_pool2d_grad(DType::f32, g, x.data(), y.data(), dx.data(), pool);
+    });
+    double fb = static_cast<double>((x.size() + y.size()) * 4),
+           bb = static_cast<double>((2 * x.size() + y.size()) * 4);
+    std::printf("[window ops] max_pool2d %s, %d threads: forward %.3f ms "
+                "%.2f GB/s, gradient %.3f ms %.2f GB/s\n",
+                k.str().c_str(), pool.size(), tf * 1e3, fb / tf / 1e9, tb * 1e3,
+                bb / tb / 1e9);
+  }
+}
+
 } // namespace
 } // namespace kiln::test
