@@ -11,6 +11,8 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 namespace kiln {
 namespace {
 
@@ -44,6 +46,17 @@ void check_indices(std::string_view op, const HostTensor &idx, int64_t len,
     if (v < 0 || v >= len)
       throw Error(gather_index_error(op, v, idx.type.shape, j, len, axis));
   }
+}
+
+// The result type, refused when it would hold more than 2^56 elements (the
+// parser's limit), which a product of valid shapes can reach.
+Type result_type(std::string_view op, DType d, const Shape &s) {
+  int64_t n = 1;
+  for (int64_t v : s)
+    if (__builtin_mul_overflow(n, std::max<int64_t>(v, 1), &n) ||
+        n > (int64_t{1} << 56))
+      fail("{}: the result {} has more than 2^56 elements", op, shape_str(s));
+  return Type{d, s};
 }
 
 } // namespace
@@ -88,7 +101,7 @@ std::vector<Type> infer_gather(std::string_view op, std::span<const Type> in,
   Shape s(x.shape.begin(), x.shape.begin() + axis);
   s.insert(s.end(), idx.shape.begin(), idx.shape.end());
   s.insert(s.end(), x.shape.begin() + axis + 1, x.shape.end());
-  return {Type{x.dtype, s}};
+  return {result_type(op, x.dtype, s)};
 }
 
 std::vector<Type> infer_scatter_add(std::string_view op,
@@ -117,7 +130,7 @@ std::vector<Type> infer_scatter_add(std::string_view op,
   Shape s(up.shape.begin(), up.shape.begin() + axis);
   s.push_back(size);
   s.insert(s.end(), up.shape.begin() + axis + idx.rank(), up.shape.end());
-  return {Type{up.dtype, s}};
+  return {result_type(op, up.dtype, s)};
 }
 
 std::vector<Value *> vjp_gather(Builder &b, const Node &n,

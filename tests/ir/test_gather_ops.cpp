@@ -86,6 +86,15 @@ TEST(GatherInfer, Errors) {
       infer_error(Op::ScatterAdd, {i32({4}), f32({3, 4})}, axis_size(0, 3)),
       "scatter_add: updates f32[3,4] must have the indices' shape [4] at axes "
       "[0, 1), got [3]");
+  // Shapes the parser accepts whose product it would not.
+  const int64_t m = int64_t{1} << 20;
+  EXPECT_EQ(infer_error(Op::Gather, {f32({m, m}), i64({m, m})}, {}),
+            "gather: the result [1048576,1048576,1048576] has more than 2^56 "
+            "elements");
+  EXPECT_EQ(
+      infer_error(Op::ScatterAdd, {i64({2}), f32({2, m, m})}, axis_size(0, m)),
+      "scatter_add: the result [1048576,1048576,1048576] has more than 2^56 "
+      "elements");
 }
 
 // A graph under construction plus the values fed to its inputs.
