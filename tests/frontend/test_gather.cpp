@@ -9,9 +9,14 @@
 #include "ir/error.h"
 #include "tests/support/gradcheck.h"
 
+#include "../support/files.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 namespace kiln {
 namespace {
@@ -141,6 +146,73 @@ TEST(GatherEmbedding, IndexOutOfRangeIsAnError) {
           << m;
     }
   }
+}
+
+// torch.nn.Embedding with padding_idx on the same weight, indices and
+// output gradient: the output and weight.grad (the padding row's is zero).
+const char *kTorchEmbedding = R"PY(
+import math, sys
+import torch
+
+def wave(shape, phase):
+    n = math.prod(shape)
+    return torch.tensor([math.sin(0.7 * i + phase) for i in range(n)],
+                        dtype=torch.float64).reshape(shape)
+
+m = torch.nn.Embedding(5, 3, padding_idx=2).double()
+assert float(m.weight[2].abs().sum()) == 0.0
+with torch.no_grad():
+    w = wave([5, 3], 0.5)
+    w[2] = 0
+    m.weight.copy_(w)
+out = m(torch.tensor([[2, 4, 0], [2, 1, 4]]))
+(out * wave([2, 3, 3], 0.4)).sum().backward()
+with open(sys.argv[1], "w") as f:
+    for k, v in (("out", out), ("grad", m.weight.grad)):
+        f.write(k + " " + " ".join(repr(float(x)) for x in v.flatten()) + "\n")
+)PY";
+
+class GatherTorch : public testing::TempDirTest {
+protected:
+  GatherTorch() : TempDirTest("kiln-gather-torch") {}
+};
+
+TEST_F(GatherTorch, EmbeddingWithPaddingIdxMatchesTorch) {
+  const std::string &py = testing::python_with("torch");
+  if (py.empty())
+    GTEST_SKIP() << "no python3 with torch found (tried $KILN_PYTHON, "
+                    "python3, /usr/bin/python3)";
+  testing::write_bytes(path("ref.py"), kTorchEmbedding);
+  std::string cmd =
+      fmt::format("'{}' '{}' '{}'", py, path("ref.py"), path("ref.txt"));
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::map<std::string, std::vector<double>> ref;
+  std::ifstream in(path("ref.txt"));
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream ls(line);
+    std::string name;
+    ls >> name;
+    for (double v; ls >> v;)
+      ref[name].push_back(v);
+  }
+  ASSERT_EQ(ref["out"].size(), 18u);
+  ASSERT_EQ(ref["grad"].size(), 15u);
+
+  OnDevice on(Device::interpreter);
+  nn::Embedding emb(5, 3, emb_opts(2));
+  Array w = wave({5, 3}, 0.5);
+  for (int64_t d = 0; d < 3; ++d)
+    w.set(2 * 3 + d, 0.0);
+  emb->weight->value() = w;
+  std::vector<int64_t> idx = {2, 4, 0, 2, 1, 4};
+  Tensor out =
+      emb(Tensor::from(make_array({2, 3}, std::span<const int64_t>(idx))));
+  sum(out * Tensor::from(wave({2, 3, 3}, 0.4))).backward();
+  std::vector<Array> r = realize({out, emb->weight->grad()});
+  for (int64_t k = 0; k < 18; ++k)
+    EXPECT_NEAR(r[0].get(k), ref["out"][k], 1e-15) << "out " << k;
+  for (int64_t k = 0; k < 15; ++k)
+    EXPECT_NEAR(r[1].get(k), ref["grad"][k], 1e-15) << "grad " << k;
 }
 
 } // namespace
