@@ -117,7 +117,8 @@ void check_input_element(const Graph &g, size_t i, int64_t index, int64_t v) {
   const GraphInput &in = g.inputs().at(i);
   if (in.range && (v < in.range->lo || v >= in.range->hi))
     fail("input %{} of @{}: element {} is {}, outside its range [{}, {}) "
-         "(labels must lie in [0, num_classes))",
+         "(one_hot labels lie in [0, num_classes), gather and scatter_add "
+         "indices in [0, the indexed axis's size))",
          in.value->name, g.name, index, v, in.range->lo, in.range->hi);
 }
 

@@ -600,7 +600,8 @@ TEST(InterpInputRange, OutOfRangeElementIsAnError) {
   Value *n = f.b.neg(y);
   EXPECT_EQ(error_of([&] { f.run(n); }),
             "input %in0 of @t: element 2 is 5, outside its range [0, 3) "
-            "(labels must lie in [0, num_classes))");
+            "(one_hot labels lie in [0, num_classes), gather and scatter_add "
+            "indices in [0, the indexed axis's size))");
   f.feeds[0].data[2] = 1;
   EXPECT_EQ(f.run(n).data, (Data{0, -2, -1}));
   EXPECT_EQ(error_of([&] {

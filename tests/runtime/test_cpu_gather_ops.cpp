@@ -125,7 +125,9 @@ TEST(CpuGatherOps, AnIndexInputOutOfRangeIsAnErrorBeforeTheStep) {
     in[1].set(3, static_cast<double>(bad));
     EXPECT_EQ(error_of(*cpu, in),
               fmt::format("input %i of @t: element 3 is {}, outside its "
-                          "range [0, 5) (labels must lie in [0, num_classes))",
+                          "range [0, 5) (one_hot labels lie in [0, "
+                          "num_classes), gather and scatter_add indices in [0, "
+                          "the indexed axis's size))",
                           bad));
   }
 }
