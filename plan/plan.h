@@ -92,9 +92,9 @@ struct ExecutionPlan {
 // node no target can run or a fused node that breaks its contract.
 ExecutionPlan lower(const Graph &g);
 
-// A one_hot of a data input gives that input the range [0, num_classes)
-// (as fuse-elementwise does when it fuses the one_hot), so an out-of-range
-// label is an error before the step runs on every backend.
+// A one_hot (or gather/scatter_add index) data input gets the range [0,
+// num_classes) (or [0, the indexed axis's size)), so a bad label or index
+// is an error before the step runs (the CPU and CUDA backends call this).
 void add_label_ranges(Graph &g);
 
 // The launch list as text, one launch per line: index, kind, name, shapes,
