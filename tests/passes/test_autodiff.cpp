@@ -218,6 +218,45 @@ std::vector<GradCase> cases() {
                      {{"pads", std::vector<int64_t>{0, 1, 1, 0}},
                       {"interior", std::vector<int64_t>{2, 1}}});
        }},
+      {"conv2d_strided_dilated_groups", Op::Conv2d,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Conv2d,
+                     {g.add_input("x", f64({2, 4, 5, 6})),
+                      g.add_input("w", f64({4, 2, 3, 2}))},
+                     {{"stride", std::vector<int64_t>{2, 1}},
+                      {"padding", std::vector<int64_t>{1, 2}},
+                      {"dilation", std::vector<int64_t>{1, 2}},
+                      {"groups", int64_t{2}}});
+       }},
+      {"im2col_padded", Op::Im2col,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::Im2col, {g.add_input("x", f64({1, 2, 4, 5}))},
+                     {{"kernel", std::vector<int64_t>{2, 3}},
+                      {"stride", std::vector<int64_t>{1, 2}},
+                      {"padding", std::vector<int64_t>{1, 1}}});
+       }},
+      {"col2im_groups", Op::Col2im,
+       [](Graph &g, Builder &b) {
+         // [N, groups, C/g*kh*kw, L] of a 2x4x4 image, kernel 2, stride 1.
+         return b.op(Op::Col2im, {g.add_input("c", f64({1, 2, 4, 9}))},
+                     {{"kernel", std::vector<int64_t>{2, 2}},
+                      {"size", std::vector<int64_t>{4, 4}}});
+       }},
+      // Random inputs have no ties, so the max is differentiable.
+      {"max_pool2d_overlapping_padded", Op::MaxPool2d,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::MaxPool2d, {g.add_input("x", f64({2, 2, 5, 5}))},
+                     {{"kernel", std::vector<int64_t>{3, 3}},
+                      {"stride", std::vector<int64_t>{2, 2}},
+                      {"padding", std::vector<int64_t>{1, 1}}});
+       }},
+      {"avg_pool2d_padded", Op::AvgPool2d,
+       [](Graph &g, Builder &b) {
+         return b.op(Op::AvgPool2d, {g.add_input("x", f64({1, 3, 4, 5}))},
+                     {{"kernel", std::vector<int64_t>{2, 3}},
+                      {"stride", std::vector<int64_t>{1, 2}},
+                      {"padding", std::vector<int64_t>{1, 1}}});
+       }},
       // Indices in [0, 3) (gradcheck_inputs), some repeated.
       {"gather_axis1", Op::Gather,
        [](Graph &g, Builder &b) {
