@@ -8,6 +8,8 @@
 namespace kiln {
 namespace {
 
+constexpr int64_t kMaxWindowAttr = (int64_t{1} << 31) - 1;
+
 std::pair<int64_t, int64_t> pair_attr(std::string_view op, const Attrs &attrs,
                                       const char *name, int64_t absent,
                                       int64_t min) {
@@ -20,6 +22,10 @@ std::pair<int64_t, int64_t> pair_attr(std::string_view op, const Attrs &attrs,
   if (v[0] < min || v[1] < min)
     fail("{}: {} entries must be >= {}, got [{}]", op, name, min,
          fmt::join(v, ", "));
+  // Bounded so that the geometry's products cannot overflow.
+  if (v[0] > kMaxWindowAttr || v[1] > kMaxWindowAttr)
+    fail("{}: {} entries must be at most {}, got [{}]", op, name,
+         kMaxWindowAttr, fmt::join(v, ", "));
   return {v[0], v[1]};
 }
 
@@ -68,8 +74,15 @@ Window2d window2d(std::string_view op, const Shape &in, int64_t kh, int64_t kw,
   if (pool && (2 * g.ph > kh || 2 * g.pw > kw))
     fail("{}: padding ({}, {}) must be at most half the kernel ({}, {})", op,
          g.ph, g.pw, kh, kw);
+  if (kh > kMaxWindowAttr || kw > kMaxWindowAttr)
+    fail("{}: kernel ({}, {}) is too large", op, kh, kw);
   g.ho = out_extent(op, "height", g.h, kh, g.sh, g.ph, g.dh);
   g.wo = out_extent(op, "width", g.w, kw, g.sw, g.pw, g.dw);
+  int64_t rows = 0, cols = 0;
+  if (__builtin_mul_overflow(g.cg(), kh * kw, &rows) ||
+      __builtin_mul_overflow(g.ho, g.wo, &cols))
+    fail("{}: {} channels x {}x{} taps over {}x{} windows is too large", op,
+         g.cg(), kh, kw, g.ho, g.wo);
   return g;
 }
 
