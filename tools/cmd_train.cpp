@@ -602,7 +602,7 @@ void add_train_command(CLI::App &app) {
   auto *dropout_opt = cmd->add_option(
       "--dropout", args->dropout,
       "dropout probability: the MLP's after each hidden layer (default 0), "
-      "the CNN's before its last layer (default 0.5)");
+      "the CNN's before its last layer (default 0.25)");
   cmd->add_option("--schedule", args->schedule,
                   "learning-rate schedule: cosine (per step) or none")
       ->capture_default_str();
