@@ -127,7 +127,7 @@ void bench_cnn(int batch, int iters) {
                        nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)),
                        nn::BatchNorm2d(64), nn::ReLU(), nn::MaxPool2d(2),
                        nn::Flatten(), nn::Linear(64 * 7 * 7, 128), nn::ReLU(),
-                       nn::Dropout(0.5), nn::Linear(128, 10));
+                       nn::Dropout(0.25), nn::Linear(128, 10));
   model->train();
   torch::optim::SGD opt(
       model->parameters(),
