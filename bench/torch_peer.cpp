@@ -120,8 +120,7 @@ void bench_cnn(int batch, int iters) {
   torch::manual_seed(0);
   // kiln's make_cnn(): conv 1->32 3x3 pad 1, BN, ReLU, max-pool 2; conv
   // 32->64 3x3 pad 1, BN, ReLU, max-pool 2; fc 3136->128, ReLU, dropout 0.25
-  // (CnnOptions' default);
-  // fc 128->10.
+  // (CnnOptions' default); fc 128->10.
   nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)),
                        nn::BatchNorm2d(32), nn::ReLU(), nn::MaxPool2d(2),
                        nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)),
