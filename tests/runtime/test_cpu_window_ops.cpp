@@ -8,8 +8,6 @@
 #include "runtime/cpu_window_ops.h"
 #include "window_test_util.h"
 
-#include <chrono>
-#include <cstdio>
 
 namespace kiln::test {
 namespace {
@@ -208,88 +206,6 @@ TEST(CpuWindowOps, DecomposedConv2dForwardBackwardMatchesTheInterpreter) {
     double tol = c.dt == DType::f32 ? 1e-4 : -1;
     for (size_t i = 0; i < got.size(); ++i)
       expect_close(got[i], want[i], "output " + std::to_string(i), tol, tol);
-  }
-}
-
-// Throughput of the host loops on the CNN's shapes at batch 64 (conv1: x
-// f32[64,1,28,28], conv2: x f32[64,32,14,14], both 3x3 padding 1): bytes
-// read + written per second, best of many runs. Run with
-// --gtest_also_run_disabled_tests.
-TEST(CpuWindowOps, DISABLED_Im2colCol2imThroughputOnTheCnnShapes) {
-  ThreadPool &pool = ThreadPool::global();
-  for (int64_t c : {1, 32}) {
-    int64_t hw = c == 1 ? 28 : 14;
-    WindowCase k{DType::f32, 64, c, hw, hw, 3, 3, 1, 1, 1, 1, 1, 1, 1, false};
-    Window2d g = k.geometry();
-    std::vector<float> x(static_cast<size_t>(g.n * g.c * g.h * g.w), 1.0f);
-    std::vector<float> cols(
-        static_cast<size_t>(g.n * g.groups * g.rows() * g.cols()));
-    double bytes = static_cast<double>((x.size() + cols.size()) * 4);
-    // The fastest of many runs: the machine may be shared, and a run that
-    // lost its core says nothing about the loop.
-    auto time = [&](auto fn) {
-      fn(); // warm up
-      double best = 1e9, total = 0;
-      while (total < 1.0) {
-        auto t0 = std::chrono::steady_clock::now();
-        fn();
-        double s =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-                .count();
-        best = std::min(best, s);
-        total += s;
-      }
-      return best;
-    };
-    double ti =
-        time([&] { host_im2col(DType::f32, g, x.data(), cols.data(), pool); });
-    double tc =
-        time([&] { host_col2im(DType::f32, g, cols.data(), x.data(), pool); });
-    std::printf("[window ops] %s, %d threads: im2col %.3f ms %.2f GB/s, "
-                "col2im %.3f ms %.2f GB/s (%.1f MB moved)\n",
-                k.str().c_str(), pool.size(), ti * 1e3, bytes / ti / 1e9,
-                tc * 1e3, bytes / tc / 1e9, bytes / 1e6);
-  }
-}
-
-// The same for the CNN's 2x2 max-pools (after conv1: f32[64,32,28,28],
-// after conv2: f32[64,64,14,14]): x read, y (forward) or dy read and dx
-// written (gradient).
-TEST(CpuWindowOps, DISABLED_MaxPoolThroughputOnTheCnnShapes) {
-  ThreadPool &pool = ThreadPool::global();
-  for (auto [c, hw] : {std::pair<int64_t, int64_t>{32, 28}, {64, 14}}) {
-    WindowCase k{DType::f32, 64, c, hw, hw, 2, 2, 2, 2, 0, 0, 1, 1, 1, true};
-    Window2d g = k.geometry();
-    std::vector<float> x(static_cast<size_t>(g.n * g.c * g.h * g.w));
-    std::mt19937 rng(1);
-    for (float &v : x)
-      v = static_cast<float>(rng() % 1000);
-    std::vector<float> y(static_cast<size_t>(g.n * g.c * g.ho * g.wo)), dx(x);
-    auto best = [&](auto fn) {
-      fn();
-      double b = 1e9, total = 0;
-      while (total < 1.0) {
-        auto t0 = std::chrono::steady_clock::now();
-        fn();
-        double s =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-                .count();
-        b = std::min(b, s);
-        total += s;
-      }
-      return b;
-    };
-    double tf =
-        best([&] { host_max_pool2d(DType::f32, g, x.data(), y.data(), pool); });
-    double tb = best([&] {
-      host_max_pool2d_grad(DType::f32, g, x.data(), y.data(), dx.data(), pool);
-    });
-    double fb = static_cast<double>((x.size() + y.size()) * 4),
-           bb = static_cast<double>((2 * x.size() + y.size()) * 4);
-    std::printf("[window ops] max_pool2d %s, %d threads: forward %.3f ms "
-                "%.2f GB/s, gradient %.3f ms %.2f GB/s\n",
-                k.str().c_str(), pool.size(), tf * 1e3, fb / tf / 1e9, tb * 1e3,
-                bb / tb / 1e9);
   }
 }
 
