@@ -58,6 +58,16 @@ int64_t window_argmax(const Window2d &g, const std::vector<double> &x,
   return best;
 }
 
+// fn(i, n, c, oy, ox) for every output element i of a pool, in order.
+template <typename Fn> void for_each_window(const Window2d &g, Fn fn) {
+  int64_t idx = 0;
+  for (int64_t b = 0; b < g.n; ++b)
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t oy = 0; oy < g.ho; ++oy)
+        for (int64_t ox = 0; ox < g.wo; ++ox, ++idx)
+          fn(idx, b, c, oy, ox);
+}
+
 } // namespace
 
 std::vector<Type> infer_conv2d(std::string_view op, std::span<const Type> in,
@@ -196,15 +206,12 @@ void eval_max_pool2d(const Node &n, std::span<const HostTensor *const> in,
                      std::vector<HostTensor> &out) {
   Window2d g = window_of(n);
   HostTensor r(n.result()->type);
-  int64_t idx = 0;
-  for (int64_t b = 0; b < g.n; ++b)
-    for (int64_t c = 0; c < g.c; ++c)
-      for (int64_t oy = 0; oy < g.ho; ++oy)
-        for (int64_t ox = 0; ox < g.wo; ++ox, ++idx) {
-          int64_t a = window_argmax(g, in[0]->data, b, c, oy, ox);
-          r.data[idx] =
-              a < 0 ? -std::numeric_limits<double>::infinity() : in[0]->data[a];
-        }
+  const std::vector<double> &x = in[0]->data;
+  for_each_window(
+      g, [&](int64_t i, int64_t b, int64_t c, int64_t oy, int64_t ox) {
+        int64_t a = window_argmax(g, x, b, c, oy, ox);
+        r.data[i] = a < 0 ? -std::numeric_limits<double>::infinity() : x[a];
+      });
   out.push_back(std::move(r));
 }
 
@@ -212,15 +219,12 @@ void eval_max_pool2d_grad(const Node &n, std::span<const HostTensor *const> in,
                           std::vector<HostTensor> &out) {
   Window2d g = window_of(n);
   HostTensor r(n.result()->type);
-  int64_t idx = 0;
-  for (int64_t b = 0; b < g.n; ++b)
-    for (int64_t c = 0; c < g.c; ++c)
-      for (int64_t oy = 0; oy < g.ho; ++oy)
-        for (int64_t ox = 0; ox < g.wo; ++ox, ++idx) {
-          int64_t a = window_argmax(g, in[0]->data, b, c, oy, ox);
-          if (a >= 0)
-            r.data[a] += in[1]->data[idx];
-        }
+  for_each_window(g,
+                  [&](int64_t i, int64_t b, int64_t c, int64_t oy, int64_t ox) {
+                    int64_t a = window_argmax(g, in[0]->data, b, c, oy, ox);
+                    if (a >= 0)
+                      r.data[a] += in[1]->data[i];
+                  });
   out.push_back(std::move(r));
 }
 
@@ -229,20 +233,17 @@ void eval_avg_pool2d(const Node &n, std::span<const HostTensor *const> in,
   Window2d g = window_of(n);
   Nchw at{g.c, g.h, g.w};
   HostTensor r(n.result()->type);
-  int64_t idx = 0;
-  for (int64_t b = 0; b < g.n; ++b)
-    for (int64_t c = 0; c < g.c; ++c)
-      for (int64_t oy = 0; oy < g.ho; ++oy)
-        for (int64_t ox = 0; ox < g.wo; ++ox, ++idx) {
-          double acc = 0;
-          for (int64_t i = 0; i < g.kh; ++i)
-            for (int64_t j = 0; j < g.kw; ++j) {
-              int64_t y = oy * g.sh - g.ph + i, xx = ox * g.sw - g.pw + j;
-              if (y >= 0 && y < g.h && xx >= 0 && xx < g.w)
-                acc += in[0]->data[at(b, c, y, xx)];
-            }
-          r.data[idx] = acc / static_cast<double>(g.taps());
-        }
+  for_each_window(
+      g, [&](int64_t idx, int64_t b, int64_t c, int64_t oy, int64_t ox) {
+        double acc = 0;
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j) {
+            int64_t y = oy * g.sh - g.ph + i, xx = ox * g.sw - g.pw + j;
+            if (y >= 0 && y < g.h && xx >= 0 && xx < g.w)
+              acc += in[0]->data[at(b, c, y, xx)];
+          }
+        r.data[idx] = acc / static_cast<double>(g.taps());
+      });
   out.push_back(std::move(r));
 }
 
