@@ -125,4 +125,12 @@ std::string kernel_head(const std::string &name, const std::string &summary,
 CudaKernel emit_reduction_kernel(const Graph &body, const std::string &name,
                                  const std::string &what);
 
+// The parameter list of node n's kernel: `in<k>` per operand, `out<k>` per
+// result.
+std::string param_list(const Node &n);
+
+// The kernel of a standalone op (codegen/cuda_emit_layout.cpp); kiln::Error
+// for an op that has none.
+CudaKernel emit_layout_kernel(const Node &n, const std::string &name);
+
 } // namespace kiln::cuda::detail
