@@ -231,44 +231,93 @@ KilnConv kiln_conv(const ConvCase &cc, TraceStage stage, int threads,
   return r;
 }
 
-void bench_conv_alone(const PeerResults &torch, const PeerResults &onednn,
-                      int iters) {
+// One row of the conv table over the rounds: each round's median and its
+// ratio to that round's LibTorch best.
+struct RoundRow {
+  std::string conv, impl, launches, setting;
+  std::vector<double> ms, ratio;
+};
+
+double median_of(std::vector<double> v) {
+  if (v.empty())
+    return std::nan("");
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// `rounds` rounds, each running LibTorch, oneDNN and kiln one after the
+// other, so that every round's ratios compare runs made within seconds of
+// each other (this machine's speed drifts by 2x over minutes); the table
+// gives the median over the rounds of each median and of each ratio.
+void bench_conv_alone(int iters, int rounds) {
+  const std::string onednn_missing =
+      "kiln_conv_onednn was not built (install libdnnl-dev: bash "
+      "tools/install-deps.sh --with-torch, then rebuild)";
   const ConvCase cases[] = {{"conv1", 64, 1, 28, 32, false},
                             {"conv2", 64, 32, 14, 64, true}};
+  std::vector<RoundRow> rows;
+  auto add = [&](const std::string &conv, const std::string &impl,
+                 const std::string &launches, const std::string &setting,
+                 double ms, const PeerResult *tb) {
+    RoundRow *row = nullptr;
+    for (RoundRow &r : rows)
+      if (r.conv == conv && r.impl == impl && r.setting == setting)
+        row = &r;
+    if (!row) {
+      rows.push_back({conv, impl, launches, setting, {}, {}});
+      row = &rows.back();
+    }
+    row->ms.push_back(ms);
+    if (tb)
+      row->ratio.push_back(ms / tb->median);
+  };
+  PeerResults onednn; // the last round's, for the parts table
+  for (int round = 0; round < rounds; ++round) {
+    PeerResults torch = run_torch_peer(iters, "conv");
+    onednn =
+        run_peer("kiln_conv_onednn", fmt::format("{}", iters), onednn_missing);
+    if (round == 0 && !onednn.why_missing.empty())
+      std::printf("oneDNN rows missing: %s\n\n", onednn.why_missing.c_str());
+    for (const ConvCase &cc : cases) {
+      std::string key = fmt::format("{}_fwdbwd", cc.name);
+      const PeerResult *tb = torch.best(key);
+      for (int threads : {1, 2}) {
+        KilnConv k = kiln_conv(cc, TraceStage::autodiff, threads, iters);
+        std::string set = fmt::format("kiln threads={}", threads);
+        add(cc.name, "kiln im2col + OpenBLAS GEMM", k.launches, set, k.t.median,
+            tb);
+        add(cc.name, "its GEMMs alone (free im2col/col2im)", "-", set,
+            k.gemm_ms, tb);
+        add(cc.name, "one OpenBLAS GEMM per product, all images (no im2col)",
+            "-", set, k.merged_ms, tb);
+      }
+      if (tb)
+        add(cc.name, "LibTorch (best setting of each round)", "-",
+            "torch best of (1,2) x (1,2) threads", tb->median, tb);
+      for (const PeerResult &r : onednn.rows)
+        if (r.name == key)
+          add(cc.name, "oneDNN", "-", r.setting, r.median, tb);
+    }
+  }
   std::printf("\n### conv2d forward + backward alone (f32, 3x3, stride 1, pad "
               "1, batch 64, loss sum(y)): conv1 x [64,1,28,28] w [32,1,3,3] "
-              "(y, dw); conv2 x [64,32,14,14] w [64,32,3,3] (y, dx, dw)\n\n");
-  std::printf("| conv | implementation | kiln launches | median (ms) | p90 "
-              "(ms) | setting | / LibTorch best |\n");
-  std::printf("| --- | --- | ---: | ---: | ---: | --- | ---: |\n");
-  for (const ConvCase &cc : cases) {
-    std::string key = fmt::format("{}_fwdbwd", cc.name);
-    const PeerResult *tb = torch.best(key);
-    auto ratio = [&](double ms) {
-      return tb ? fmt::format("{:.2f}", ms / tb->median) : std::string("-");
-    };
-    for (int threads : {1, 2}) {
-      KilnConv k = kiln_conv(cc, TraceStage::autodiff, threads, iters);
-      std::printf("| %s | kiln im2col + OpenBLAS GEMM | %s | %.3f | %.3f | "
-                  "kiln threads=%d | %s |\n",
-                  cc.name, k.launches.c_str(), k.t.median, k.t.p90, threads,
-                  ratio(k.t.median).c_str());
-      std::printf("| %s | its GEMMs alone (free im2col/col2im) | - | %.3f | - "
-                  "| kiln threads=%d | %s |\n",
-                  cc.name, k.gemm_ms, threads, ratio(k.gemm_ms).c_str());
-      std::printf("| %s | one OpenBLAS GEMM per product, all images (no "
-                  "im2col) | - | %.3f | - | kiln threads=%d | %s |\n",
-                  cc.name, k.merged_ms, threads, ratio(k.merged_ms).c_str());
+              "(y, dw); conv2 x [64,32,14,14] w [64,32,3,3] (y, dx, dw); "
+              "median over %d round(s) of each round's median and of its "
+              "ratio to that round's LibTorch best\n\n",
+              rounds);
+  std::printf("| conv | implementation | kiln launches | median (ms) | "
+              "setting | / LibTorch best | ratio range over rounds |\n");
+  std::printf("| --- | --- | ---: | ---: | --- | ---: | --- |\n");
+  for (const RoundRow &r : rows) {
+    std::string ratio = "-", range = "-";
+    if (!r.ratio.empty()) {
+      ratio = fmt::format("{:.2f}", median_of(r.ratio));
+      auto [lo, hi] = std::minmax_element(r.ratio.begin(), r.ratio.end());
+      range = fmt::format("{:.2f}-{:.2f}", *lo, *hi);
     }
-    if (tb)
-      std::printf("| %s | LibTorch (best setting) | - | %.3f | %.3f | %s | "
-                  "1.00 |\n",
-                  cc.name, tb->median, tb->p90, tb->setting.c_str());
-    for (const PeerResult &r : onednn.rows)
-      if (r.name == key)
-        std::printf("| %s | oneDNN | - | %.3f | %.3f | %s | %s |\n", cc.name,
-                    r.median, r.p90, r.setting.c_str(),
-                    ratio(r.median).c_str());
+    std::printf("| %s | %s | %s | %.3f | %s | %s | %s |\n", r.conv.c_str(),
+                r.impl.c_str(), r.launches.c_str(), median_of(r.ms),
+                r.setting.c_str(), ratio.c_str(), range.c_str());
   }
   // The parts: kiln's forward (+ the sum) against oneDNN's primitives.
   std::printf("\n### conv2d parts (ms, median): kiln's forward + sum against "
@@ -293,24 +342,17 @@ void bench_conv_alone(const PeerResults &torch, const PeerResults &onednn,
 
 } // namespace
 
-void bench_cnn(int iters) {
-  set_default_backend(make_cpu_backend());
-  // The peers first, one at a time, so that no two measurements share the
-  // two cores.
-  PeerResults torch = run_torch_peer(iters, "cnn");
-  PeerResults onednn =
-      run_peer("kiln_conv_onednn", fmt::format("{}", iters),
-               "kiln_conv_onednn was not built (install libdnnl-dev: bash "
-               "tools/install-deps.sh --with-torch, then rebuild)");
+void bench_cnn(int iters, int rounds) {
   std::printf("## kiln bench --cnn (CPU: %d cores; kiln at 1 and 2 "
               "threads)\n\n",
               ThreadPool::global().size());
+  // The peers run one at a time, never beside kiln, so that no two
+  // measurements share the two cores.
+  PeerResults torch = run_torch_peer(iters, "cnn-step");
   if (!torch.why_missing.empty())
     std::printf("LibTorch rows missing: %s\n\n", torch.why_missing.c_str());
-  if (!onednn.why_missing.empty())
-    std::printf("oneDNN rows missing: %s\n\n", onednn.why_missing.c_str());
   bench_cnn_step(torch, std::max(10, iters / 4));
-  bench_conv_alone(torch, onednn, iters);
+  bench_conv_alone(iters, rounds);
   set_default_backend(make_cpu_backend());
 }
 

@@ -38,13 +38,13 @@ struct PeerResults {
 PeerResults run_peer(const std::string &binary, const std::string &args,
                      const std::string &missing);
 // kiln_torch_peer with `iters` and a section: "mlp" (the MLP step, chain,
-// SGD) or "cnn" (the CNN step and conv2d alone).
+// SGD), "cnn" (the CNN step and conv2d alone), "cnn-step" or "conv".
 PeerResults run_torch_peer(int iters, const std::string &section = "mlp");
 
 void bench_train_step(const PeerResults &peer, int iters);
 // `kiln bench --cnn` (bench/bench_cnn.cpp): the CNN step and conv2d alone
-// against LibTorch and oneDNN.
-void bench_cnn(int iters);
+// against LibTorch and oneDNN, the latter in `rounds` alternating rounds.
+void bench_cnn(int iters, int rounds);
 
 // Compile time against MLP depth (bench/bench_compile.cpp).
 struct CompileDepthRow {

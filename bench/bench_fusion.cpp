@@ -12,8 +12,8 @@
 //
 //   kiln_bench [--sizes 1000000,16000000] [--reps N] [--depths 2,8,32,128]
 //   kiln_bench --compile-depth 2,8,32,128   (only the compile-time table)
-//   kiln_bench --cnn [--reps N]  (only the CNN step and conv2d alone against
-//                                 LibTorch and oneDNN, bench/bench_cnn.cpp)
+//   kiln_bench --cnn [--reps N] [--rounds R]  (only the CNN step and conv2d
+//       alone against LibTorch and oneDNN, bench/bench_cnn.cpp)
 //   kiln_bench --help
 // Options are parsed with CLI11; a malformed value is a message and exit 2.
 #include "bench/bench_common.h"
@@ -156,6 +156,7 @@ int run(int argc, char **argv) {
   std::vector<int> compile_depths;
   int reps = 0, depth_one = 0;
   bool cnn = false;
+  int rounds = 3;
   CLI::App app{"kiln bench: kernel fusion and training-step benchmarks, "
                "printed as markdown tables (see BENCHMARKS.md)"};
   app.name("kiln bench");
@@ -180,6 +181,12 @@ int run(int argc, char **argv) {
   app.add_flag("--cnn", cnn,
                "print only the CNN tables: the CNN training step and conv2d "
                "forward + backward alone, against LibTorch and oneDNN");
+  app.add_option("--rounds", rounds,
+                 "with --cnn: rounds of the conv2d table, each running "
+                 "LibTorch, oneDNN and kiln in turn (medians and ratios over "
+                 "the rounds)")
+      ->check(positive)
+      ->capture_default_str();
   // Internal: one depth in a fresh process (bench_compile.cpp).
   app.add_option("--compile-depth-one", depth_one)->check(positive)->group("");
   try {
@@ -194,7 +201,7 @@ int run(int argc, char **argv) {
     return 0;
   }
   if (cnn) {
-    bench_cnn(reps > 0 ? reps : 40);
+    bench_cnn(reps > 0 ? reps : 40, rounds);
     return 0;
   }
   PeerResults peer = run_torch_peer(reps > 0 ? reps : 200);

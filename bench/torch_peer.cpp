@@ -4,13 +4,14 @@
 // links it. Prints one tab-separated line per measurement:
 //   name <TAB> median_ms <TAB> p90_ms <TAB> setting
 //
-//   kiln_torch_peer [iters] [mlp|cnn]
+//   kiln_torch_peer [iters] [mlp|cnn|cnn-step|conv]
 // mlp (the default): the MLP step, the chain and the SGD update. cnn (`kiln
 // bench --cnn`): the built-in CNN's training step (frontend/models.h, same
 // layers, cross-entropy, SGD momentum 0.9 + weight decay 5e-4, train mode:
 // batch-norm batch statistics, dropout on) at batch 64 and 256, and conv2d
 // forward + backward alone for its two convolutions (a sum loss; conv1's
-// input is data, so only dw; conv2 also dx, as in the step).
+// input is data, so only dw; conv2 also dx, as in the step); cnn-step and
+// conv: either part alone.
 // LibTorch's OpenMP pool and OpenBLAS's own pool oversubscribe a 2-core
 // machine at their defaults, so every (torch threads, BLAS threads) pair is
 // measured and the caller reports the best, as a fair peer must.
@@ -182,15 +183,22 @@ void bench_conv(const std::string &name, int64_t n, int64_t c, int64_t hw,
 int main(int argc, char **argv) {
   int iters = argc > 1 ? std::atoi(argv[1]) : 200;
   std::string section = argc > 2 ? argv[2] : "mlp";
-  if (section == "cnn") {
+  bool step = section == "cnn" || section == "cnn-step";
+  bool conv = section == "cnn" || section == "conv";
+  if (step) {
     bench_cnn(64, iters);
     bench_cnn(256, iters);
+  }
+  if (conv) {
     bench_conv("conv1", 64, 1, 28, 32, /*need_dx=*/false, iters);
     bench_conv("conv2", 64, 32, 14, 64, /*need_dx=*/true, iters);
-    return 0;
   }
+  if (step || conv)
+    return 0;
   if (section != "mlp") {
-    std::fprintf(stderr, "kiln_torch_peer: unknown section '%s' (mlp, cnn)\n",
+    std::fprintf(stderr,
+                 "kiln_torch_peer: unknown section '%s' (mlp, cnn, cnn-step, "
+                 "conv)\n",
                  section.c_str());
     return 2;
   }
