@@ -27,8 +27,8 @@ void add_bench_command(CLI::App &app) {
   cmd->set_help_flag();
   cmd->footer("Arguments are passed to kiln_bench: --sizes N,M --reps N "
               "--depths L,L (or --compile-depth L,L for the compile-time "
-              "table alone, --cnn for the CNN step and conv2d tables "
-              "alone)");
+              "table alone, --cnn [--rounds R] for the CNN step and conv2d "
+              "tables alone)");
   cmd->callback([cmd] {
     std::error_code ec;
     auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
