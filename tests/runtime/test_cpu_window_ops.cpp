@@ -8,7 +8,6 @@
 #include "runtime/cpu_window_ops.h"
 #include "window_test_util.h"
 
-
 namespace kiln::test {
 namespace {
 
@@ -69,6 +68,28 @@ TEST(CpuWindowOps, MaxPoolAndGradMatchTheInterpreterWithTiesAndNaNs) {
       check_window_graph(*g, window_inputs(*g, 300 + t, true, nans), k.str(),
                          dt);
     }
+}
+
+TEST(CpuWindowOps, MaxPool2x2FastPathMatchesTheInterpreterWithTiesAndNaNs) {
+  // The CNN's pool (2x2, stride 2, no padding) has a path of its own; even
+  // and odd sizes (an uncovered last row and column), ties and NaNs.
+  int t = 0;
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{4, 6}, {5, 7}, {28, 28}})
+    for (DType dt : {DType::f32, DType::f64})
+      for (bool nans : {false, true}) {
+        WindowCase k;
+        k.dtype = dt;
+        k.pool = true;
+        k.n = 2;
+        k.c = 3;
+        k.h = h;
+        k.w = w;
+        k.kh = k.kw = k.sh = k.sw = 2;
+        SCOPED_TRACE(k.str() + (nans ? " with NaNs" : " with ties"));
+        auto g = max_pool_graph(k);
+        check_window_graph(*g, window_inputs(*g, 900 + t++, true, nans),
+                           k.str(), dt);
+      }
 }
 
 TEST(CpuWindowOps, MaxPoolGradPicksTheFirstMaximumAndTheLastNaN) {
