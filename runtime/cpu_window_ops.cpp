@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -273,78 +272,8 @@ void for_each_pool_row(const Window2d &g, const PoolTaps &taps, const T *plane,
   }
 }
 
-// The CNN's pool: 2x2 windows, stride 2, no padding or dilation. Each
-// input element is in at most one window, so the gradient is written, not
-// accumulated, and the taps are visited in the interpreter's order (0,0),
-// (0,1), (1,0), (1,1) with its rule (a later tap wins when greater or NaN).
-bool is_pool_2x2(const Window2d &g) {
-  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 &&
-         g.pw == 0 && g.dh == 1 && g.dw == 1;
-}
-
-// The winning tap (0..3) of each window of output row oy, and its value.
-template <typename T>
-void row_argmax_2x2(const Window2d &g, const T *plane, int64_t oy,
-                    uint8_t *__restrict tap, T *__restrict val) {
-  const T *r0 = plane + 2 * oy * g.w, *r1 = r0 + g.w;
-  for (int64_t ox = 0; ox < g.wo; ++ox) {
-    T v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
-    T best = v[0];
-    uint8_t t = 0;
-    for (uint8_t k = 1; k < 4; ++k) {
-      const bool take = (v[k] > best) | (v[k] != v[k]);
-      best = take ? v[k] : best;
-      t = take ? k : t;
-    }
-    tap[ox] = t;
-    val[ox] = best;
-  }
-}
-
-template <typename T>
-void max_pool2d_2x2(const Window2d &g, const T *x, T *y, ThreadPool &pool) {
-  const int64_t hw = g.h * g.w, out = g.ho * g.wo;
-  pool.parallel_for(g.n * g.c, grain_for(4 * out), [&](int64_t b, int64_t e) {
-    std::vector<uint8_t> tap(static_cast<size_t>(g.wo));
-    for (int64_t item = b; item < e; ++item)
-      for (int64_t oy = 0; oy < g.ho; ++oy)
-        row_argmax_2x2(g, x + item * hw, oy, tap.data(),
-                       y + item * out + oy * g.wo);
-  });
-}
-
-template <typename T>
-void max_pool2d_grad_2x2(const Window2d &g, const T *x, const T *dy, T *dx,
-                         ThreadPool &pool) {
-  const int64_t hw = g.h * g.w, out = g.ho * g.wo;
-  pool.parallel_for(g.n * g.c, grain_for(4 * out), [&](int64_t b, int64_t e) {
-    std::vector<uint8_t> tap(static_cast<size_t>(g.wo));
-    std::vector<T> val(static_cast<size_t>(g.wo));
-    for (int64_t item = b; item < e; ++item) {
-      T *grad = dx + item * hw;
-      // Rows and a column that no window covers (odd sizes) stay zero.
-      if (g.h != 2 * g.ho || g.w != 2 * g.wo)
-        std::fill(grad, grad + hw, T(0));
-      for (int64_t oy = 0; oy < g.ho; ++oy) {
-        row_argmax_2x2(g, x + item * hw, oy, tap.data(), val.data());
-        const T *d = dy + item * out + oy * g.wo;
-        T *g0 = grad + 2 * oy * g.w, *g1 = g0 + g.w;
-        for (int64_t ox = 0; ox < g.wo; ++ox) {
-          const uint8_t t = tap[ox];
-          g0[2 * ox] = t == 0 ? d[ox] : T(0);
-          g0[2 * ox + 1] = t == 1 ? d[ox] : T(0);
-          g1[2 * ox] = t == 2 ? d[ox] : T(0);
-          g1[2 * ox + 1] = t == 3 ? d[ox] : T(0);
-        }
-      }
-    }
-  });
-}
-
 template <typename T>
 void max_pool2d(const Window2d &g, const T *x, T *y, ThreadPool &pool) {
-  if (is_pool_2x2(g))
-    return max_pool2d_2x2(g, x, y, pool);
   const int64_t hw = g.h * g.w, out = g.ho * g.wo;
   const PoolTaps taps(g);
   pool.parallel_for(
@@ -364,8 +293,6 @@ void max_pool2d(const Window2d &g, const T *x, T *y, ThreadPool &pool) {
 template <typename T>
 void max_pool2d_grad(const Window2d &g, const T *x, const T *dy, T *dx,
                      ThreadPool &pool) {
-  if (is_pool_2x2(g))
-    return max_pool2d_grad_2x2(g, x, dy, dx, pool);
   // A window's arg-max is in its own plane: one item per plane scatters
   // that plane's dy without races, in the interpreter's window order.
   const int64_t hw = g.h * g.w, out = g.ho * g.wo;
