@@ -70,8 +70,8 @@ TEST(CpuWindowOps, MaxPoolAndGradMatchTheInterpreterWithTiesAndNaNs) {
     }
 }
 
-TEST(CpuWindowOps, MaxPool2x2FastPathMatchesTheInterpreterWithTiesAndNaNs) {
-  // The CNN's pool (2x2, stride 2, no padding) has a path of its own; even
+TEST(CpuWindowOps, MaxPool2x2Stride2MatchesTheInterpreterWithTiesAndNaNs) {
+  // The CNN's pool (2x2, stride 2, no padding), its interior row pass; even
   // and odd sizes (an uncovered last row and column), ties and NaNs.
   int t = 0;
   for (auto [h, w] : {std::pair<int64_t, int64_t>{4, 6}, {5, 7}, {28, 28}})
