@@ -19,7 +19,8 @@
 namespace kiln {
 
 std::string_view default_pipeline() {
-  return "decompose-windows,canonicalize,cse,dce,fuse-elementwise,fuse-optimizer,dce,"
+  return "decompose-windows,canonicalize,cse,dce,fuse-elementwise,fuse-"
+         "optimizer,dce,"
          "memory-plan";
 }
 
