@@ -16,7 +16,20 @@ Tensor nll_loss(const Tensor &log_probs, const Tensor &labels) {
   if (labels.rank() != 1 || labels.shape()[0] != log_probs.shape()[0])
     fail("nll_loss expects labels [{}], got {}", log_probs.shape()[0],
          labels.type().str());
-  Tensor picked = one_hot(labels, log_probs.shape()[1], log_probs.dtype());
+  // Traced under the loss's name (unless inside a module's scope), so that
+  // a label out of range is reported as one_hot's in nll_loss.
+  Builder &b = labels.trace().builder();
+  std::string saved = b.scope();
+  if (saved.empty())
+    b.set_scope("nll_loss");
+  Tensor picked;
+  try {
+    picked = one_hot(labels, log_probs.shape()[1], log_probs.dtype());
+  } catch (...) {
+    b.set_scope(saved);
+    throw;
+  }
+  b.set_scope(saved);
   // sum over classes then mean over the batch: -mean_i logp[i, y_i].
   return -mean(sum(log_probs * picked, {1}));
 }

@@ -113,13 +113,28 @@ void Graph::set_input_range(int i, InputRange r) {
   in.range = r;
 }
 
+std::string range_reader(const Node &n) {
+  std::string s(op_name(n.op));
+  if (n.op == Op::OneHot)
+    s += fmt::format(" {{num_classes = {}}}", n.attrs.get_int("num_classes"));
+  if (!n.loc.scope.empty())
+    s += " in " + n.loc.scope;
+  return s;
+}
+
 void check_input_element(const Graph &g, size_t i, int64_t index, int64_t v) {
   const GraphInput &in = g.inputs().at(i);
-  if (in.range && (v < in.range->lo || v >= in.range->hi))
-    fail("input %{} of @{}: element {} is {}, outside its range [{}, {}) "
-         "(one_hot labels lie in [0, num_classes), gather and scatter_add "
-         "indices in [0, the indexed axis's size))",
-         in.value->name, g.name, index, v, in.range->lo, in.range->hi);
+  if (!in.range || (v >= in.range->lo && v < in.range->hi))
+    return;
+  if (!in.range->reader.empty())
+    fail("input %{} of @{}: element {} is {}, outside [{}, {}), the range "
+         "of the {} that reads it",
+         in.value->name, g.name, index, v, in.range->lo, in.range->hi,
+         in.range->reader);
+  fail("input %{} of @{}: element {} is {}, outside its range [{}, {}) "
+       "(one_hot labels lie in [0, num_classes), gather and scatter_add "
+       "indices in [0, the indexed axis's size))",
+       in.value->name, g.name, index, v, in.range->lo, in.range->hi);
 }
 
 std::unique_ptr<Graph> one_node_body(const Node &n) {

@@ -57,9 +57,20 @@ struct Node {
 // lie in; backends check it before a step runs (printed `%y: i32[64] in
 // [0, 10)`). fuse-elementwise hoists one_hot's label check to it.
 struct InputRange {
+  InputRange() = default;
+  InputRange(int64_t lo_, int64_t hi_, std::string reader_ = {})
+      : lo(lo_), hi(hi_), reader(std::move(reader_)) {}
   int64_t lo = 0, hi = 0;
-  bool operator==(const InputRange &) const = default;
+  // What reads the input with that range, for the error ("one_hot
+  // {num_classes = 10} in nll_loss"); not part of the text form.
+  std::string reader;
+  bool operator==(const InputRange &o) const {
+    return lo == o.lo && hi == o.hi;
+  }
 };
+// How a range's reader is named: "op {attr = v, ...}", then " in SCOPE"
+// when the node was traced inside a module or a loss.
+std::string range_reader(const Node &n);
 
 struct GraphInput {
   Value *value;

@@ -578,9 +578,10 @@ bool lower_one_hots(Graph &g) {
     if (i < 0 || g.inputs()[i].kind != InputKind::data)
       continue;
     int64_t c = n->attrs.get_int("num_classes");
-    InputRange r{0, c};
+    InputRange r{0, c, range_reader(*n)};
     if (const auto &old = g.inputs()[i].range)
-      r = {std::max(old->lo, int64_t{0}), std::min(old->hi, c)};
+      r = {std::max(old->lo, int64_t{0}), std::min(old->hi, c),
+           old->reader.empty() ? r.reader : old->reader};
     if (r.lo >= r.hi)
       continue;
     g.set_input_range(i, r);

@@ -150,9 +150,10 @@ void add_label_ranges(Graph &g) {
     int i = g.input_index(labels);
     if (i < 0 || g.inputs()[i].kind != InputKind::data)
       continue;
-    InputRange r{0, hi};
+    InputRange r{0, hi, range_reader(*n)};
     if (const auto &old = g.inputs()[i].range)
-      r = {std::max(old->lo, r.lo), std::min(old->hi, r.hi)};
+      r = {std::max(old->lo, r.lo), std::min(old->hi, r.hi),
+           old->reader.empty() ? r.reader : old->reader};
     g.set_input_range(i, r);
   }
 }

@@ -822,7 +822,8 @@ TEST_F(CudaEmu, GatherAndScatterAddMatchTheInterpreter) {
     } catch (const Error &e) {
       EXPECT_NE(
           std::string(e.what()).find(fmt::format(
-              "input %i of @t: element 0 is {}, outside its range [0, {})",
+              "input %i of @t: element 0 is {}, outside [0, {}), the range "
+              "of the gather that reads it",
               c.x[c.axis], c.x[c.axis])),
           std::string::npos)
           << e.what();

@@ -139,7 +139,8 @@ TEST(GatherEmbedding, IndexOutOfRangeIsAnError) {
       std::string m = e.what();
       // The index is a data input: its range is checked before the step on
       // the CPU; the interpreter's gather names it.
-      EXPECT_TRUE(m.find("element 1 is 4, outside its range [0, 4)") !=
+      EXPECT_TRUE(m.find("element 1 is 4, outside [0, 4), the range of the "
+                         "gather in Embedding that reads it") !=
                       std::string::npos ||
                   m.find("gather: index 4 at indices[1] is out of range [0, "
                          "4) for axis 0") != std::string::npos)

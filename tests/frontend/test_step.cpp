@@ -124,8 +124,9 @@ TEST(Step, OutOfRangeLabelIsAnErrorAndChangesNothing) {
       ADD_FAILURE() << "label " << bad << " was accepted";
     } catch (const Error &e) {
       EXPECT_NE(std::string(e.what()).find(fmt::format(
-                    "input %y of @step: element 5 is {}, outside its range "
-                    "[0, 4)",
+                    "input %y of @step: element 5 is {}, outside [0, 4), the "
+                    "range of the one_hot {{num_classes = 4}} in nll_loss that "
+                    "reads it",
                     bad)),
                 std::string::npos)
           << e.what();

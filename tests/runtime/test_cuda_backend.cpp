@@ -282,7 +282,9 @@ TEST(CudaExec, OutOfRangeLabelIsAnErrorLikeOnTheInterpreter) {
       ADD_FAILURE() << "the CUDA backend accepted label " << bad;
     } catch (const Error &e) {
       EXPECT_NE(std::string(e.what()).find(fmt::format(
-                    "element 2 is {}, outside its range [0, 3)", bad)),
+                    "element 2 is {}, outside [0, 3), the range of the "
+                    "one_hot {{num_classes = 3}} that reads it",
+                    bad)),
                 std::string::npos)
           << e.what();
     }
