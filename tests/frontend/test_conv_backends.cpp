@@ -12,6 +12,8 @@
 #include "frontend/loss.h"
 #include "frontend/optim.h"
 
+#include "tests/support/frontend_testing.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,11 +21,7 @@
 namespace kiln {
 namespace {
 
-class OnDevice {
-public:
-  explicit OnDevice(Device d) { set_device(d); }
-  ~OnDevice() { reset_device(); }
-};
+using testing::OnDevice;
 
 Array wave(Shape shape, double phase, DType dtype) {
   Array a(Type{dtype, std::move(shape)});

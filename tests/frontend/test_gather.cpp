@@ -11,6 +11,8 @@
 
 #include "../support/files.h"
 
+#include "tests/support/frontend_testing.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -21,11 +23,7 @@
 namespace kiln {
 namespace {
 
-class OnDevice {
-public:
-  explicit OnDevice(Device d) { set_device(d); }
-  ~OnDevice() { reset_device(); }
-};
+using testing::OnDevice;
 
 Array wave(Shape shape, double phase, DType dtype = DType::f64) {
   Array a(Type{dtype, std::move(shape)});

@@ -26,6 +26,8 @@
 
 #include "../support/files.h"
 
+#include "tests/support/frontend_testing.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -49,11 +51,9 @@ Array wave(Shape shape, double phase, double scale = 1, double shift = 0,
 }
 
 // Runs the body on `d` and restores the default choice after.
-class OnDevice {
-public:
-  explicit OnDevice(Device d) { set_device(d); }
-  ~OnDevice() { reset_device(); }
-};
+using testing::fd_gradcheck;
+using testing::OnDevice;
+using testing::param;
 
 nn::LayerNormOptions ln_f64(bool affine = true) {
   nn::LayerNormOptions o;
@@ -346,40 +346,6 @@ TEST(NormLayers, RunningStatsRoundTripThroughCheckpoints) {
 }
 
 // ---- gradients: f64 finite differences on the reference interpreter -------
-
-std::shared_ptr<Parameter> param(std::string name, Array a) {
-  return std::make_shared<Parameter>(std::move(name), std::move(a));
-}
-
-::testing::AssertionResult
-fd_gradcheck(const std::function<Tensor()> &loss_fn,
-             const std::vector<std::shared_ptr<Parameter>> &params) {
-  Trace::discard_active();
-  Tensor loss = loss_fn();
-  loss.backward();
-  std::vector<Tensor> want = {loss};
-  for (auto &p : params)
-    want.push_back(p->grad());
-  std::vector<Array> got = realize(want);
-  for (size_t k = 0; k < params.size(); ++k) {
-    Array &w = params[k]->value();
-    for (int64_t j = 0; j < w.numel(); ++j) {
-      double orig = w.get(j), h = 1e-6 * std::max(1.0, std::fabs(orig));
-      w.set(j, orig + h);
-      double fp = loss_fn().item();
-      w.set(j, orig - h);
-      double fm = loss_fn().item();
-      w.set(j, orig);
-      double num = (fp - fm) / (2 * h), ana = got[k + 1].get(j);
-      double tol = 1e-7 + 1e-6 * std::max(std::fabs(num), std::fabs(ana));
-      if (!(std::fabs(num - ana) <= tol))
-        return ::testing::AssertionFailure()
-               << params[k]->name() << "[" << j << "]: backward " << ana
-               << ", finite differences " << num;
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
 
 // A scalar that weighs every output element differently.
 Tensor weigh(const Tensor &out) {
