@@ -1,5 +1,5 @@
-// The CUDA kernels of the plan's standalone ops (plan/lower.cpp,
-// standalone_kernel): transpose, slice, pad, concat, broadcast_to, one_hot,
+// The CUDA kernels of the plan's standalone ops (trait kStandaloneKernel in
+// ir/ops.def): transpose, slice, pad, concat, broadcast_to, one_hot,
 // random_uniform, the window ops (im2col, col2im, max_pool2d and its
 // gradient) and gather/scatter_add. Each is a grid-stride loop over its
 // result, one element per thread, with the geometry written in as

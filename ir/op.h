@@ -44,6 +44,9 @@ enum OpTrait : unsigned {
   kCombineAdd = 1u << 7,     // identity 0
   kCombineMax = 1u << 8,     // identity -inf (the lowest value)
   kDividesByCount = 1u << 9, // the result is divided by the element count
+  // The execution plan gives it a kernel of its own (plan/lower.cpp): a host
+  // loop on the CPU, a generated kernel on CUDA (codegen/cuda_emit_layout).
+  kStandaloneKernel = 1u << 10,
 };
 
 // The attribute schema. Each op declares in ir/ops.def the attributes it

@@ -110,14 +110,6 @@ void describe_work(const Node &n, Launch &l) {
                        kind);
 }
 
-// Ops a target renders as one kernel of their own (not wrapped as fused).
-bool standalone_kernel(Op op) {
-  return op == Op::Transpose || op == Op::OneHot || op == Op::RandomUniform ||
-         op == Op::Concat || op == Op::Slice || op == Op::Pad ||
-         op == Op::Im2col || op == Op::Col2im || op == Op::MaxPool2d ||
-         op == Op::MaxPool2dGrad || op == Op::Gather || op == Op::ScatterAdd;
-}
-
 // Ops that become one-node fused kernels.
 bool wrapped_kernel(const Node &n) {
   return n.op == Op::Iota || n.info().has(kElementwise) ||
@@ -190,7 +182,7 @@ ExecutionPlan lower(const Graph &g) {
       p.wrappers.push_back(
           make_copy_kernel(n.operands[0]->type, n.result()->type.shape));
       l.kernel = p.wrappers.back()->nodes()[0].get();
-    } else if (standalone_kernel(n.op)) {
+    } else if (n.info().has(kStandaloneKernel)) {
       l.kernel = &n;
     } else {
       fail_at_node(n,
